@@ -1,0 +1,331 @@
+"""Image datasets: in-memory uint8 arrays and validated image folders, both yielding the same items.
+
+Every item is ``{"pixels": float32 [C, H, W] in [-1, 1], "label": int (-1 if unlabelled), "index": int}``.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from vqgen.data.demo import MNIST_LABEL_NAMES, MNIST_SPLITS, mnist_split
+from vqgen.errors import ConfigError, DataError, ShapeError
+from vqgen.io import _one_line, image_mode_channels, pil_to_channels
+
+__all__ = [
+    "DEMO_IMAGE_DATASETS",
+    "IMAGE_EXTENSIONS",
+    "DataWarning",
+    "ImageFolderDataset",
+    "TensorImageDataset",
+    "load_image_dataset",
+]
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp")
+DEMO_IMAGE_DATASETS: tuple[str, ...] = ("demo:mnist",)
+RESIZE_MODES: tuple[str, ...] = ("center-crop", "stretch")
+_NAMES_IN_WARNING = 5
+
+
+class DataWarning(UserWarning):
+    """Some data was skipped or adjusted, but the dataset is still usable."""
+
+
+def _resolution_pair(resolution: int | Sequence[int], what: str = "resolution") -> tuple[int, int]:
+    if isinstance(resolution, (int, np.integer)) and not isinstance(resolution, bool):
+        pair = (int(resolution), int(resolution))
+    elif (
+        isinstance(resolution, Sequence)
+        and len(resolution) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in resolution)
+    ):
+        pair = (int(resolution[0]), int(resolution[1]))
+    else:
+        raise ConfigError(f"{what}={resolution!r} is not valid, expected a positive int or (height, width)")
+    if min(pair) < 1:
+        raise ConfigError(f"{what}={resolution!r} is not valid, expected positive sizes")
+    return pair
+
+
+def _check_channels(channels: int) -> int:
+    if channels not in (1, 3):
+        raise ConfigError(f"channels={channels!r} is not supported, expected 1 or 3")
+    return channels
+
+
+def _item(pixels: torch.Tensor, label: int, index: int) -> dict:
+    return {"pixels": pixels, "label": int(label), "index": int(index)}
+
+
+class TensorImageDataset(Dataset):
+    """Images held in memory as uint8 ``[N, H, W]`` or ``[N, H, W, C]`` (C = 1 or 3), with optional labels.
+
+    Items are ``{"pixels": float32 [C, H', W'] in [-1, 1], "label": int, "index": int}``; if ``resolution``
+    differs from the stored size, pixels are resized per item (bilinear, antialiased).
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray | torch.Tensor,
+        labels: np.ndarray | Sequence[int] | torch.Tensor | None = None,
+        resolution: int | Sequence[int] | None = None,
+        label_names: Sequence[str] | None = None,
+    ) -> None:
+        images = torch.as_tensor(images)
+        if images.dtype != torch.uint8:
+            raise ShapeError(f"TensorImageDataset expects uint8 images, got {images.dtype}")
+        if images.ndim == 3:
+            images = images.unsqueeze(-1)
+        if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[0] == 0:
+            raise ShapeError(
+                f"TensorImageDataset expects images [N, H, W] or [N, H, W, C] with N >= 1 and C in (1, 3), "
+                f"got {list(images.shape)}"
+            )
+        self._images = images.permute(0, 3, 1, 2)  # a view: [N, C, H, W], converted to float per item
+        self.channels: int = int(images.shape[-1])
+        self.stored_resolution: tuple[int, int] = (int(images.shape[1]), int(images.shape[2]))
+        self.resolution: tuple[int, int] = (
+            self.stored_resolution if resolution is None else _resolution_pair(resolution)
+        )
+        self.label_names: tuple[str, ...] | None = tuple(label_names) if label_names is not None else None
+        if labels is None:
+            if self.label_names is not None:
+                raise ConfigError("TensorImageDataset got label_names but no labels")
+            self._labels = None
+            self.num_classes = 0
+        else:
+            self._labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)
+            if len(self._labels) != len(images):
+                raise ShapeError(
+                    f"TensorImageDataset got {len(images)} images but {len(self._labels)} labels"
+                )
+            self.num_classes = (
+                len(self.label_names) if self.label_names is not None else int(self._labels.max()) + 1
+            )
+            if int(self._labels.min()) < 0 or int(self._labels.max()) >= self.num_classes:
+                raise ShapeError(
+                    f"TensorImageDataset labels must lie in [0, {self.num_classes}), "
+                    f"got [{int(self._labels.min())}, {int(self._labels.max())}]"
+                )
+
+    def __len__(self) -> int:
+        return self._images.shape[0]
+
+    def __getitem__(self, index: int) -> dict:
+        index = range(len(self))[index]  # IndexError past the end; negative indices normalised
+        pixels = self._images[index].to(torch.float32) / 127.5 - 1.0
+        if self.resolution != self.stored_resolution:
+            pixels = F.interpolate(
+                pixels[None], size=self.resolution, mode="bilinear", align_corners=False, antialias=True
+            )[0].clamp_(-1.0, 1.0)
+        label = -1 if self._labels is None else int(self._labels[index])
+        return _item(pixels.contiguous(), label, index)
+
+
+def _find_image_files(root: Path) -> list[Path]:
+    """Image files under ``root``, recursively, sorted by relative path; hidden files and folders skipped."""
+    found = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found.extend(
+            Path(folder) / name
+            for name in names
+            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+
+
+def _check_image_file(path: Path, channels: int) -> str | None:
+    """Why ``path`` cannot be used as a ``channels``-channel image, or None if it can (cheap: no full decode)."""
+    try:
+        if path.stat().st_size == 0:
+            return "is empty (0 bytes)"
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            mode = image.mode
+            width, height = image.size
+    except UnidentifiedImageError:
+        return "is not a recognisable image (unknown format or truncated header)"
+    except Exception as error:
+        return f"cannot be read as an image ({_one_line(error)})"
+    if width < 1 or height < 1:
+        return f"has an empty size {width}x{height}"
+    found = image_mode_channels(mode)
+    if found is None:
+        return f"has unsupported mode {mode}, expected a grayscale or colour image"
+    if found != channels:
+        return f"has {found} channel{'s' if found != 1 else ''} (mode {mode}), expected {channels}"
+    return None
+
+
+class ImageFolderDataset(Dataset):
+    """Every image file under ``root`` (recursive; extensions in ``IMAGE_EXTENSIONS``), validated up front.
+
+    Files that cannot be read or have the wrong channel count are skipped with a :class:`DataWarning`
+    (``strict=True``: ``DataError`` instead). If ``root`` holds images in two or more first-level
+    subfolders, the subfolder names are classes (sorted, like torchvision's ``ImageFolder``) and files
+    directly in ``root`` get label -1; otherwise every label is -1 and ``label_names`` is None.
+
+    Items are ``{"pixels": float32 [channels, H, W] in [-1, 1], "label": int, "index": int}`` where
+    ``(H, W) = resolution``; ``resize="center-crop"`` scales the short side then crops the centre,
+    ``"stretch"`` resizes to the exact size ignoring aspect ratio.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        resolution: int | Sequence[int],
+        channels: int,
+        strict: bool = False,
+        resize: str = "center-crop",
+    ) -> None:
+        self.root = Path(root)
+        self.resolution: tuple[int, int] = _resolution_pair(resolution)
+        self.channels: int = _check_channels(channels)
+        if resize not in RESIZE_MODES:
+            raise ConfigError(f"resize={resize!r} is not supported, expected one of {RESIZE_MODES}")
+        self.resize = resize
+        if not self.root.exists():
+            raise DataError(f"data folder '{self.root}' does not exist")
+        if not self.root.is_dir():
+            raise DataError(f"data folder '{self.root}' is not a directory")
+        candidates = _find_image_files(self.root)
+        if not candidates:
+            raise DataError(
+                f"data folder '{self.root}' holds no image files, expected files ending in "
+                f"{', '.join(IMAGE_EXTENSIONS)} (any case)"
+            )
+
+        # Classes come from every candidate, not only the readable ones, so one corrupt file cannot shift
+        # the label ids of the others.
+        class_folders = sorted(
+            {path.relative_to(self.root).parts[0] for path in candidates if path.parent != self.root}
+        )
+        self.label_names: tuple[str, ...] | None = tuple(class_folders) if len(class_folders) >= 2 else None
+        self.num_classes: int = len(self.label_names) if self.label_names else 0
+
+        self.files: list[Path] = []
+        self.skipped: list[tuple[Path, str]] = []
+        for path in candidates:
+            reason = _check_image_file(path, self.channels)
+            if reason is None:
+                self.files.append(path)
+            else:
+                self.skipped.append((path, reason))
+        self._report_skipped(strict, total=len(candidates))
+
+        class_index = {name: i for i, name in enumerate(self.label_names or ())}
+        self._labels = [
+            class_index.get(path.relative_to(self.root).parts[0], -1) if path.parent != self.root else -1
+            for path in self.files
+        ]
+
+    def _report_skipped(self, strict: bool, total: int) -> None:
+        if not self.skipped:
+            return
+        first, reason = self.skipped[0]
+        count = len(self.skipped)
+        if not self.files:
+            raise DataError(
+                f"no usable images in '{self.root}': all {count} file(s) are unreadable or mismatched; "
+                f"first: '{first}' {reason}"
+            )
+        if strict:
+            raise DataError(
+                f"image file '{first}' {reason} ({count} of {total} file(s) in '{self.root}' are bad; "
+                f"strict=False would skip them)"
+            )
+        names = ", ".join(
+            f"{path.relative_to(self.root).as_posix()} ({why})"
+            for path, why in self.skipped[:_NAMES_IN_WARNING]
+        )
+        more = f" and {count - _NAMES_IN_WARNING} more" if count > _NAMES_IN_WARNING else ""
+        warnings.warn(
+            f"skipped {count} unreadable or mismatched image(s) in {self.root}: {names}{more}",
+            DataWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def labels(self) -> list[int]:
+        """Label of every kept file, in ``files`` order (-1 where unlabelled)."""
+        return list(self._labels)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _resized(self, image: Image.Image) -> Image.Image:
+        height, width = self.resolution
+        if image.size == (width, height):
+            return image
+        if self.resize == "stretch":
+            return image.resize((width, height), Image.Resampling.BICUBIC)
+        # Cover the target with one resample: crop the largest centred box of the target's aspect ratio.
+        scale = max(width / image.width, height / image.height)
+        box_width, box_height = width / scale, height / scale
+        left, top = (image.width - box_width) / 2, (image.height - box_height) / 2
+        box = (left, top, left + box_width, top + box_height)
+        return image.resize((width, height), Image.Resampling.BICUBIC, box=box)
+
+    def __getitem__(self, index: int) -> dict:
+        index = range(len(self))[index]
+        path = self.files[index]
+        try:
+            with Image.open(path) as image:
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                image = pil_to_channels(image, self.channels)
+        except Exception as error:
+            raise DataError(f"cannot decode image '{path}': {_one_line(error)}") from error
+        array = np.asarray(self._resized(image), dtype=np.uint8)
+        pixels = torch.from_numpy(array.copy()).to(torch.float32) / 127.5 - 1.0
+        pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
+        return _item(pixels.contiguous(), self._labels[index], index)
+
+
+def load_image_dataset(
+    spec: str,
+    split: str = "train",
+    resolution: int | Sequence[int] | None = None,
+    channels: int | None = None,
+    strict: bool = False,
+) -> TensorImageDataset | ImageFolderDataset:
+    """Open an image dataset by name: ``"demo:mnist"`` or a folder path.
+
+    ``demo:mnist``: the bundled digits (1 channel, 28x28, 10 classes), resized if ``resolution`` differs.
+    A folder needs ``resolution`` and ``channels``; ``split`` selects ``root/train`` or ``root/test`` when
+    both exist and is otherwise ignored.
+    """
+    if split not in MNIST_SPLITS:
+        raise ConfigError(f"split {split!r} not in {MNIST_SPLITS}")
+    if spec.startswith("demo:"):
+        if spec != "demo:mnist":
+            raise DataError(f"unknown demo dataset '{spec}', available: {', '.join(DEMO_IMAGE_DATASETS)}")
+        if channels is not None and channels != 1:
+            raise ShapeError(f"demo:mnist has 1 channel, the tokenizer expects {channels}")
+        images, labels = mnist_split(split)
+        return TensorImageDataset(images, labels, resolution=resolution, label_names=MNIST_LABEL_NAMES)
+
+    root = Path(spec)
+    if not root.exists():
+        raise DataError(
+            f"data folder '{root}' does not exist (demo datasets: {', '.join(DEMO_IMAGE_DATASETS)})"
+        )
+    if resolution is None:
+        raise ConfigError(
+            f"folder dataset '{root}' needs a resolution: pass --resolution (e.g. --resolution 64)"
+        )
+    if channels is None:
+        raise ConfigError(f"folder dataset '{root}' needs a channel count: pass --channels 1 or --channels 3")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        root = root / split
+    return ImageFolderDataset(root, resolution=resolution, channels=channels, strict=strict)

@@ -1,0 +1,182 @@
+"""Reconstruction and codebook metrics: PSNR, SSIM, codebook usage and perplexity, bits per pixel.
+
+Media tensors are float in ``[-1, 1]`` (so the default ``data_range`` is 2): images ``[B, C, H, W]``,
+video ``[B, C, T, H, W]``, audio ``[B, C, S]``. Per-item metrics return one value per batch item ``[B]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+from vqgen.errors import ConfigError, MismatchError, ShapeError
+
+_SSIM_K1 = 0.01
+_SSIM_K2 = 0.03
+
+
+def _check_pair(reconstruction: torch.Tensor, target: torch.Tensor) -> None:
+    if reconstruction.shape != target.shape:
+        raise ShapeError(
+            f"reconstruction shape {tuple(reconstruction.shape)} differs from target shape {tuple(target.shape)}"
+        )
+    if reconstruction.dim() < 2:
+        raise ShapeError(f"expected a batch [B, C, ...], got shape {tuple(reconstruction.shape)}")
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    """At least float32 (half precision is too coarse for squared errors near zero)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def psnr(reconstruction: torch.Tensor, target: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB per item: ``10 * log10(data_range**2 / mse)``.
+
+    The MSE runs over all non-batch axes and is clamped at ``1e-10``, so identical inputs give a large
+    finite value (``10 * log10(4e10)`` = 106 dB for the default range) instead of infinity.
+
+    Shapes: ``reconstruction``, ``target`` ``[B, ...]`` -> ``[B]``.
+    """
+    _check_pair(reconstruction, target)
+    if data_range <= 0:
+        raise ConfigError(f"data_range must be positive, got {data_range}")
+    mse = (_float(reconstruction) - _float(target)).pow(2).flatten(1).mean(dim=1).clamp_min(1e-10)
+    return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def _gaussian_kernel(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
+    coords = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    return kernel / kernel.sum()
+
+
+def _ssim_images(
+    x: torch.Tensor, y: torch.Tensor, data_range: float, window_size: int, sigma: float
+) -> torch.Tensor:
+    """SSIM of ``[N, C, H, W]`` pairs -> ``[N]``, averaged over channels and valid window positions."""
+    channels, height, width = x.shape[1:]
+    size = min(window_size, height, width)
+    size -= 1 - size % 2  # an odd window has a centre pixel
+    kernel = _gaussian_kernel(size, sigma, x)
+
+    # Local means of x, y, x², y², xy in one grouped, separable (rows then columns) convolution, no padding.
+    stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    groups = stacked.shape[1]
+    stacked = F.conv2d(stacked, kernel.view(1, 1, size, 1).expand(groups, 1, size, 1), groups=groups)
+    stacked = F.conv2d(stacked, kernel.view(1, 1, 1, size).expand(groups, 1, 1, size), groups=groups)
+    mu_x, mu_y, xx, yy, xy = stacked.split(channels, dim=1)
+
+    var_x = xx - mu_x**2
+    var_y = yy - mu_y**2
+    cov = xy - mu_x * mu_y
+    c1 = (_SSIM_K1 * data_range) ** 2
+    c2 = (_SSIM_K2 * data_range) ** 2
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map.flatten(1).mean(dim=1)
+
+
+def ssim(
+    reconstruction: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 2.0,
+    window_size: int = 7,
+    sigma: float = 1.5,
+) -> torch.Tensor:
+    """Structural similarity with a Gaussian window (``K1 = 0.01``, ``K2 = 0.03``), per item.
+
+    Local statistics use a ``window_size`` Gaussian window of standard deviation ``sigma`` over valid
+    positions only (no padding); the window shrinks to the largest odd size that fits a smaller image.
+    The SSIM map is averaged over channels and positions. Video clips are scored frame by frame and
+    averaged over frames. (scikit-image's ``structural_similarity(gaussian_weights=True,
+    use_sample_covariance=False)`` matches ``window_size=11``.)
+
+    Shapes: images ``[B, C, H, W]`` or video ``[B, C, T, H, W]`` -> ``[B]``.
+    """
+    _check_pair(reconstruction, target)
+    if data_range <= 0 or window_size < 1 or sigma <= 0:
+        raise ConfigError(
+            f"ssim needs data_range > 0, window_size >= 1, sigma > 0; got {data_range}, {window_size}, {sigma}"
+        )
+    x, y = _float(reconstruction), _float(target)
+    if x.dim() == 4:
+        return _ssim_images(x, y, data_range, window_size, sigma)
+    if x.dim() == 5:
+        batch, frames = x.shape[0], x.shape[2]
+        # [B, C, T, H, W] -> [B * T, C, H, W]
+        x, y = (t.transpose(1, 2).flatten(0, 1) for t in (x, y))
+        return _ssim_images(x, y, data_range, window_size, sigma).view(batch, frames).mean(dim=1)
+    raise ShapeError(f"ssim expects images [B, C, H, W] or video [B, C, T, H, W], got shape {tuple(x.shape)}")
+
+
+def codebook_statistics(counts: torch.Tensor) -> dict[str, float]:
+    """Usage and perplexity of a code histogram.
+
+    ``counts`` ``[K]``: how often each code was used. Returns ``usage``, the fraction of codes used at least
+    once, and ``perplexity``, ``exp`` of the entropy of ``counts / counts.sum()`` (``K`` for a uniform
+    histogram, 1 when a single code is used; 0 for an empty histogram).
+    """
+    if counts.dim() != 1 or counts.numel() == 0:
+        raise ShapeError(f"counts must be a non-empty 1-D histogram [K], got shape {tuple(counts.shape)}")
+    counts = counts.detach().double()
+    if (counts < 0).any():
+        raise ConfigError("code counts must be non-negative")
+    total = counts.sum()
+    usage = (counts > 0).double().mean().item()
+    if total == 0:
+        return {"usage": usage, "perplexity": 0.0}
+    probs = counts / total
+    entropy = -(probs * probs.clamp_min(1e-300).log()).sum()
+    return {"usage": usage, "perplexity": entropy.exp().item()}
+
+
+class CodeCounter:
+    """Accumulates a histogram of code ids over many batches.
+
+    Codes of every residual level go into the one histogram; count levels with separate codebooks with one
+    counter each. Under multi-process evaluation, sum ``counts`` across processes before ``statistics``.
+    """
+
+    def __init__(self, codebook_size: int):
+        if codebook_size < 1:
+            raise ConfigError(f"codebook_size must be at least 1, got {codebook_size}")
+        self.codebook_size = codebook_size
+        self.counts = torch.zeros(codebook_size, dtype=torch.long)
+
+    def update(self, codes: torch.Tensor) -> None:
+        """Add the ids in ``codes`` (integer tensor of any shape, values in ``[0, codebook_size)``)."""
+        if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+            raise ShapeError(f"codes must be an integer tensor, got dtype {codes.dtype}")
+        codes = codes.detach().flatten().long()
+        if codes.numel() == 0:
+            return
+        low, high = codes.min().item(), codes.max().item()
+        if low < 0 or high >= self.codebook_size:
+            raise MismatchError(
+                f"code ids range over [{low}, {high}] but the codebook has {self.codebook_size} entries"
+            )
+        self.counts += torch.bincount(codes, minlength=self.codebook_size).cpu()
+
+    def reset(self) -> None:
+        """Forget every count."""
+        self.counts.zero_()
+
+    def statistics(self) -> dict[str, float]:
+        """``{"usage": ..., "perplexity": ...}`` of the accumulated histogram (see ``codebook_statistics``)."""
+        return codebook_statistics(self.counts)
+
+
+def bits_per_pixel(num_codes: int, codebook_size: int, num_pixels: int) -> float:
+    """``num_codes * log2(codebook_size) / num_pixels``: the rate of a code grid.
+
+    ``num_codes`` counts every code of one item (all residual levels included); ``num_pixels`` the pixels
+    (or samples, or voxels) of that item, not counting channels. A 7x7 grid of 256 codes for a 28x28
+    image is ``49 * 8 / 784 = 0.5``.
+    """
+    if num_codes < 0 or codebook_size < 1 or num_pixels < 1:
+        raise ConfigError(
+            f"bits_per_pixel needs num_codes >= 0, codebook_size >= 1, num_pixels >= 1; "
+            f"got {num_codes}, {codebook_size}, {num_pixels}"
+        )
+    return num_codes * math.log2(codebook_size) / num_pixels

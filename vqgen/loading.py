@@ -1,0 +1,55 @@
+"""Loading saved models by folder: the class comes from ``config.json``, weights only from safetensors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vqgen.errors import CheckpointError
+
+WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
+
+
+def read_config(folder: str | Path) -> dict:
+    """Parse ``folder/config.json`` (plain JSON, no code runs) with a clear error when it is missing or bad."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"model folder '{folder}' does not exist")
+    path = folder / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"'{folder}' has no config.json: not a saved vqgen model")
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"'{path}' is not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"'{path}' must hold a JSON object")
+    return config
+
+
+def load_model(folder: str | Path, classes: dict, what: str):
+    """Instantiate the class named by ``config.json`` (one of ``classes``) from ``folder`` via ``from_pretrained``."""
+    folder = Path(folder)
+    config = read_config(folder)
+    name = config.get("_class_name")
+    if name not in classes:
+        raise CheckpointError(
+            f"'{folder}' holds a {name or 'unknown model'}, expected a {what} ({', '.join(classes)})"
+        )
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise CheckpointError(
+            f"'{folder}' has no weights file {WEIGHTS_NAME} (weights load from safetensors only)"
+        )
+    try:
+        model = classes[name].from_pretrained(str(folder), use_safetensors=True)
+    except Exception as error:  # noqa: BLE001 - any load failure means an unusable folder
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"cannot load {what} from '{folder}': {message}") from None
+    return model.eval()
+
+
+def load_tokenizer(folder: str | Path):
+    """Load any vqgen tokenizer saved with ``save_pretrained``."""
+    from vqgen.tokenizers.image import ImageTokenizer
+
+    return load_model(folder, {"ImageTokenizer": ImageTokenizer}, "tokenizer")

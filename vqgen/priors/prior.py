@@ -1,0 +1,320 @@
+"""CodePrior: an autoregressive Llama over discrete codes, with class conditioning for guidance.
+
+Vocabulary (``N = layout.num_code_tokens``, ``C = num_classes``)::
+
+    [0, N)          code tokens
+    [N, N + C)      class tokens                      (only when C > 0)
+    N + C           null class (unconditional / CFG)  (only when C > 0)
+    last id         BOS
+
+Sequence: ``[BOS, condition, code_0, ..., code_{L-1}]`` for a conditional prior and ``[BOS, code_0, ...]``
+for an unconditional one. Code position ``i`` is predicted from the hidden state at sequence index
+``num_prefix_tokens - 1 + i``, and only over the code ids allowed there (``layout.code_range(i)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from diffusers.utils import BaseOutput
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from vqgen.errors import ConfigError, ShapeError
+from vqgen.priors.layout import CodeLayout, build_layout
+
+__all__ = ["CodePrior", "PriorOutput", "ClassLabels"]
+
+#: What every ``class_labels`` argument accepts: None, an int, a list of ints or a LongTensor ``[B]``.
+ClassLabels = int | Sequence[int] | torch.Tensor | None
+
+
+@dataclass
+class PriorOutput(BaseOutput):
+    """Output of ``CodePrior.forward``.
+
+    Attributes:
+        loss: scalar, mean cross-entropy (nats) over all code positions of the batch.
+        logits: ``[B, length, N]`` next-code logits over the code ids only (``-inf`` outside
+            ``layout.code_range(position)`` for layouts whose ranges vary by position).
+    """
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+
+
+def _default_intermediate_size(hidden_size: int) -> int:
+    # SwiGLU keeps the parameter count of a 4x MLP with 2/3 of the width; round up to a multiple of 64.
+    return 64 * -(-(8 * hidden_size // 3) // 64)
+
+
+class CodePrior(ModelMixin, ConfigMixin):
+    """Autoregressive prior over a tokenizer's codes: a ``transformers`` ``LlamaForCausalLM`` plus a layout.
+
+    Args:
+        codebook_size: number of codes of the tokenizer (codes lie in ``[0, codebook_size)``).
+        code_grid: the tokenizer's ``code_grid(input_shape)``, e.g. ``[7, 7]``.
+        num_classes: number of class labels; 0 makes an unconditional prior.
+        layout: name of the code layout (see ``vqgen.priors.layout.LAYOUTS``).
+        hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size: Llama shape
+            (``num_kv_heads`` < ``num_heads`` gives grouped-query attention; ``intermediate_size`` defaults to
+            about 8/3 of ``hidden_size``).
+        class_dropout: probability, in training mode, of replacing a label by the null class (teaches the
+            unconditional model that classifier-free guidance needs).
+        rope_theta: RoPE base.
+        dropout: attention-probability dropout inside the Llama blocks (training mode only).
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        codebook_size: int,
+        code_grid: list[int],
+        num_classes: int = 0,
+        layout: str = "raster",
+        hidden_size: int = 256,
+        num_layers: int = 6,
+        num_heads: int = 8,
+        num_kv_heads: int | None = None,
+        intermediate_size: int | None = None,
+        class_dropout: float = 0.1,
+        rope_theta: float = 10000.0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.layout: CodeLayout = build_layout(layout, list(code_grid), codebook_size)
+        _check_int("num_classes", num_classes, 0)
+        _check_int("hidden_size", hidden_size, 1)
+        _check_int("num_layers", num_layers, 1)
+        _check_int("num_heads", num_heads, 1)
+        if hidden_size % num_heads:
+            raise ConfigError(f"hidden_size ({hidden_size}) must be a multiple of num_heads ({num_heads})")
+        if (hidden_size // num_heads) % 2:
+            raise ConfigError(
+                f"hidden_size / num_heads must be even for RoPE, got {hidden_size // num_heads}"
+            )
+        kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        _check_int("num_kv_heads", kv_heads, 1)
+        if num_heads % kv_heads:
+            raise ConfigError(f"num_heads ({num_heads}) must be a multiple of num_kv_heads ({kv_heads})")
+        if intermediate_size is not None:
+            _check_int("intermediate_size", intermediate_size, 1)
+        if not 0.0 <= class_dropout <= 1.0:
+            raise ConfigError(f"class_dropout must be in [0, 1], got {class_dropout}")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+        if not rope_theta > 0:
+            raise ConfigError(f"rope_theta must be > 0, got {rope_theta}")
+
+        self.num_code_tokens = self.layout.num_code_tokens
+        self.num_classes = num_classes
+        self.num_prefix_tokens = 2 if num_classes > 0 else 1
+        self.vocab_size = self.num_code_tokens + num_classes + (1 if num_classes else 0) + 1
+        self.seq_len = self.num_prefix_tokens + self.layout.length
+        llama_config = LlamaConfig(
+            vocab_size=self.vocab_size,
+            hidden_size=hidden_size,
+            intermediate_size=intermediate_size or _default_intermediate_size(hidden_size),
+            num_hidden_layers=num_layers,
+            num_attention_heads=num_heads,
+            num_key_value_heads=kv_heads,
+            max_position_embeddings=self.seq_len,
+            rope_parameters={"rope_type": "default", "rope_theta": float(rope_theta)},
+            attention_dropout=float(dropout),
+            bos_token_id=self.bos_id,
+            eos_token_id=None,
+            pad_token_id=None,
+            tie_word_embeddings=False,
+        )
+        self.model = LlamaForCausalLM(llama_config)
+
+        code_range = self.layout.uniform_range()
+        if code_range == (0, self.num_code_tokens):
+            self._code_mask: torch.Tensor | None = None
+        else:
+            ranges = self.layout.code_ranges()
+            ids = torch.arange(self.num_code_tokens)
+            mask = (ids[None] >= ranges[:, :1]) & (ids[None] < ranges[:, 1:])
+            self.register_buffer("_code_mask", mask, persistent=False)
+
+    # ------------------------------------------------------------------ vocabulary
+
+    @property
+    def bos_id(self) -> int:
+        """Token id of BOS (the last id of the vocabulary)."""
+        return self.vocab_size - 1
+
+    @property
+    def null_class_id(self) -> int | None:
+        """Token id of the null class (unconditional), or None for an unconditional prior."""
+        return self.num_code_tokens + self.num_classes if self.num_classes else None
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.num_classes > 0
+
+    def class_token(self, labels: int | Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """Class labels in ``[0, num_classes)`` -> their token ids (LongTensor, same shape as ``labels``)."""
+        if not self.is_conditional:
+            raise ConfigError("class labels were given to an unconditional prior (num_classes=0)")
+        labels = torch.as_tensor(labels, device=self.device)
+        _check_labels(labels, self.num_classes)
+        return labels.long() + self.num_code_tokens
+
+    def labels_tensor(self, class_labels: ClassLabels, batch_size: int) -> torch.Tensor | None:
+        """Normalise labels to LongTensor ``[batch_size]`` on the prior's device (None stays None).
+
+        Accepts an int, a list, or a tensor ``[]``, ``[1]`` (broadcast) or ``[batch_size]``.
+        """
+        if class_labels is None:
+            return None
+        if not self.is_conditional:
+            raise ConfigError("class_labels were given to an unconditional prior (num_classes=0); pass None")
+        if isinstance(class_labels, torch.Tensor):
+            labels = class_labels.to(self.device)
+        else:
+            try:
+                labels = torch.as_tensor(class_labels, device=self.device)
+            except (TypeError, ValueError, RuntimeError) as err:
+                raise ConfigError(
+                    f"class_labels must be an int, a list of ints or a LongTensor, got {class_labels!r}"
+                ) from err
+        _check_labels(labels, self.num_classes)
+        labels = labels.long().reshape(-1) if labels.dim() <= 1 else labels
+        if labels.dim() != 1 or labels.shape[0] not in (1, batch_size):
+            raise ShapeError(f"class_labels must have shape [{batch_size}] or [1], got {list(labels.shape)}")
+        return labels.expand(batch_size).contiguous()
+
+    def condition_tokens(self, class_labels: ClassLabels, batch_size: int) -> torch.Tensor | None:
+        """Condition token ids ``[batch_size]`` (None for an unconditional prior).
+
+        ``class_labels=None`` gives the null class. In training mode each label is replaced by the null class
+        with probability ``class_dropout`` (torch's global RNG, so Accelerate's seeding reproduces it).
+        """
+        labels = self.labels_tensor(class_labels, batch_size)
+        if not self.is_conditional:
+            return None
+        null = torch.full((batch_size,), self.null_class_id, dtype=torch.long, device=self.device)
+        if labels is None:
+            return null
+        tokens = labels + self.num_code_tokens
+        if self.training and self.config.class_dropout > 0:
+            drop = torch.rand(batch_size, device=self.device) < self.config.class_dropout
+            tokens = torch.where(drop, null, tokens)
+        return tokens
+
+    def prefix_ids(self, condition: torch.Tensor | None, batch_size: int) -> torch.Tensor:
+        """The ``num_prefix_tokens`` ids that open every sequence: ``[B, 2]`` (BOS, condition) or ``[B, 1]``."""
+        bos = torch.full((batch_size, 1), self.bos_id, dtype=torch.long, device=self.device)
+        return bos if condition is None else torch.cat([bos, condition.view(batch_size, 1)], dim=1)
+
+    # ------------------------------------------------------------------ model
+
+    def code_tokens(self, codes: torch.Tensor) -> torch.Tensor:
+        """Validate codes ``[B, *grid]`` and flatten them to token ids ``[B, length]``."""
+        self.layout.check_codes(codes)
+        if codes.numel():
+            lo, hi = int(codes.min()), int(codes.max())
+            if lo < 0 or hi >= self.layout.codebook_size:
+                raise ConfigError(
+                    f"codes must lie in [0, {self.layout.codebook_size}), got values in [{lo}, {hi}]"
+                )
+        return self.layout.flatten(codes.to(self.device))
+
+    def code_logits(self, hidden: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Hidden states ``[B, T, H]`` predicting code positions ``start .. start+T-1`` -> logits ``[B, T, N]``.
+
+        Only the code rows of ``lm_head`` are applied, so non-code ids never get probability mass.
+        """
+        head = self.model.lm_head
+        n = self.num_code_tokens
+        bias = head.bias[:n] if getattr(head, "bias", None) is not None else None
+        logits = F.linear(hidden, head.weight[:n], bias)
+        if self._code_mask is not None:
+            mask = self._code_mask[start : start + hidden.shape[1]]
+            logits = logits.masked_fill(~mask, float("-inf"))
+        return logits
+
+    def forward(self, codes: torch.Tensor, class_labels: ClassLabels = None) -> PriorOutput:
+        """Teacher-forced next-code prediction.
+
+        Args:
+            codes: LongTensor ``[B, *grid]`` in ``[0, codebook_size)``.
+            class_labels: None (null class / unconditional) or labels ``[B]`` in ``[0, num_classes)``.
+
+        Returns:
+            ``PriorOutput(loss=scalar, logits=[B, length, N])``.
+        """
+        tokens = self.code_tokens(codes)
+        batch = tokens.shape[0]
+        condition = self.condition_tokens(class_labels, batch)
+        inputs = torch.cat([self.prefix_ids(condition, batch), tokens[:, :-1]], dim=1)
+        hidden = self.model.model(input_ids=inputs, use_cache=False).last_hidden_state
+        logits = self.code_logits(hidden[:, self.num_prefix_tokens - 1 :])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tokens.reshape(-1))
+        return PriorOutput(loss=loss, logits=logits)
+
+    def log_likelihood(self, codes: torch.Tensor, class_labels: ClassLabels = None) -> torch.Tensor:
+        """Sum over positions of ``log p(code)`` in nats, per item: float32 ``[B]`` (eval mode, no grad)."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                tokens = self.code_tokens(codes)
+                logits = self(codes, class_labels).logits.float()
+                logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        finally:
+            self.train(was_training)
+        return logp.sum(dim=1)
+
+    def sample(
+        self,
+        batch_size: int,
+        class_labels: ClassLabels = None,
+        guidance_scale: float = 1.0,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        prefix: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Draw codes ``[batch_size, *grid]``; see ``vqgen.priors.sampling.sample_codes``."""
+        from vqgen.priors.sampling import sample_codes
+
+        return sample_codes(
+            self,
+            batch_size,
+            class_labels=class_labels,
+            guidance_scale=guidance_scale,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            prefix=prefix,
+            generator=generator,
+            progress=progress,
+        )
+
+    def non_embedding_parameters(self) -> int:
+        """Parameters that cost a multiply-add per token (all but the input embedding table)."""
+        return sum(p.numel() for p in self.parameters()) - self.model.model.embed_tokens.weight.numel()
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise ShapeError(f"class_labels must be integers, got dtype {labels.dtype}")
+    if labels.numel():
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= num_classes:
+            raise ConfigError(f"class_labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")

@@ -1,0 +1,318 @@
+"""Machinery every training loop shares: options, deterministic batches, atomic checkpoints, logs, EMA.
+
+Checkpoints hold Accelerate's ``save_state`` (models as safetensors; optimizer, scheduler and RNG states
+that Accelerate reads back with ``torch.load(weights_only=True)``) plus our own ``trainer_state.json``
+and ``ema.safetensors``. We deliberately do not use ``register_for_checkpointing``: Accelerate unpickles
+those objects with ``weights_only=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from diffusers.training_utils import EMAModel
+from safetensors.torch import load_file, save_file
+
+from vqgen.errors import CheckpointError, ConfigError, TrainingError
+
+CHECKPOINT_PREFIX = "checkpoint-"
+STATE_FILE = "trainer_state.json"
+EMA_FILE = "ema.safetensors"
+
+
+@dataclass
+class TrainingOptions:
+    """Options common to tokenizer and prior training (the CLI flags of the same names)."""
+
+    output: str = "runs/out"
+    max_steps: int = 1000
+    batch_size: int = 64
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    lr_schedule: str = "constant"
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    eval_every: int = 500
+    log_every: int = 10
+    ema_decay: float = 0.0
+    seed: int = 0
+    resume: bool = False
+    max_nonfinite_steps: int = 10
+    num_workers: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        positive = (
+            "max_steps",
+            "batch_size",
+            "gradient_accumulation_steps",
+            "checkpoint_every",
+            "eval_every",
+        )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise ConfigError(
+                f"--mixed-precision must be one of no, bf16, fp16, got '{self.mixed_precision}'"
+            )
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"--lr-schedule must be constant or cosine, got '{self.lr_schedule}'")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"--learning-rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+def make_accelerator(options: TrainingOptions) -> Accelerator:
+    """An Accelerator configured from the options, with the global seed set on every process."""
+    options.validate()
+    accelerator = Accelerator(
+        mixed_precision=options.mixed_precision,
+        gradient_accumulation_steps=options.gradient_accumulation_steps,
+    )
+    set_seed(options.seed)
+    return accelerator
+
+
+def lr_lambda(options: TrainingOptions):
+    """Multiplier of the base learning rate at an optimizer step: linear warm-up, then constant or cosine."""
+
+    def factor(step: int) -> float:
+        if options.warmup_steps and step < options.warmup_steps:
+            return (step + 1) / options.warmup_steps
+        if options.lr_schedule == "cosine":
+            span = max(1, options.max_steps - options.warmup_steps)
+            progress = min(1.0, (step - options.warmup_steps) / span)
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0
+
+    return factor
+
+
+class BatchSchedule:
+    """Which dataset indices each process sees at each micro-batch: a pure function of (seed, micro-step).
+
+    Every epoch is a fresh permutation drawn from ``seed + epoch``; each global batch of
+    ``batch_size * num_processes`` items is split across ranks. Because the schedule is a function of the
+    micro-step counter alone, a resumed run sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, dataset_size: int, batch_size: int, num_processes: int, process_index: int, seed: int):
+        global_batch = batch_size * num_processes
+        if dataset_size < global_batch:
+            raise ConfigError(
+                f"the dataset has {dataset_size} items, fewer than one global batch of {global_batch} "
+                f"(batch size {batch_size} x {num_processes} processes): lower --batch-size"
+            )
+        self.dataset_size, self.batch_size, self.seed = dataset_size, batch_size, seed
+        self.num_processes, self.process_index = num_processes, process_index
+        self.batches_per_epoch = dataset_size // global_batch
+        self._epoch, self._permutation = -1, None
+
+    def indices(self, micro_step: int) -> list[int]:
+        epoch, position = divmod(micro_step, self.batches_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._permutation = torch.randperm(self.dataset_size, generator=generator)
+            self._epoch = epoch
+        global_batch = self.batch_size * self.num_processes
+        chunk = self._permutation[position * global_batch : (position + 1) * global_batch]
+        return chunk[self.process_index :: self.num_processes].tolist()
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack a list of dataset items ``{"pixels"|"audio"|..., "label", "index"}`` into a batch."""
+    batch = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        batch[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else torch.tensor(values)
+    return batch
+
+
+def iterate_batches(
+    dataset, schedule: BatchSchedule, start_micro_step: int, num_workers: int = 0
+) -> Iterator[dict]:
+    """Endless batches from ``start_micro_step`` on, following ``schedule``."""
+
+    class _Steps(torch.utils.data.Sampler):
+        def __iter__(self):
+            step = start_micro_step
+            while True:
+                yield schedule.indices(step)
+                step += 1
+
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=_Steps(), collate_fn=collate, num_workers=num_workers
+    )
+    yield from loader
+
+
+class CheckpointManager:
+    """Atomic checkpoints under ``output/checkpoints``: written to a temporary folder, then renamed."""
+
+    def __init__(self, output_dir: str | Path, keep: int):
+        self.root = Path(output_dir) / "checkpoints"
+        self.keep = max(1, keep)
+
+    def list(self) -> list[Path]:
+        """Complete checkpoints, oldest first (temporary folders of interrupted writes are ignored)."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for path in self.root.iterdir():
+            if path.is_dir() and path.name.startswith(CHECKPOINT_PREFIX) and (path / STATE_FILE).is_file():
+                suffix = path.name[len(CHECKPOINT_PREFIX) :]
+                if suffix.isdigit():
+                    found.append((int(suffix), path))
+        return [p for _, p in sorted(found)]
+
+    def latest(self) -> Path | None:
+        found = self.list()
+        return found[-1] if found else None
+
+    def save(self, accelerator: Accelerator, step: int, extra_state: dict, ema: EMAModel | None) -> Path:
+        final = self.root / f"{CHECKPOINT_PREFIX}{step:08d}"
+        temporary = self.root / f".tmp-{CHECKPOINT_PREFIX}{step:08d}"
+        if accelerator.is_main_process:
+            shutil.rmtree(temporary, ignore_errors=True)
+            temporary.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(temporary), safe_serialization=True)
+        if accelerator.is_main_process:
+            if ema is not None:
+                save_file(
+                    {f"p{i}": p.detach().cpu().contiguous() for i, p in enumerate(ema.shadow_params)},
+                    str(temporary / EMA_FILE),
+                    metadata={"optimization_step": str(ema.optimization_step)},
+                )
+            # The state file is written last: a folder without it is never taken for a checkpoint.
+            state = {"step": step, **extra_state}
+            (temporary / STATE_FILE).write_text(json.dumps(state, indent=2))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(temporary, final)
+            for old in self.list()[: -self.keep]:
+                shutil.rmtree(old, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        return final
+
+    def load(self, accelerator: Accelerator, path: Path, ema: EMAModel | None) -> dict:
+        """Restore models, optimizers, schedulers and RNG from ``path``; returns the trainer state dict."""
+        try:
+            state = json.loads((path / STATE_FILE).read_text())
+            accelerator.load_state(str(path))
+        except Exception as error:  # noqa: BLE001 - any failure here means an unusable checkpoint
+            raise CheckpointError(
+                f"cannot resume from checkpoint '{path}': {error}".splitlines()[0]
+            ) from None
+        if ema is not None and (path / EMA_FILE).is_file():
+            tensors = load_file(str(path / EMA_FILE))
+            for i, shadow in enumerate(ema.shadow_params):
+                shadow.data.copy_(tensors[f"p{i}"].to(shadow.device))
+            ema.optimization_step = int(state.get("ema_optimization_step", state["step"]))
+        return state
+
+
+class MetricLogger:
+    """Appends one CSV row per logged step (``NAME.csv``) and mirrors to TensorBoard if it is installed."""
+
+    def __init__(self, output_dir: str | Path, enabled: bool, name: str = "log"):
+        self.path = Path(output_dir) / f"{name}.csv"
+        self.enabled = enabled
+        self._writer = None
+        self._columns: list[str] | None = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(Path(output_dir) / "tensorboard" / name))
+            except Exception:  # noqa: BLE001 - tensorboard is optional
+                self._writer = None
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        row = {"step": step, "time": round(time.time(), 3), **{k: float(v) for k, v in values.items()}}
+        if self._columns is None and self.path.exists():
+            with self.path.open(newline="") as f:
+                self._columns = next(csv.reader(f), None)
+        if self._columns is None:
+            self._columns = list(row)
+            with self.path.open("w", newline="") as f:
+                csv.writer(f).writerow(self._columns)
+        new = [k for k in row if k not in self._columns]
+        if new:  # a value that appears later (e.g. once the discriminator starts): widen the file
+            with self.path.open(newline="") as f:
+                old_rows = list(csv.DictReader(f))
+            self._columns += new
+            with self.path.open("w", newline="") as f:
+                writer = csv.DictWriter(f, self._columns)
+                writer.writeheader()
+                writer.writerows(old_rows)
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([row.get(c, "") for c in self._columns])
+        if self._writer is not None:
+            for key, value in values.items():
+                self._writer.add_scalar(key, float(value), step)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class NonFiniteGuard:
+    """Counts consecutive non-finite steps and stops the run after ``limit`` of them."""
+
+    def __init__(self, limit: int):
+        self.limit, self.consecutive, self.total = limit, 0, 0
+
+    def all_finite(self, accelerator: Accelerator, *values: torch.Tensor) -> bool:
+        """True only when every value is finite on every process (all ranks take the same branch)."""
+        flag = torch.tensor(
+            [float(all(bool(torch.isfinite(v).all()) for v in values))], device=accelerator.device
+        )
+        return bool(accelerator.gather(flag).min() > 0)
+
+    def record(self, finite: bool, step: int, losses: dict[str, float], checkpoint: Path | None) -> None:
+        if finite:
+            self.consecutive = 0
+            return
+        self.consecutive += 1
+        self.total += 1
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        print(f"warning: skipped step {step}: non-finite loss or gradient ({shown})", flush=True)
+        if self.consecutive >= self.limit:
+            kept = f"; last good checkpoint: {checkpoint}" if checkpoint else ""
+            raise TrainingError(
+                f"stopped after {self.consecutive} consecutive non-finite steps at step {step} ({shown}){kept}"
+            )
+
+
+def make_ema(model: torch.nn.Module, decay: float) -> EMAModel | None:
+    """diffusers' EMAModel over ``model``'s parameters with warm-up, or None when ``decay`` is 0."""
+    if decay <= 0:
+        return None
+    return EMAModel(model.parameters(), decay=decay, use_ema_warmup=True, power=2 / 3)
+
+
+def save_options(output_dir: Path, options: TrainingOptions, extra: dict) -> None:
+    (output_dir / "training_config.json").write_text(json.dumps({**asdict(options), **extra}, indent=2))
