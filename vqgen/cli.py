@@ -15,6 +15,9 @@ from pathlib import Path
 
 from vqgen.errors import ConfigError, VqgenError
 
+#: Guidance used by ``vqgen generate`` when class labels are given and no --guidance-scale.
+DEFAULT_GUIDANCE_SCALE = 3.0
+
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -38,6 +41,16 @@ def add_dataclass_flags(
 
 def dataclass_from_args(cls, args: argparse.Namespace):
     return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)})
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def _int_list(text: str) -> list[int]:
@@ -147,6 +160,120 @@ def cmd_evaluate_tokenizer(args: argparse.Namespace) -> None:
         print(f"wrote {plot_path}")
 
 
+# ---------------------------------------------------------------- encode
+
+
+def cmd_encode(args: argparse.Namespace) -> None:
+    from vqgen.data.images import load_image_dataset
+    from vqgen.data.shards import encode_dataset
+    from vqgen.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(args.tokenizer)
+    channels = tokenizer.config.in_channels
+    dataset = load_image_dataset(args.data, args.split, resolution=args.resolution, channels=channels, strict=args.strict)
+    manifest = encode_dataset(
+        tokenizer, dataset, args.output, batch_size=args.batch_size, augment_copies=args.augment_copies,
+        seed=args.seed, source=f"{args.data} ({args.split})", progress=not args.no_progress,
+    )
+    grid = "x".join(str(g) for g in manifest["code_grid"])
+    print(f"wrote {manifest['num_items']} code grids of {grid} ({manifest['codebook_size']} codes) to {args.output}")
+
+
+# ---------------------------------------------------------------- train-prior
+
+
+def cmd_train_prior(args: argparse.Namespace) -> None:
+    from vqgen.data.shards import CodeShardDataset
+    from vqgen.loading import load_tokenizer
+    from vqgen.pipelines.image import ImagePipeline
+    from vqgen.priors.prior import CodePrior
+    from vqgen.training.common import TrainingOptions
+    from vqgen.training.prior import train_prior
+
+    options = dataclass_from_args(TrainingOptions, args)
+    options.validate()
+    tokenizer = load_tokenizer(args.tokenizer)
+    train = CodeShardDataset(args.shards)
+    train.check_tokenizer(tokenizer)
+    val = None
+    if args.val_shards:
+        val = CodeShardDataset(args.val_shards)
+        train.check_matches(val)
+    num_classes = 0 if args.unconditional else train.num_classes
+    prior = CodePrior(
+        codebook_size=train.codebook_size, code_grid=list(train.code_grid), num_classes=num_classes,
+        hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads,
+        num_kv_heads=args.num_kv_heads, class_dropout=args.class_dropout, dropout=args.dropout,
+    )
+    train.check_prior(prior)
+
+    def save_samples(model, path: Path) -> None:
+        import torch
+
+        from vqgen.io import make_grid, save_image, to_uint8_images
+
+        labels = [i % num_classes for i in range(16)] if num_classes else None
+        codes = model.sample(16, class_labels=labels, guidance_scale=3.0 if num_classes else 1.0,
+                             generator=torch.Generator().manual_seed(0))
+        images = tokenizer.decode(codes.to(tokenizer.device)).float().clamp(-1, 1)
+        save_image(make_grid(to_uint8_images(images), nrow=8), path)
+
+    prior = train_prior(prior, train, options, val_dataset=val, save_samples=save_samples)
+    pipeline_dir = Path(options.output) / "pipeline"
+    ImagePipeline(tokenizer, prior.eval()).save_pretrained(str(pipeline_dir))
+    print(f"saved prior to {options.output} and the pipeline (tokenizer + prior) to {pipeline_dir}")
+
+
+# ---------------------------------------------------------------- generate
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    import torch
+    from tqdm.auto import tqdm
+
+    from vqgen.io import make_grid, save_image, save_images
+    from vqgen.pipelines.loading import load_pipeline
+
+    output = Path(args.output)
+    is_file = output.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
+    if output.suffix and not is_file:
+        raise ConfigError(f"--output '{output}' must be an image file (.png, .jpg, .webp) or a directory")
+    pipe = load_pipeline(args.pipeline or args.modality)
+    labels = args.class_label
+    if labels and len(labels) not in (1, args.num_samples):
+        raise ConfigError(
+            f"--class-label takes one label or one per sample ({args.num_samples}), got {len(labels)}"
+        )
+    if labels and len(labels) == 1:
+        labels = labels * args.num_samples
+    if labels is None and pipe.num_classes and not args.unconditional:
+        labels = [i % pipe.num_classes for i in range(args.num_samples)]  # a grid that shows every class
+    guidance = args.guidance_scale
+    if guidance is None:
+        guidance = DEFAULT_GUIDANCE_SCALE if labels else 1.0
+    generator = torch.Generator().manual_seed(args.seed)
+    chunks = []
+    batch = args.batch_size
+    for start in tqdm(range(0, args.num_samples, batch), desc="generate", unit="batch",
+                      disable=args.num_samples <= batch or args.no_progress):
+        count = min(batch, args.num_samples - start)
+        out = pipe(
+            num_samples=count, class_labels=labels[start : start + count] if labels else None,
+            guidance_scale=guidance, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+            generator=generator, output_type="np", batch_size=batch,
+        )
+        chunks.append(out.images)
+    import numpy as np
+
+    images = np.concatenate(chunks)
+    if is_file:
+        save_image(make_grid(images, nrow=args.nrow), output)
+        print(f"wrote a grid of {len(images)} images to {output}")
+    else:
+        paths = save_images(images, output)
+        print(f"wrote {len(paths)} images to {output}/")
+
+
 # ---------------------------------------------------------------- info
 
 
@@ -215,6 +342,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", action="store_true", help="also write a codebook-usage histogram PNG")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_evaluate_tokenizer)
+
+    p = sub.add_parser("encode", help="encode a data set into code shards for prior training")
+    p.add_argument("--tokenizer", required=True, help="a tokenizer folder (save_pretrained)")
+    p.add_argument("--data", required=True, help="a folder of images, or demo:mnist")
+    p.add_argument("--split", choices=["train", "test"], default="train")
+    p.add_argument("--resolution", type=int, default=None)
+    p.add_argument("--strict", action="store_true")
+    p.add_argument("--output", required=True, help="the shard folder to write")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--augment-copies", type=int, default=0, help="jittered copies of each item to add")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("train-prior", help="train a code prior (stage two) on code shards with Accelerate")
+    p.add_argument("--shards", required=True, help="training shards from vqgen encode")
+    p.add_argument("--val-shards", default=None, help="held-out shards for the validation loss (bits per token)")
+    p.add_argument("--tokenizer", required=True, help="the tokenizer that made the shards")
+    p.add_argument("--unconditional", action="store_true", help="ignore labels, train an unconditional prior")
+    p.add_argument("--hidden-size", type=int, default=256)
+    p.add_argument("--num-layers", type=int, default=6)
+    p.add_argument("--num-heads", type=int, default=8)
+    p.add_argument("--num-kv-heads", type=int, default=None)
+    p.add_argument("--class-dropout", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.0)
+    add_dataclass_flags(p, TrainingOptions, defaults={"output": None, "learning_rate": 3e-4, "max_steps": 3000})
+    p.set_defaults(func=cmd_train_prior, required_output=True)
+
+    p = sub.add_parser("generate", help="generate media from a pipeline (default: the shipped one)")
+    p.add_argument("modality", choices=["image"], help="what to generate")
+    p.add_argument("--pipeline", default=None, help="a pipeline folder (default: the shipped default)")
+    p.add_argument("--num-samples", type=_positive_int, default=16)
+    p.add_argument("--class-label", type=int, nargs="+", default=None, help="one label, or one per sample")
+    p.add_argument("--unconditional", action="store_true", help="sample from the null class, no labels")
+    p.add_argument("--guidance-scale", type=float, default=None,
+                   help=f"classifier-free guidance (default: {DEFAULT_GUIDANCE_SCALE} with class labels)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--nrow", type=_positive_int, default=None, help="images per row of a grid output")
+    p.add_argument("--output", required=True, help="a .png grid, or a directory for one PNG per sample")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("info", help="versions, and the config of a saved model folder")
     p.add_argument("path", nargs="?")

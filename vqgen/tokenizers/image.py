@@ -93,7 +93,12 @@ class ImageTokenizer(ModelMixin, ConfigMixin):
                 f"image size {height}x{width} is not divisible by the tokenizer's downsampling factor {f}"
             )
         grid = (height // f, width // f)
-        return (self.num_levels, *grid) if self.num_levels > 1 else grid
+        return (self.num_levels, *grid) if self._residual else grid
+
+    @property
+    def _residual(self) -> bool:
+        """Residual quantizers give codes a level axis, even with a single level."""
+        return isinstance(self.quantizer, ResidualQuantizer)
 
     def _check_images(self, images: torch.Tensor) -> None:
         check_media(images, 4, self.config.in_channels, "images")
@@ -110,7 +115,7 @@ class ImageTokenizer(ModelMixin, ConfigMixin):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Long codes from :meth:`encode` -> images ``[B, C, H, W]``."""
-        expected = 4 if self.num_levels > 1 else 3
+        expected = 4 if self._residual else 3
         if not isinstance(codes, torch.Tensor) or codes.dim() != expected:
             shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
             raise ShapeError(f"codes must be a long tensor with {expected} dimensions, got {shape}")

@@ -392,7 +392,7 @@ class ResidualQuantizer(nn.Module):
 
     def forward(self, z: torch.Tensor, num_levels: int | None = None) -> QuantizerOutput:
         """Quantize ``z [B, dim, *spatial]`` with the first ``num_levels`` levels (all by default)."""
-        num_levels = num_levels or self.num_quantizers
+        num_levels = self.num_quantizers if num_levels is None else num_levels
         if not 1 <= num_levels <= self.num_quantizers:
             raise ConfigError(f"num_levels must be in [1, {self.num_quantizers}], got {num_levels}")
         input_dtype = z.dtype
@@ -411,7 +411,9 @@ class ResidualQuantizer(nn.Module):
                 out = self.levels[i](residual)
                 mask = (keep > i).float().view(batch, *([1] * (z.dim() - 1)))
                 quantized = quantized + out.quantized * mask
-                residual = residual - out.quantized.detach()
+                # Not detached (as in DAC): the sum of the kept levels telescopes to ``z - residual``, so
+                # its straight-through gradient to ``z`` is the identity, not ``num_levels`` times it.
+                residual = residual - out.quantized
                 if i < num_levels:
                     codes.append(out.codes)
                     losses.append(out.loss)

@@ -1,0 +1,34 @@
+"""vqgen: generative media with discrete tokens.
+
+Stage one (``vqgen.tokenizers``) turns media into codes and back; stage two (``vqgen.priors``) models the
+codes autoregressively; ``vqgen.pipelines`` chain the two. Heavy submodules load on first use, so
+``import vqgen`` (and the command line's ``--help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ImageTokenizer": "vqgen.tokenizers.image",
+    "VectorQuantizer": "vqgen.tokenizers.quantizers",
+    "FiniteScalarQuantizer": "vqgen.tokenizers.quantizers",
+    "ResidualQuantizer": "vqgen.tokenizers.quantizers",
+    "CodePrior": "vqgen.priors.prior",
+    "sample_codes": "vqgen.priors.sampling",
+    "ImagePipeline": "vqgen.pipelines.image",
+    "ImagePipelineOutput": "vqgen.pipelines.image",
+    "load_pipeline": "vqgen.pipelines.loading",
+    "load_tokenizer": "vqgen.loading",
+    "VqgenError": "vqgen.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'vqgen' has no attribute {name!r}")

@@ -1,0 +1,206 @@
+"""Code shards: a data set encoded once by a tokenizer, the only input prior training reads.
+
+A shard folder holds ``manifest.json`` and ``shard-00000.safetensors``, ... Each shard stores ``codes``
+(int32 ``[n, *grid]``) and ``labels`` (int64 ``[n]``, -1 when unlabelled). The manifest names what made the
+codes (tokenizer class and fingerprint), the code grid, the codebook size, the media shape and the label
+names, so codes from another tokenizer are refused instead of silently training a useless prior.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from vqgen.errors import DataError, MismatchError
+from vqgen.io import atomic_path
+
+__all__ = ["CodeShardDataset", "MANIFEST_NAME", "encode_dataset", "tokenizer_fingerprint"]
+
+MANIFEST_NAME = "manifest.json"
+SHARD_FORMAT = "vqgen-code-shards"
+SHARD_VERSION = 1
+
+
+def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
+    """A short hash of the tokenizer's config and weights: equal fingerprints decode codes identically."""
+    digest = hashlib.sha256()
+    config = {k: v for k, v in dict(tokenizer.config).items() if not k.startswith("_")}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(tokenizer.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Small random affine jitter of ``images [B, C, H, W]``: rotation +-8 deg, shift +-8 %, scale 0.9-1.1."""
+    batch = images.shape[0]
+    angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(8)
+    scale = 0.9 + 0.2 * torch.rand(batch, generator=generator)
+    shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * 0.16  # fraction of the half-size
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    # Background is -1 (black): sample from images shifted to [0, 2] so zero padding means black.
+    warped = torch.nn.functional.grid_sample(images + 1, grid.to(images.dtype), align_corners=False)
+    return warped - 1
+
+
+@torch.no_grad()
+def encode_dataset(
+    tokenizer: torch.nn.Module,
+    dataset,
+    output: str | Path,
+    batch_size: int = 256,
+    shard_size: int = 10_000,
+    augment_copies: int = 0,
+    seed: int = 0,
+    source: str = "",
+    progress: bool = True,
+) -> dict:
+    """Encode every item of an image ``dataset`` (items ``{"pixels", "label"}``) into shards under ``output``.
+
+    ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``), which
+    gives a prior trained on a small data set more variety than the originals alone. The folder is written
+    atomically: an interrupted encode leaves no half-written shard folder. Returns the manifest.
+    """
+    from vqgen.training.common import collate
+
+    if len(dataset) == 0:
+        raise DataError("cannot encode an empty data set")
+    tokenizer.eval()
+    device = next(tokenizer.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    sample_shape = tuple(dataset[0]["pixels"].shape)
+    grid = tuple(tokenizer.code_grid(sample_shape))
+    codes, labels = [], []
+    starts = range(0, len(dataset), batch_size)
+    for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
+        batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        pixels = batch["pixels"]
+        for copy in range(1 + augment_copies):
+            views = pixels if copy == 0 else _jitter(pixels, generator)
+            codes.append(tokenizer.encode(views.to(device)).to("cpu", torch.int32))
+            labels.append(batch["label"].long())
+    codes, labels = torch.cat(codes), torch.cat(labels)
+
+    label_names = getattr(dataset, "label_names", None)
+    manifest = {
+        "format": SHARD_FORMAT,
+        "version": SHARD_VERSION,
+        "tokenizer_class": type(tokenizer).__name__,
+        "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer),
+        "code_grid": list(grid),
+        "codebook_size": int(tokenizer.codebook_size),
+        "sample_shape": list(sample_shape),
+        "label_names": list(label_names) if label_names else None,
+        "num_items": int(codes.shape[0]),
+        "augment_copies": int(augment_copies),
+        "source": source,
+        "shards": [],
+    }
+    output = Path(output)
+    with atomic_path(output) as temporary:
+        temporary.mkdir()
+        for index, start in enumerate(range(0, codes.shape[0], shard_size)):
+            name = f"shard-{index:05d}.safetensors"
+            part = {"codes": codes[start : start + shard_size].contiguous(), "labels": labels[start : start + shard_size]}
+            save_file(part, str(temporary / name))
+            manifest["shards"].append({"file": name, "items": int(part["codes"].shape[0])})
+        (temporary / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+class CodeShardDataset(Dataset):
+    """All codes of a shard folder in memory; items are ``{"codes": long [*grid], "label": int, "index": int}``."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        path = self.folder / MANIFEST_NAME
+        if not path.is_file():
+            raise DataError(f"'{self.folder}' has no {MANIFEST_NAME}: not a code shard folder (make one with vqgen encode)")
+        try:
+            manifest = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise DataError(f"'{path}' is not valid JSON ({error})") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != SHARD_FORMAT:
+            raise DataError(f"'{path}' is not a vqgen code-shard manifest")
+        if manifest.get("version") != SHARD_VERSION:
+            raise DataError(f"'{path}' has shard format version {manifest.get('version')}, expected {SHARD_VERSION}")
+        self.manifest = manifest
+        grid = tuple(manifest["code_grid"])
+        codes, labels = [], []
+        for shard in manifest["shards"]:
+            file = self.folder / shard["file"]
+            try:
+                tensors = load_file(str(file))
+            except (OSError, SafetensorError) as error:
+                raise DataError(f"cannot read code shard '{file}': {error}".splitlines()[0]) from None
+            part = tensors.get("codes")
+            if part is None or tuple(part.shape[1:]) != grid or part.shape[0] != shard["items"]:
+                raise DataError(f"code shard '{file}' does not hold {shard['items']} items of grid {list(grid)}")
+            codes.append(part.long())
+            labels.append(tensors["labels"].long())
+        self.codes = torch.cat(codes) if codes else torch.empty(0, *grid, dtype=torch.long)
+        self.labels = torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
+        if len(self.codes) == 0:
+            raise DataError(f"code shard folder '{self.folder}' holds no items")
+        lo, hi = int(self.codes.min()), int(self.codes.max())
+        if lo < 0 or hi >= manifest["codebook_size"]:
+            raise DataError(
+                f"'{self.folder}' holds codes in [{lo}, {hi}], outside its codebook [0, {manifest['codebook_size']})"
+            )
+
+    @property
+    def code_grid(self) -> tuple[int, ...]:
+        return tuple(self.manifest["code_grid"])
+
+    @property
+    def codebook_size(self) -> int:
+        return int(self.manifest["codebook_size"])
+
+    @property
+    def label_names(self) -> list[str] | None:
+        return self.manifest.get("label_names")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names) if self.label_names else 0
+
+    def __len__(self) -> int:
+        return self.codes.shape[0]
+
+    def __getitem__(self, index: int) -> dict:
+        return {"codes": self.codes[index], "label": int(self.labels[index]), "index": int(index)}
+
+    def check_tokenizer(self, tokenizer: torch.nn.Module) -> None:
+        """Refuse shards that ``tokenizer`` did not make (different config or weights)."""
+        fingerprint = tokenizer_fingerprint(tokenizer)
+        if fingerprint != self.manifest["tokenizer_fingerprint"]:
+            raise MismatchError(
+                f"shards in '{self.folder}' were made by tokenizer {self.manifest['tokenizer_fingerprint']}, "
+                f"not by the given tokenizer {fingerprint}: re-encode them with vqgen encode"
+            )
+
+    def check_prior(self, prior: torch.nn.Module) -> None:
+        """Refuse shards whose grid or codebook differ from what ``prior`` models."""
+        if list(prior.config.code_grid) != list(self.code_grid) or prior.config.codebook_size != self.codebook_size:
+            raise MismatchError(
+                f"shards in '{self.folder}' hold grid {list(self.code_grid)} with {self.codebook_size} codes; the prior "
+                f"models grid {list(prior.config.code_grid)} with {prior.config.codebook_size} codes"
+            )
+
+    def check_matches(self, other: CodeShardDataset) -> None:
+        """Refuse a validation shard folder made by another tokenizer than this one."""
+        if other.manifest["tokenizer_fingerprint"] != self.manifest["tokenizer_fingerprint"]:
+            raise MismatchError(
+                f"validation shards '{other.folder}' come from another tokenizer than training shards '{self.folder}'"
+            )

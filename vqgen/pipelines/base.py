@@ -1,0 +1,151 @@
+"""TokenPipeline: a diffusers ``DiffusionPipeline`` that chains a prior (codes) and a tokenizer (media).
+
+The medium-specific subclasses only turn decoded tensors into their output type. Everything else lives
+here: component checks, offline safetensors-only loading, seeded sampling, and splitting many samples across
+processes with Accelerate's ``PartialState``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import torch
+from diffusers import DiffusionPipeline
+
+from vqgen.errors import CheckpointError, ConfigError, MismatchError, VqgenError
+
+__all__ = ["TokenPipeline", "check_components"]
+
+COMPONENTS = ("tokenizer", "prior")
+
+
+def _sample_shape_from(tokenizer, prior) -> tuple[int, ...]:
+    """The media shape of one item, ``(C, H, W)`` for images, derived from the prior's grid."""
+    grid = list(prior.config.code_grid)
+    spatial = grid[-2:] if len(grid) > 2 else grid
+    factor = tokenizer.downsample_factor
+    return (tokenizer.config.in_channels, *(g * factor for g in spatial))
+
+
+def check_components(tokenizer, prior) -> tuple[int, ...]:
+    """Refuse a prior that does not model this tokenizer's codes; returns the media shape of one item."""
+    if prior.config.codebook_size != tokenizer.codebook_size:
+        raise MismatchError(
+            f"the prior models {prior.config.codebook_size} codes but the tokenizer has {tokenizer.codebook_size}"
+        )
+    shape = _sample_shape_from(tokenizer, prior)
+    grid = list(tokenizer.code_grid(shape))
+    if grid != list(prior.config.code_grid):
+        raise MismatchError(f"the prior models code grid {list(prior.config.code_grid)}, the tokenizer makes {grid}")
+    return shape
+
+
+class TokenPipeline(DiffusionPipeline):
+    """Prior sampling then tokenizer decoding. Subclasses implement :meth:`postprocess`."""
+
+    def __init__(self, tokenizer, prior):
+        super().__init__()
+        check_components(tokenizer, prior)
+        self.register_modules(tokenizer=tokenizer, prior=prior)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one generated item, e.g. ``(C, H, W)``."""
+        return _sample_shape_from(self.tokenizer, self.prior)
+
+    @property
+    def num_classes(self) -> int:
+        return self.prior.num_classes
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load from a local folder written by ``save_pretrained``: offline, weights from safetensors only."""
+        folder = Path(pretrained_model_name_or_path)
+        index = folder / "model_index.json"
+        if not folder.is_dir():
+            raise CheckpointError(f"pipeline folder '{folder}' does not exist (pipelines load from local folders only)")
+        if not index.is_file():
+            raise CheckpointError(f"'{folder}' has no model_index.json: not a saved vqgen pipeline")
+        try:
+            entries = json.loads(index.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise CheckpointError(f"'{index}' is not valid JSON ({error})") from None
+        if not isinstance(entries, dict):
+            raise CheckpointError(f"'{index}' must hold a JSON object")
+        for name in COMPONENTS:
+            entry = entries.get(name)
+            # Only vqgen's own classes may be named: diffusers imports whatever module the index names.
+            if not (isinstance(entry, list) and len(entry) == 2 and str(entry[0]).split(".")[0] == "vqgen"):
+                raise CheckpointError(f"'{index}' must name a vqgen '{name}' component, got {entry!r}")
+            # diffusers loads custom components only from modules already imported.
+            importlib.import_module(entry[0])
+            if not (folder / name / "config.json").is_file():
+                raise CheckpointError(f"pipeline '{folder}' is missing its {name} folder ({folder / name})")
+            if not any((folder / name).glob("*.safetensors")):
+                raise CheckpointError(f"pipeline '{folder}' has no safetensors weights in {folder / name}")
+        kwargs.setdefault("use_safetensors", True)
+        kwargs.setdefault("local_files_only", True)
+        try:
+            pipe = super().from_pretrained(str(folder), **kwargs)
+        except VqgenError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure in the library means an unusable folder
+            text = " ".join(str(error).split()) or type(error).__name__
+            raise CheckpointError(f"cannot load pipeline from '{folder}': {text[:300]}") from None
+        pipe.tokenizer.eval()
+        pipe.prior.eval()
+        return pipe
+
+    def _check_call(self, num_samples: int, class_labels, output_type: str) -> None:
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ConfigError(f"num_samples must be an int >= 1, got {num_samples!r}")
+        if output_type not in ("pil", "np", "pt"):
+            raise ConfigError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+
+    @torch.no_grad()
+    def generate_media(
+        self,
+        num_samples: int = 1,
+        class_labels=None,
+        guidance_scale: float = 1.0,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        prefix: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """Sample codes and decode them: float media ``[num_samples, *sample_shape]`` in [-1, 1] on the CPU.
+
+        Under ``accelerate launch`` each process draws its share (``PartialState.split_between_processes``)
+        with a generator offset by its process index, and the shares are gathered in order on every process.
+        """
+        from accelerate import PartialState
+        from accelerate.utils import gather_object
+
+        labels = self.prior.labels_tensor(class_labels, num_samples)
+        state = PartialState()
+        indices = list(range(num_samples))
+        if state.num_processes > 1:
+            with state.split_between_processes(indices) as mine:
+                indices = list(mine)
+            if generator is not None:
+                seed = int(torch.randint(0, 2**62, (1,), generator=generator)) + state.process_index
+                generator = torch.Generator(generator.device).manual_seed(seed)
+        pieces = []
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            chunk_labels = None if labels is None else labels[chunk]
+            chunk_prefix = prefix if prefix is None or prefix.shape[0] == 1 else prefix[chunk]
+            codes = self.prior.sample(
+                len(chunk), class_labels=chunk_labels, guidance_scale=guidance_scale, temperature=temperature,
+                top_k=top_k, top_p=top_p, prefix=chunk_prefix, generator=generator, progress=progress,
+            )
+            pieces.append(self.tokenizer.decode(codes.to(self.tokenizer.device)).float().clamp(-1, 1).cpu())
+        media = torch.cat(pieces) if pieces else torch.empty(0, *self.sample_shape)
+        if state.num_processes > 1:
+            media = torch.cat(gather_object([media]))
+        return media

@@ -1,0 +1,63 @@
+"""ImagePipeline: class-conditional or unconditional image generation from a code prior."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import PIL.Image
+import torch
+from diffusers.utils import BaseOutput
+
+from vqgen.io import to_uint8_images
+from vqgen.pipelines.base import TokenPipeline
+
+__all__ = ["ImagePipeline", "ImagePipelineOutput"]
+
+
+@dataclass
+class ImagePipelineOutput(BaseOutput):
+    """``images``: a list of PIL images, uint8 ``np.ndarray [N, H, W, C]``, or float ``torch.Tensor [N, C, H, W]``
+    in [-1, 1], by ``output_type``."""
+
+    images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
+
+
+class ImagePipeline(TokenPipeline):
+    """``ImageTokenizer`` + ``CodePrior``: ``pipe(num_samples=8, class_labels=[3] * 8).images``."""
+
+    def __call__(
+        self,
+        num_samples: int = 1,
+        class_labels=None,
+        guidance_scale: float = 1.0,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        prefix: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        output_type: str = "pil",
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> ImagePipelineOutput:
+        """Draw ``num_samples`` images.
+
+        Args:
+            class_labels: None (unconditional / null class), one int for all, or one per sample.
+            guidance_scale: classifier-free guidance (1 = none); needs a class-conditional prior.
+            temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
+            prefix: known leading codes ``[B, P]`` or top rows ``[B, n, w]`` to complete.
+            generator: seeds every draw; the same seed gives the same images on the same machine.
+            output_type: ``"pil"`` (list of images), ``"np"`` (uint8 ``[N, H, W, C]``) or ``"pt"``
+                (float ``[N, C, H, W]`` in [-1, 1]).
+        """
+        self._check_call(num_samples, class_labels, output_type)
+        images = self.generate_media(
+            num_samples, class_labels, guidance_scale, temperature, top_k, top_p, prefix, generator, batch_size, progress
+        )
+        if output_type == "pt":
+            return ImagePipelineOutput(images=images)
+        array = to_uint8_images(images)
+        if output_type == "np":
+            return ImagePipelineOutput(images=array)
+        return ImagePipelineOutput(images=[PIL.Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in array])

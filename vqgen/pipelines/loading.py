@@ -1,0 +1,45 @@
+"""``load_pipeline``: a pipeline folder, or the name of a default shipped inside the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vqgen.errors import CheckpointError
+
+__all__ = ["PRETRAINED_DIR", "SHIPPED_PIPELINES", "load_pipeline"]
+
+PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+#: Short names of the defaults that ship inside the package -> their folder under ``vqgen/pretrained``.
+SHIPPED_PIPELINES = {"image": "image-mnist"}
+
+
+def _pipeline_classes() -> dict:
+    from vqgen.pipelines.image import ImagePipeline
+
+    return {"ImagePipeline": ImagePipeline}
+
+
+def load_pipeline(name_or_path: str | Path = "image", device: str | torch.device = "cpu"):
+    """Load the pipeline class named in ``model_index.json`` from a folder, or a shipped default by name.
+
+    Weights load from safetensors only and nothing is downloaded. Shipped defaults are stored in fp16 and
+    run in float32.
+    """
+    key = str(name_or_path)
+    folder = PRETRAINED_DIR / SHIPPED_PIPELINES[key] if key in SHIPPED_PIPELINES else Path(name_or_path)
+    index = folder / "model_index.json"
+    if not index.is_file():
+        hint = f" (shipped defaults: {', '.join(SHIPPED_PIPELINES)})"
+        raise CheckpointError(f"'{folder}' is not a pipeline folder: no model_index.json{hint}")
+    try:
+        class_name = json.loads(index.read_text()).get("_class_name")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        raise CheckpointError(f"'{index}' is not a valid model_index.json") from None
+    classes = _pipeline_classes()
+    if class_name not in classes:
+        raise CheckpointError(f"'{folder}' holds a {class_name!r}, expected one of {sorted(classes)}")
+    pipe = classes[class_name].from_pretrained(folder, dtype=torch.float32)
+    return pipe.to(device)

@@ -1,0 +1,183 @@
+"""Prior training: next-code cross-entropy on code shards, with the same Accelerate machinery as tokenizers."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from vqgen.training.common import (
+    BatchSchedule,
+    CheckpointManager,
+    MetricLogger,
+    NonFiniteGuard,
+    TrainingOptions,
+    collate,
+    iterate_batches,
+    lr_lambda,
+    make_accelerator,
+    make_ema,
+    save_options,
+)
+
+
+def _labels(prior, batch: dict, device: torch.device) -> torch.Tensor | None:
+    """Class labels of a batch for a conditional prior; unlabelled items (-1) train the null class."""
+    if not prior.is_conditional:
+        return None
+    labels = batch["label"].to(device)
+    return labels if bool((labels >= 0).all()) else None
+
+
+def train_prior(
+    prior: torch.nn.Module,
+    train_dataset,
+    options: TrainingOptions,
+    val_dataset=None,
+    save_samples=None,
+) -> torch.nn.Module:
+    """Train ``prior`` on code shards (items ``{"codes", "label"}``) and ``save_pretrained`` it to ``options.output``.
+
+    Logs the training loss and, on ``val_dataset``, the validation loss in bits per token at each evaluation.
+    ``save_samples(prior, path)`` writes a picture of samples at each evaluation (decoded by the caller's
+    tokenizer). Returns the unwrapped prior (EMA weights when ``options.ema_decay`` > 0).
+    """
+    accelerator = make_accelerator(options)
+    output = Path(options.output)
+    checkpoints = CheckpointManager(output, options.keep_checkpoints)
+    if accelerator.is_main_process:
+        output.mkdir(parents=True, exist_ok=True)
+        save_options(output, options, {"prior": dict(prior.config)})
+
+    optimizer = torch.optim.AdamW(
+        prior.parameters(), lr=options.learning_rate, betas=(0.9, 0.95), weight_decay=options.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(options))
+    model, optimizer, scheduler = accelerator.prepare(prior, optimizer, scheduler)
+    unwrapped = accelerator.unwrap_model(model)
+    ema = make_ema(unwrapped, options.ema_decay)
+    if ema is not None:
+        ema.to(accelerator.device)
+
+    step = 0
+    if options.resume:
+        latest = checkpoints.latest()
+        if latest is None:
+            accelerator.print(f"no checkpoint in {checkpoints.root}: starting from step 0")
+        else:
+            step = int(checkpoints.load(accelerator, latest, ema)["step"])
+            accelerator.print(f"resumed from {latest} at step {step}")
+
+    schedule = BatchSchedule(
+        len(train_dataset), options.batch_size, accelerator.num_processes, accelerator.process_index, options.seed
+    )
+    logger = MetricLogger(output, accelerator.is_main_process)
+    eval_logger = MetricLogger(output, accelerator.is_main_process, "eval")
+    guard = NonFiniteGuard(options.max_nonfinite_steps)
+    last_checkpoint = checkpoints.latest()
+    accum = options.gradient_accumulation_steps
+    batches = iterate_batches(train_dataset, schedule, step * accum, options.num_workers)
+    bar = tqdm(
+        total=options.max_steps, initial=step, desc="train prior", unit="step",
+        disable=not (options.progress and accelerator.is_local_main_process),
+    )
+    model.train()
+    running, tokens_seen, started = 0.0, 0, time.perf_counter()
+    while step < options.max_steps:
+        finite = True
+        for _ in range(accum):
+            batch = next(batches)
+            codes = batch["codes"].to(accelerator.device)
+            with accelerator.accumulate(model):
+                loss = model(codes, _labels(unwrapped, batch, accelerator.device)).loss
+                ok = guard.all_finite(accelerator, loss)
+                if ok:
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients:
+                        norm = accelerator.clip_grad_norm_(model.parameters(), options.max_grad_norm)
+                        ok = guard.all_finite(accelerator, torch.as_tensor(norm))
+                    if ok:
+                        optimizer.step()
+                        scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            finite = finite and ok
+            running += float(loss) / accum
+            tokens_seen += codes[0].numel() * codes.shape[0] * accelerator.num_processes
+        guard.record(finite, step, {"loss": running}, last_checkpoint)
+        if finite and ema is not None:
+            ema.step(unwrapped.parameters())
+        step += 1
+        bar.update(1)
+
+        if step % options.log_every == 0 or step == options.max_steps:
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            loss_value = running / (step % options.log_every or options.log_every)
+            values = {"loss": loss_value, "bits_per_token": loss_value / math.log(2)}
+            values.update(lr=scheduler.get_last_lr()[0], tokens_per_s=tokens_seen / elapsed)
+            logger.log(step, values)
+            bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{values['tokens_per_s']:.0f}")
+            running, tokens_seen, started = 0.0, 0, time.perf_counter()
+        if step % options.eval_every == 0 or step == options.max_steps:
+            with _ema_weights(unwrapped, ema):
+                metrics = {}
+                if val_dataset is not None:
+                    metrics["val_bits_per_token"] = validation_bits_per_token(unwrapped, val_dataset, options.batch_size)
+                if accelerator.is_main_process:
+                    if metrics:
+                        eval_logger.log(step, metrics)
+                        bar.write(f"step {step}: validation {metrics['val_bits_per_token']:.4f} bits per token")
+                    if save_samples is not None:
+                        save_samples(unwrapped, output / "samples" / f"step-{step:08d}.png")
+            model.train()
+        if step % options.checkpoint_every == 0 or step == options.max_steps:
+            extra = {"ema_optimization_step": ema.optimization_step if ema else 0}
+            last_checkpoint = checkpoints.save(accelerator, step, extra, ema)
+    bar.close()
+    logger.close()
+    eval_logger.close()
+
+    accelerator.wait_for_everyone()
+    if ema is not None:
+        ema.copy_to(unwrapped.parameters())
+    if accelerator.is_main_process:
+        unwrapped.save_pretrained(str(output))
+    accelerator.end_training()
+    return unwrapped
+
+
+class _ema_weights:  # noqa: N801 - used as a context manager, reads like a function
+    """Swap EMA weights into ``model`` for the block (no-op without EMA), in eval mode."""
+
+    def __init__(self, model: torch.nn.Module, ema):
+        self.model, self.ema = model, ema
+
+    def __enter__(self):
+        if self.ema is not None:
+            self.ema.store(self.model.parameters())
+            self.ema.copy_to(self.model.parameters())
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        if self.ema is not None:
+            self.ema.restore(self.model.parameters())
+        return False
+
+
+@torch.no_grad()
+def validation_bits_per_token(prior: torch.nn.Module, dataset, batch_size: int = 256) -> float:
+    """Mean negative log-likelihood of ``dataset``'s codes under ``prior``, in bits per code token (eval mode)."""
+    was_training = prior.training
+    prior.eval()
+    total, count = 0.0, 0
+    device = next(prior.parameters()).device
+    for start in range(0, len(dataset), batch_size):
+        batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
+        codes = batch["codes"].to(device)
+        nll = -prior.log_likelihood(codes, _labels(prior, batch, device))
+        total += float(nll.sum())
+        count += codes[0].numel() * codes.shape[0]
+    prior.train(was_training)
+    return total / count / math.log(2)
