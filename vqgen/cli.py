@@ -170,13 +170,23 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
     tokenizer = load_tokenizer(args.tokenizer)
     channels = tokenizer.config.in_channels
-    dataset = load_image_dataset(args.data, args.split, resolution=args.resolution, channels=channels, strict=args.strict)
+    dataset = load_image_dataset(
+        args.data, args.split, resolution=args.resolution, channels=channels, strict=args.strict
+    )
     manifest = encode_dataset(
-        tokenizer, dataset, args.output, batch_size=args.batch_size, augment_copies=args.augment_copies,
-        seed=args.seed, source=f"{args.data} ({args.split})", progress=not args.no_progress,
+        tokenizer,
+        dataset,
+        args.output,
+        batch_size=args.batch_size,
+        augment_copies=args.augment_copies,
+        seed=args.seed,
+        source=f"{args.data} ({args.split})",
+        progress=not args.no_progress,
     )
     grid = "x".join(str(g) for g in manifest["code_grid"])
-    print(f"wrote {manifest['num_items']} code grids of {grid} ({manifest['codebook_size']} codes) to {args.output}")
+    print(
+        f"wrote {manifest['num_items']} code grids of {grid} ({manifest['codebook_size']} codes) to {args.output}"
+    )
 
 
 # ---------------------------------------------------------------- train-prior
@@ -201,9 +211,15 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
         train.check_matches(val)
     num_classes = 0 if args.unconditional else train.num_classes
     prior = CodePrior(
-        codebook_size=train.codebook_size, code_grid=list(train.code_grid), num_classes=num_classes,
-        hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads,
-        num_kv_heads=args.num_kv_heads, class_dropout=args.class_dropout, dropout=args.dropout,
+        codebook_size=train.codebook_size,
+        code_grid=list(train.code_grid),
+        num_classes=num_classes,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        num_kv_heads=args.num_kv_heads,
+        class_dropout=args.class_dropout,
+        dropout=args.dropout,
     )
     train.check_prior(prior)
 
@@ -213,8 +229,12 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
         from vqgen.io import make_grid, save_image, to_uint8_images
 
         labels = [i % num_classes for i in range(16)] if num_classes else None
-        codes = model.sample(16, class_labels=labels, guidance_scale=3.0 if num_classes else 1.0,
-                             generator=torch.Generator().manual_seed(0))
+        codes = model.sample(
+            16,
+            class_labels=labels,
+            guidance_scale=3.0 if num_classes else 1.0,
+            generator=torch.Generator().manual_seed(0),
+        )
         images = tokenizer.decode(codes.to(tokenizer.device)).float().clamp(-1, 1)
         save_image(make_grid(to_uint8_images(images), nrow=8), path)
 
@@ -254,13 +274,23 @@ def cmd_generate(args: argparse.Namespace) -> None:
     generator = torch.Generator().manual_seed(args.seed)
     chunks = []
     batch = args.batch_size
-    for start in tqdm(range(0, args.num_samples, batch), desc="generate", unit="batch",
-                      disable=args.num_samples <= batch or args.no_progress):
+    for start in tqdm(
+        range(0, args.num_samples, batch),
+        desc="generate",
+        unit="batch",
+        disable=args.num_samples <= batch or args.no_progress,
+    ):
         count = min(batch, args.num_samples - start)
         out = pipe(
-            num_samples=count, class_labels=labels[start : start + count] if labels else None,
-            guidance_scale=guidance, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-            generator=generator, output_type="np", batch_size=batch,
+            num_samples=count,
+            class_labels=labels[start : start + count] if labels else None,
+            guidance_scale=guidance,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            generator=generator,
+            output_type="np",
+            batch_size=batch,
         )
         chunks.append(out.images)
     import numpy as np
@@ -358,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-prior", help="train a code prior (stage two) on code shards with Accelerate")
     p.add_argument("--shards", required=True, help="training shards from vqgen encode")
-    p.add_argument("--val-shards", default=None, help="held-out shards for the validation loss (bits per token)")
+    p.add_argument(
+        "--val-shards", default=None, help="held-out shards for the validation loss (bits per token)"
+    )
     p.add_argument("--tokenizer", required=True, help="the tokenizer that made the shards")
     p.add_argument("--unconditional", action="store_true", help="ignore labels, train an unconditional prior")
     p.add_argument("--hidden-size", type=int, default=256)
@@ -367,7 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-kv-heads", type=int, default=None)
     p.add_argument("--class-dropout", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.0)
-    add_dataclass_flags(p, TrainingOptions, defaults={"output": None, "learning_rate": 3e-4, "max_steps": 3000})
+    add_dataclass_flags(
+        p, TrainingOptions, defaults={"output": None, "learning_rate": 3e-4, "max_steps": 3000}
+    )
     p.set_defaults(func=cmd_train_prior, required_output=True)
 
     p = sub.add_parser("generate", help="generate media from a pipeline (default: the shipped one)")
@@ -376,8 +410,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-samples", type=_positive_int, default=16)
     p.add_argument("--class-label", type=int, nargs="+", default=None, help="one label, or one per sample")
     p.add_argument("--unconditional", action="store_true", help="sample from the null class, no labels")
-    p.add_argument("--guidance-scale", type=float, default=None,
-                   help=f"classifier-free guidance (default: {DEFAULT_GUIDANCE_SCALE} with class labels)")
+    p.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help=f"classifier-free guidance (default: {DEFAULT_GUIDANCE_SCALE} with class labels)",
+    )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)

@@ -47,7 +47,9 @@ def _jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     scale = 0.9 + 0.2 * torch.rand(batch, generator=generator)
     shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * 0.16  # fraction of the half-size
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
     grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
     # Background is -1 (black): sample from images shifted to [0, 2] so zero padding means black.
     warped = torch.nn.functional.grid_sample(images + 1, grid.to(images.dtype), align_corners=False)
@@ -112,7 +114,10 @@ def encode_dataset(
         temporary.mkdir()
         for index, start in enumerate(range(0, codes.shape[0], shard_size)):
             name = f"shard-{index:05d}.safetensors"
-            part = {"codes": codes[start : start + shard_size].contiguous(), "labels": labels[start : start + shard_size]}
+            part = {
+                "codes": codes[start : start + shard_size].contiguous(),
+                "labels": labels[start : start + shard_size],
+            }
             save_file(part, str(temporary / name))
             manifest["shards"].append({"file": name, "items": int(part["codes"].shape[0])})
         (temporary / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
@@ -126,7 +131,9 @@ class CodeShardDataset(Dataset):
         self.folder = Path(folder)
         path = self.folder / MANIFEST_NAME
         if not path.is_file():
-            raise DataError(f"'{self.folder}' has no {MANIFEST_NAME}: not a code shard folder (make one with vqgen encode)")
+            raise DataError(
+                f"'{self.folder}' has no {MANIFEST_NAME}: not a code shard folder (make one with vqgen encode)"
+            )
         try:
             manifest = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -134,7 +141,9 @@ class CodeShardDataset(Dataset):
         if not isinstance(manifest, dict) or manifest.get("format") != SHARD_FORMAT:
             raise DataError(f"'{path}' is not a vqgen code-shard manifest")
         if manifest.get("version") != SHARD_VERSION:
-            raise DataError(f"'{path}' has shard format version {manifest.get('version')}, expected {SHARD_VERSION}")
+            raise DataError(
+                f"'{path}' has shard format version {manifest.get('version')}, expected {SHARD_VERSION}"
+            )
         self.manifest = manifest
         grid = tuple(manifest["code_grid"])
         codes, labels = [], []
@@ -146,7 +155,9 @@ class CodeShardDataset(Dataset):
                 raise DataError(f"cannot read code shard '{file}': {error}".splitlines()[0]) from None
             part = tensors.get("codes")
             if part is None or tuple(part.shape[1:]) != grid or part.shape[0] != shard["items"]:
-                raise DataError(f"code shard '{file}' does not hold {shard['items']} items of grid {list(grid)}")
+                raise DataError(
+                    f"code shard '{file}' does not hold {shard['items']} items of grid {list(grid)}"
+                )
             codes.append(part.long())
             labels.append(tensors["labels"].long())
         self.codes = torch.cat(codes) if codes else torch.empty(0, *grid, dtype=torch.long)
@@ -192,7 +203,10 @@ class CodeShardDataset(Dataset):
 
     def check_prior(self, prior: torch.nn.Module) -> None:
         """Refuse shards whose grid or codebook differ from what ``prior`` models."""
-        if list(prior.config.code_grid) != list(self.code_grid) or prior.config.codebook_size != self.codebook_size:
+        if (
+            list(prior.config.code_grid) != list(self.code_grid)
+            or prior.config.codebook_size != self.codebook_size
+        ):
             raise MismatchError(
                 f"shards in '{self.folder}' hold grid {list(self.code_grid)} with {self.codebook_size} codes; the prior "
                 f"models grid {list(prior.config.code_grid)} with {prior.config.codebook_size} codes"

@@ -38,7 +38,9 @@ def check_components(tokenizer, prior) -> tuple[int, ...]:
     shape = _sample_shape_from(tokenizer, prior)
     grid = list(tokenizer.code_grid(shape))
     if grid != list(prior.config.code_grid):
-        raise MismatchError(f"the prior models code grid {list(prior.config.code_grid)}, the tokenizer makes {grid}")
+        raise MismatchError(
+            f"the prior models code grid {list(prior.config.code_grid)}, the tokenizer makes {grid}"
+        )
     return shape
 
 
@@ -65,7 +67,9 @@ class TokenPipeline(DiffusionPipeline):
         folder = Path(pretrained_model_name_or_path)
         index = folder / "model_index.json"
         if not folder.is_dir():
-            raise CheckpointError(f"pipeline folder '{folder}' does not exist (pipelines load from local folders only)")
+            raise CheckpointError(
+                f"pipeline folder '{folder}' does not exist (pipelines load from local folders only)"
+            )
         if not index.is_file():
             raise CheckpointError(f"'{folder}' has no model_index.json: not a saved vqgen pipeline")
         try:
@@ -141,8 +145,15 @@ class TokenPipeline(DiffusionPipeline):
             chunk_labels = None if labels is None else labels[chunk]
             chunk_prefix = prefix if prefix is None or prefix.shape[0] == 1 else prefix[chunk]
             codes = self.prior.sample(
-                len(chunk), class_labels=chunk_labels, guidance_scale=guidance_scale, temperature=temperature,
-                top_k=top_k, top_p=top_p, prefix=chunk_prefix, generator=generator, progress=progress,
+                len(chunk),
+                class_labels=chunk_labels,
+                guidance_scale=guidance_scale,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                prefix=chunk_prefix,
+                generator=generator,
+                progress=progress,
             )
             pieces.append(self.tokenizer.decode(codes.to(self.tokenizer.device)).float().clamp(-1, 1).cpu())
         media = torch.cat(pieces) if pieces else torch.empty(0, *self.sample_shape)

@@ -53,11 +53,22 @@ class ImagePipeline(TokenPipeline):
         """
         self._check_call(num_samples, class_labels, output_type)
         images = self.generate_media(
-            num_samples, class_labels, guidance_scale, temperature, top_k, top_p, prefix, generator, batch_size, progress
+            num_samples,
+            class_labels,
+            guidance_scale,
+            temperature,
+            top_k,
+            top_p,
+            prefix,
+            generator,
+            batch_size,
+            progress,
         )
         if output_type == "pt":
             return ImagePipelineOutput(images=images)
         array = to_uint8_images(images)
         if output_type == "np":
             return ImagePipelineOutput(images=array)
-        return ImagePipelineOutput(images=[PIL.Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in array])
+        return ImagePipelineOutput(
+            images=[PIL.Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in array]
+        )

@@ -161,8 +161,14 @@ def iterate_batches(
                 yield schedule.indices(step)
                 step += 1
 
+    # A private generator: starting the loader would otherwise draw from torch's global RNG, and a resumed
+    # run (which starts its loader after restoring the RNG) would then see other random draws.
     loader = torch.utils.data.DataLoader(
-        dataset, batch_sampler=_Steps(), collate_fn=collate, num_workers=num_workers
+        dataset,
+        batch_sampler=_Steps(),
+        collate_fn=collate,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(0),
     )
     yield from loader
 

@@ -72,7 +72,11 @@ def train_prior(
             accelerator.print(f"resumed from {latest} at step {step}")
 
     schedule = BatchSchedule(
-        len(train_dataset), options.batch_size, accelerator.num_processes, accelerator.process_index, options.seed
+        len(train_dataset),
+        options.batch_size,
+        accelerator.num_processes,
+        accelerator.process_index,
+        options.seed,
     )
     logger = MetricLogger(output, accelerator.is_main_process)
     eval_logger = MetricLogger(output, accelerator.is_main_process, "eval")
@@ -81,7 +85,10 @@ def train_prior(
     accum = options.gradient_accumulation_steps
     batches = iterate_batches(train_dataset, schedule, step * accum, options.num_workers)
     bar = tqdm(
-        total=options.max_steps, initial=step, desc="train prior", unit="step",
+        total=options.max_steps,
+        initial=step,
+        desc="train prior",
+        unit="step",
         disable=not (options.progress and accelerator.is_local_main_process),
     )
     model.train()
@@ -104,7 +111,7 @@ def train_prior(
                         scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
             finite = finite and ok
-            running += float(loss) / accum
+            running += float(loss.detach()) / accum
             tokens_seen += codes[0].numel() * codes.shape[0] * accelerator.num_processes
         guard.record(finite, step, {"loss": running}, last_checkpoint)
         if finite and ema is not None:
@@ -124,11 +131,15 @@ def train_prior(
             with _ema_weights(unwrapped, ema):
                 metrics = {}
                 if val_dataset is not None:
-                    metrics["val_bits_per_token"] = validation_bits_per_token(unwrapped, val_dataset, options.batch_size)
+                    metrics["val_bits_per_token"] = validation_bits_per_token(
+                        unwrapped, val_dataset, options.batch_size
+                    )
                 if accelerator.is_main_process:
                     if metrics:
                         eval_logger.log(step, metrics)
-                        bar.write(f"step {step}: validation {metrics['val_bits_per_token']:.4f} bits per token")
+                        bar.write(
+                            f"step {step}: validation {metrics['val_bits_per_token']:.4f} bits per token"
+                        )
                     if save_samples is not None:
                         save_samples(unwrapped, output / "samples" / f"step-{step:08d}.png")
             model.train()

@@ -1,0 +1,59 @@
+"""Shared tiny models and data: small enough that the whole chain runs in seconds on a CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vqgen.data.images import TensorImageDataset
+from vqgen.priors.prior import CodePrior
+from vqgen.tokenizers.image import ImageTokenizer
+
+
+def make_tokenizer(codebook_size: int = 16, seed: int = 0) -> ImageTokenizer:
+    """A 2x-downsampling tokenizer for 1-channel 8x8 images: codes [B, 4, 4]."""
+    torch.manual_seed(seed)
+    return ImageTokenizer(
+        base_channels=8,
+        channel_multipliers=(1, 2),
+        latent_channels=8,
+        quantizer_config={"type": "vq", "codebook_size": codebook_size, "kmeans_init": False},
+    ).eval()
+
+
+def make_prior(num_classes: int = 3, codebook_size: int = 16, grid=(4, 4), seed: int = 0) -> CodePrior:
+    torch.manual_seed(seed)
+    return CodePrior(
+        codebook_size=codebook_size,
+        code_grid=list(grid),
+        num_classes=num_classes,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+    ).eval()
+
+
+def make_images(n: int = 48, seed: int = 0) -> TensorImageDataset:
+    """8x8 images with a bright 3x3 square at a random place, labelled 0..2."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 8, 8), dtype=np.uint8)
+    for i in range(n):
+        r, c = rng.integers(0, 5, size=2)
+        images[i, r : r + 3, c : c + 3] = 255
+    return TensorImageDataset(images, labels=np.arange(n) % 3, label_names=["a", "b", "c"])
+
+
+@pytest.fixture
+def tokenizer() -> ImageTokenizer:
+    return make_tokenizer()
+
+
+@pytest.fixture
+def prior() -> CodePrior:
+    return make_prior()
+
+
+@pytest.fixture
+def images() -> TensorImageDataset:
+    return make_images()

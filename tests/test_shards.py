@@ -1,0 +1,74 @@
+"""Code shards: encode writes codes, labels and a manifest; the reader refuses what does not belong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from conftest import make_prior, make_tokenizer
+
+from vqgen.data.shards import CodeShardDataset, encode_dataset, tokenizer_fingerprint
+from vqgen.errors import DataError, MismatchError
+
+
+def test_encode_writes_the_tokenizers_codes_and_a_manifest(tmp_path, tokenizer, images):
+    manifest = encode_dataset(
+        tokenizer, images, tmp_path / "shards", batch_size=10, shard_size=20, progress=False
+    )
+    assert manifest["num_items"] == 48 and manifest["code_grid"] == [4, 4] and manifest["codebook_size"] == 16
+    assert [s["items"] for s in manifest["shards"]] == [20, 20, 8]
+    assert manifest["label_names"] == ["a", "b", "c"]
+    shards = CodeShardDataset(tmp_path / "shards")
+    assert len(shards) == 48 and shards.num_classes == 3
+    pixels = torch.stack([images[i]["pixels"] for i in range(48)])
+    assert torch.equal(shards.codes, tokenizer.encode(pixels))
+    assert shards[5]["label"] == images[5]["label"]
+    shards.check_tokenizer(tokenizer)
+    shards.check_prior(make_prior())
+
+
+def test_augmented_copies_follow_each_original(tmp_path, tokenizer, images):
+    manifest = encode_dataset(
+        tokenizer, images, tmp_path / "s", batch_size=48, augment_copies=2, progress=False
+    )
+    shards = CodeShardDataset(tmp_path / "s")
+    assert manifest["num_items"] == 3 * 48
+    plain = tokenizer.encode(torch.stack([images[i]["pixels"] for i in range(48)]))
+    assert torch.equal(shards.codes[:48], plain)
+    assert not torch.equal(shards.codes[48:96], plain)  # jittered views encode differently
+    assert torch.equal(shards.labels[48:96], shards.labels[:48])
+
+
+def test_shards_from_another_tokenizer_are_refused(tmp_path, tokenizer, images):
+    encode_dataset(tokenizer, images, tmp_path / "s", progress=False)
+    other = make_tokenizer(seed=1)
+    assert tokenizer_fingerprint(other) != tokenizer_fingerprint(tokenizer)
+    with pytest.raises(MismatchError, match="re-encode"):
+        CodeShardDataset(tmp_path / "s").check_tokenizer(other)
+    with pytest.raises(MismatchError, match="grid"):
+        CodeShardDataset(tmp_path / "s").check_prior(make_prior(grid=(2, 8)))
+    with pytest.raises(MismatchError, match="codes"):
+        CodeShardDataset(tmp_path / "s").check_prior(make_prior(codebook_size=32))
+
+
+def test_bad_shard_folders_give_one_line_errors(tmp_path, tokenizer, images):
+    with pytest.raises(DataError, match="no manifest.json"):
+        CodeShardDataset(tmp_path)
+    encode_dataset(tokenizer, images, tmp_path / "s", progress=False)
+    shard = tmp_path / "s" / "shard-00000.safetensors"
+    shard.write_bytes(b"not a safetensors file")
+    with pytest.raises(DataError, match="cannot read code shard"):
+        CodeShardDataset(tmp_path / "s")
+    (tmp_path / "s" / "manifest.json").write_text("{broken")
+    with pytest.raises(DataError, match="not valid JSON"):
+        CodeShardDataset(tmp_path / "s")
+    (tmp_path / "s" / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(DataError, match="not a vqgen code-shard manifest"):
+        CodeShardDataset(tmp_path / "s")
+
+
+def test_an_empty_data_set_is_refused(tmp_path, tokenizer):
+    with pytest.raises(DataError, match="empty"):
+        encode_dataset(tokenizer, [], tmp_path / "s", progress=False)
+    assert not (tmp_path / "s").exists()
