@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -260,3 +261,34 @@ def test_errors_exit_non_zero_without_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "nope" in result.stderr
+
+
+def test_accelerate_launch_splits_generation_across_processes(trained, tmp_path):
+    """Two CPU processes share the samples (PartialState) and only the main process writes the files."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--cpu",
+            "--num_processes",
+            "2",
+            "scripts/generate.py",
+            "image",
+            "--pipeline",
+            str(trained / "prior" / "pipeline"),
+            "--num-samples",
+            "5",
+            "--class-label",
+            "1",
+            "--output",
+            str(tmp_path / "multi"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == [f"sample_0000{i}.png" for i in range(5)]
+    assert result.stdout.count("wrote 5 images") == 1

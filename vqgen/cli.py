@@ -296,6 +296,10 @@ def cmd_generate(args: argparse.Namespace) -> None:
     import numpy as np
 
     images = np.concatenate(chunks)
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under accelerate launch every process holds all samples
+        return
     if is_file:
         save_image(make_grid(images, nrow=args.nrow), output)
         print(f"wrote a grid of {len(images)} images to {output}")

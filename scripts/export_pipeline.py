@@ -1,0 +1,33 @@
+"""Store a trained pipeline in fp16 (a shipped default) and write its model card.
+
+    python scripts/export_pipeline.py --pipeline runs/default/prior/pipeline --output vqgen/pretrained/image-mnist \
+        --card runs/default/MODEL_CARD.md
+"""
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+
+from vqgen.pipelines.loading import load_pipeline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--card", default=None, help="a Markdown model card to copy in as README.md")
+    args = parser.parse_args()
+    pipe = load_pipeline(args.pipeline)
+    output = Path(args.output)
+    shutil.rmtree(output, ignore_errors=True)
+    pipe.to(torch.float16).save_pretrained(str(output))
+    if args.card:
+        shutil.copy(args.card, output / "README.md")
+    size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+    print(f"wrote {output} ({size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
