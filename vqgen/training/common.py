@@ -45,7 +45,7 @@ class TrainingOptions:
     gradient_accumulation_steps: int = 1
     mixed_precision: str = "no"
     max_grad_norm: float = 1.0
-    checkpoint_every: int = 500
+    checkpoint_every: int = 100
     keep_checkpoints: int = 2
     eval_every: int = 500
     log_every: int = 10
