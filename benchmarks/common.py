@@ -1,0 +1,92 @@
+"""Shared helpers for the side-by-side benchmarks: timing, machine facts, a plain-text table, JSON output.
+
+Not a benchmark itself. Every benchmark script prints a table with :func:`print_table` and writes
+``benchmarks/out/<name>.json`` with :func:`write_json` (the folder is git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+
+
+def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[float, list[float]]:
+    """Run ``fn`` ``warmup`` times untimed, then ``repeats`` times timed: (median seconds, all timings)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
+    """The machine's dense fp32 matrix-multiply rate in GFLOP/s: ``2 * size**3`` flops per ``size`` square
+    product, median of ``repeats`` timed products after two warm-ups, with torch's default thread count."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    seconds, _ = median_time(lambda: torch.mm(a, b), repeats, warmup=2)
+    return 2 * size**3 / seconds / 1e9
+
+
+def environment() -> dict[str, Any]:
+    """Facts that a reader needs to judge the numbers (versions, threads, load)."""
+    info: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_average_1m"] = round(os.getloadavg()[0], 2)
+    return info
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Print (and return) a Markdown table, so it can be pasted into RESULTS.md as it is."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    lines = [
+        f"### {title}",
+        "",
+        "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |",
+        "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+    ]
+    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths)) + " |" for row in cells]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    print(flush=True)
+    return text
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (plus the command line and environment) to ``benchmarks/out/<name>.json``."""
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    path = OUT_DIR / f"{name}.json"
+    full = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "environment": environment()}
+    full.update(payload)
+    path.write_text(json.dumps(full, indent=2) + "\n")
+    print(f"wrote {path}", flush=True)
+    return path

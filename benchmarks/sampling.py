@@ -1,0 +1,282 @@
+"""vqgen's KV-cached code sampler against ``transformers``' ``generate()`` on the same prior weights, in one process.
+
+Command (the figures in RESULTS.md)::
+
+    .venv/bin/python benchmarks/sampling.py --seed 0 --repeats 1
+
+(about 3 minutes on the loaded 2-core machine; each extra repeat adds about as much again.)
+
+Smoke run: ``.venv/bin/python benchmarks/sampling.py --quick``.
+
+Part 1, sampler: ``CodePrior(codebook_size=256, code_grid=[16, 16], num_classes=10, hidden_size=256,
+num_layers=6, num_heads=8)`` (random weights, eval mode). vqgen draws with ``prior.sample(B, class_labels=...,
+top_k=K, generator=...)`` (``sample_codes`` -> ``KVDecoder``); the peer with
+``prior.model.generate(prompt, do_sample=True, top_k=K, use_cache=True, max_new_tokens=L, min_new_tokens=L)``
+from the same ``[BOS, class]`` prompt, with a logits processor that keeps only code ids (what vqgen's sampler
+does by construction). Both sample at temperature 1 without guidance. Figures: tokens per second
+(``B * L / median seconds``), speed-up (vqgen tok/s / generate tok/s), and the achieved share of the machine's
+dense fp32 matmul rate, measured in the same run (a ``--matmul-size`` square product, ``2 n^3`` flops; median of
+5, taken before and after the sampling runs), with sampler flops counted as
+``2 * prior.non_embedding_parameters() * tokens`` (attention over the cache is not counted).
+
+Part 2, whole pipeline: ``ImagePipeline(ImageTokenizer(in_channels=1, base_channels=64, channel_multipliers=(1, 2,
+2), latent_channels=64, quantizer_config={"type": "vq", "codebook_size": 256}), CodePrior(..., code_grid=[7, 7]))``
+called as ``pipe(num_samples=16, class_labels=[3] * 16, guidance_scale=3.0, generator=..., output_type="np")``,
+against the same work done with ``generate(guidance_scale=3.0, negative_prompt_ids=[BOS, null class])``
+(transformers' classifier-free guidance, which runs the unconditional rows as a second model call per step)
++ ``tokenizer.decode`` + the same uint8 conversion. Images per second and the ratio.
+
+Times are never asserted; the machine may be loaded, so compare the ratios, not absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import environment, matmul_gflops, print_table, write_json  # noqa: E402
+
+from vqgen.io import to_uint8_images  # noqa: E402
+from vqgen.pipelines.image import ImagePipeline  # noqa: E402
+from vqgen.priors.prior import CodePrior  # noqa: E402
+from vqgen.tokenizers.image import ImageTokenizer  # noqa: E402
+
+PRIOR_SHAPE = {"num_classes": 10, "hidden_size": 256, "num_layers": 6, "num_heads": 8}
+
+
+class CodeIdsOnly:
+    """A ``transformers`` logits processor: ``-inf`` on every id outside the code ids ``[0, n)``."""
+
+    def __init__(self, num_code_tokens: int) -> None:
+        self.n = num_code_tokens
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        scores[:, self.n :] = float("-inf")
+        return scores
+
+
+def generate_codes(
+    prior: CodePrior,
+    labels: torch.Tensor,
+    new_tokens: int,
+    top_k: int | None,
+    guidance_scale: float = 1.0,
+) -> torch.Tensor:
+    """The peer: ``prior.model.generate`` from ``[BOS, class]`` -> code tokens ``[B, new_tokens]``."""
+    from transformers import LogitsProcessorList
+
+    batch = labels.shape[0]
+    prompt = prior.prefix_ids(prior.class_token(labels), batch)
+    kwargs = {}
+    if guidance_scale != 1.0:
+        null = torch.full((batch,), prior.null_class_id, dtype=torch.long)
+        kwargs = {"guidance_scale": guidance_scale, "negative_prompt_ids": prior.prefix_ids(null, batch)}
+    with torch.inference_mode():
+        out = prior.model.generate(
+            prompt,
+            attention_mask=torch.ones_like(prompt),
+            do_sample=True,
+            top_k=top_k or 0,
+            top_p=1.0,
+            temperature=1.0,
+            max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens,
+            use_cache=True,
+            eos_token_id=None,
+            pad_token_id=prior.bos_id,
+            logits_processor=LogitsProcessorList([CodeIdsOnly(prior.num_code_tokens)]),
+            **kwargs,
+        )
+    return out[:, prompt.shape[1] :]
+
+
+def timed(fn):
+    """(seconds, result) of one call."""
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_sampler(args: argparse.Namespace) -> tuple[list[dict], dict]:
+    grid = [args.new_tokens // 16, 16] if args.new_tokens % 16 == 0 else [args.new_tokens]
+    torch.manual_seed(args.seed)
+    prior = CodePrior(codebook_size=256, code_grid=grid, **PRIOR_SHAPE).eval()
+    flops_per_token = 2 * prior.non_embedding_parameters()
+    rows = []
+    for batch in args.batch_sizes:
+        labels = torch.arange(batch) % PRIOR_SHAPE["num_classes"]
+        tokens = batch * args.new_tokens
+        generator = torch.Generator().manual_seed(args.seed)
+
+        def ours(labels: torch.Tensor = labels, generator: torch.Generator = generator) -> torch.Tensor:
+            return prior.sample(labels.shape[0], class_labels=labels, top_k=args.top_k, generator=generator)
+
+        def theirs(labels: torch.Tensor = labels) -> torch.Tensor:
+            return generate_codes(prior, labels, args.new_tokens, args.top_k)
+
+        # Alternate the two so that a change in machine load hits both alike; every output is checked.
+        our_times, their_times = [], []
+        for _ in range(args.repeats):
+            seconds, out = timed(ours)
+            assert out.reshape(batch, -1).shape == (batch, args.new_tokens)
+            our_times.append(seconds)
+            seconds, out = timed(theirs)
+            assert out.shape == (batch, args.new_tokens) and int(out.max()) < prior.num_code_tokens
+            their_times.append(seconds)
+        our_s, their_s = sorted(our_times)[len(our_times) // 2], sorted(their_times)[len(their_times) // 2]
+        rows.append(
+            {
+                "batch": batch,
+                "new_tokens": args.new_tokens,
+                "vqgen_s": our_s,
+                "generate_s": their_s,
+                "vqgen_tok_s": tokens / our_s,
+                "generate_tok_s": tokens / their_s,
+                "speedup": their_s / our_s,
+                "vqgen_gflops": flops_per_token * tokens / our_s / 1e9,
+                "generate_gflops": flops_per_token * tokens / their_s / 1e9,
+                "vqgen_times": our_times,
+                "generate_times": their_times,
+            }
+        )
+        print(
+            f"batch {batch}: vqgen {tokens / our_s:.1f} tok/s, generate {tokens / their_s:.1f} tok/s",
+            flush=True,
+        )
+    info = {"code_grid": grid, "non_embedding_parameters": prior.non_embedding_parameters()}
+    return rows, info
+
+
+def bench_pipeline(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    tokenizer = ImageTokenizer(
+        in_channels=1,
+        base_channels=64,
+        channel_multipliers=(1, 2, 2),
+        latent_channels=64,
+        quantizer_config={"type": "vq", "codebook_size": 256},
+    ).eval()
+    prior = CodePrior(codebook_size=256, code_grid=[7, 7], **PRIOR_SHAPE).eval()
+    pipe = ImagePipeline(tokenizer, prior)
+    n = args.pipeline_samples
+    labels = [3] * n
+
+    def ours() -> object:
+        generator = torch.Generator().manual_seed(args.seed)
+        return pipe(
+            num_samples=n, class_labels=labels, guidance_scale=3.0, generator=generator, output_type="np"
+        ).images
+
+    def theirs() -> object:
+        codes = generate_codes(prior, torch.tensor(labels), 49, None, guidance_scale=3.0)
+        with torch.no_grad():
+            images = tokenizer.decode(codes.reshape(n, 7, 7).clone()).float().clamp(-1, 1)
+        return to_uint8_images(images)
+
+    our_times, their_times = [], []
+    for _ in range(args.repeats):
+        seconds, a = timed(ours)
+        our_times.append(seconds)
+        seconds, b = timed(theirs)
+        their_times.append(seconds)
+        assert a.shape == b.shape == (n, 28, 28, 1), (a.shape, b.shape)
+    our_s, their_s = sorted(our_times)[len(our_times) // 2], sorted(their_times)[len(their_times) // 2]
+    return {
+        "num_samples": n,
+        "vqgen_s": our_s,
+        "generate_s": their_s,
+        "vqgen_images_s": n / our_s,
+        "generate_images_s": n / their_s,
+        "speedup": their_s / our_s,
+        "vqgen_times": our_times,
+        "generate_times": their_times,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--new-tokens", type=int, default=256, help="code tokens per item (grid 16 x L/16)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
+    parser.add_argument("--top-k", type=int, default=100)
+    parser.add_argument("--matmul-size", type=int, default=2048)
+    parser.add_argument("--pipeline-samples", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch_sizes, args.new_tokens, args.repeats = [1, 4], 32, 1
+        args.matmul_size, args.pipeline_samples = 512, 4
+    warnings.filterwarnings("ignore")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    print(f"environment: {environment()}", flush=True)
+
+    rate_before = matmul_gflops(args.matmul_size)
+    rows, info = bench_sampler(args)
+    pipeline = bench_pipeline(args)
+    rate_after = matmul_gflops(args.matmul_size)
+    rate = (rate_before + rate_after) / 2
+    print(
+        f"fp32 matmul {args.matmul_size}^3: {rate_before:.1f} GFLOP/s before, {rate_after:.1f} after "
+        f"(mean {rate:.1f}); prior non-embedding parameters {info['non_embedding_parameters']:,}",
+        flush=True,
+    )
+    for row in rows:
+        row["vqgen_matmul_fraction"] = row["vqgen_gflops"] / rate
+        row["generate_matmul_fraction"] = row["generate_gflops"] / rate
+
+    sampler_table = print_table(
+        f"sampler: {args.new_tokens} new tokens, top-k {args.top_k}, median of {args.repeats} "
+        f"(matmul rate {rate:.0f} GFLOP/s)",
+        [
+            "batch",
+            "vqgen tok/s",
+            "generate() tok/s",
+            "speed-up",
+            "vqgen % of matmul",
+            "generate() % of matmul",
+        ],
+        [
+            [
+                r["batch"],
+                r["vqgen_tok_s"],
+                r["generate_tok_s"],
+                r["speedup"],
+                100 * r["vqgen_matmul_fraction"],
+                100 * r["generate_matmul_fraction"],
+            ]
+            for r in rows
+        ],
+    )
+    pipeline_table = print_table(
+        f"ImagePipeline, {pipeline['num_samples']} samples 28x28, guidance 3.0 (median of {args.repeats})",
+        ["path", "images/s", "seconds"],
+        [
+            ["vqgen ImagePipeline", pipeline["vqgen_images_s"], pipeline["vqgen_s"]],
+            ["generate(guidance_scale=3) + decode", pipeline["generate_images_s"], pipeline["generate_s"]],
+            ["speed-up (vqgen / generate)", pipeline["speedup"], ""],
+        ],
+    )
+    write_json(
+        "sampling",
+        {
+            "args": vars(args),
+            "prior": info,
+            "matmul_gflops": {"before": rate_before, "after": rate_after, "mean": rate},
+            "sampler": rows,
+            "pipeline": pipeline,
+            "tables": [sampler_table, pipeline_table],
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
