@@ -308,6 +308,31 @@ def cmd_generate(args: argparse.Namespace) -> None:
         print(f"wrote {len(paths)} images to {output}/")
 
 
+# ---------------------------------------------------------------- score
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from vqgen.data.images import load_image_dataset
+    from vqgen.evaluation.likelihood import plot_scores, score_dataset, write_scores
+    from vqgen.pipelines.loading import load_pipeline
+
+    pipe = load_pipeline(args.pipeline)
+    channels, height, width = pipe.sample_shape
+    dataset = load_image_dataset(args.data, args.split, resolution=(height, width), channels=channels)
+    rows = score_dataset(
+        pipe, dataset, batch_size=args.batch_size, conditional=args.conditional, progress=not args.no_progress
+    )
+    write_scores(rows, args.output)
+    print(
+        f"wrote {len(rows)} scores to {args.output} (most anomalous first: {rows[0]['item']}, "
+        f"{rows[0]['bits_per_dim']:.4f} bits per dim)"
+    )
+    if args.plot:
+        plot_path = Path(args.output).with_suffix(".png")
+        plot_scores(rows, dataset, plot_path, top_k=args.top_k)
+        print(f"wrote {plot_path}")
+
+
 # ---------------------------------------------------------------- info
 
 
@@ -429,6 +454,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="a .png grid, or a directory for one PNG per sample")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("score", help="likelihood of every item under a pipeline (anomaly scores), as CSV")
+    p.add_argument("--pipeline", default="image", help="a pipeline folder (default: the shipped one)")
+    p.add_argument("--data", required=True, help="a folder of images, or demo:mnist")
+    p.add_argument("--split", choices=["train", "test"], default="test")
+    p.add_argument("--output", required=True, help="the CSV to write, one row per item, most anomalous first")
+    p.add_argument("--conditional", action="store_true", help="score each item under its own class label")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--plot", action="store_true", help="also write a histogram PNG with the top anomalies")
+    p.add_argument("--top-k", type=_positive_int, default=8, help="anomalies shown in the plot")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("info", help="versions, and the config of a saved model folder")
     p.add_argument("path", nargs="?")

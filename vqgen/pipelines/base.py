@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
 
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, VqgenError
 
-__all__ = ["TokenPipeline", "check_components"]
+__all__ = ["ScoreOutput", "TokenPipeline", "check_components"]
 
 COMPONENTS = ("tokenizer", "prior")
 
@@ -42,6 +45,21 @@ def check_components(tokenizer, prior) -> tuple[int, ...]:
             f"the prior models code grid {list(prior.config.code_grid)}, the tokenizer makes {grid}"
         )
     return shape
+
+
+@dataclass
+class ScoreOutput(BaseOutput):
+    """How likely each item is under the pipeline (higher bits = more surprising, e.g. an anomaly).
+
+    Attributes:
+        bits_per_dim: float ``[N]``, ``-log2 p(codes)`` divided by the item's media values (C x H x W).
+        bits_per_token: float ``[N]``, ``-log2 p(codes)`` divided by the number of codes.
+        reconstruction_error: float ``[N]``, mean squared error of ``decode(encode(x))`` against ``x`` in [-1, 1].
+    """
+
+    bits_per_dim: torch.Tensor
+    bits_per_token: torch.Tensor
+    reconstruction_error: torch.Tensor
 
 
 class TokenPipeline(DiffusionPipeline):
@@ -101,6 +119,35 @@ class TokenPipeline(DiffusionPipeline):
         pipe.tokenizer.eval()
         pipe.prior.eval()
         return pipe
+
+    def preprocess(self, media) -> torch.Tensor:
+        """Media in the user's form -> float ``[N, *sample_shape]`` in [-1, 1]; each medium implements it."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def score(self, media, class_labels=None, batch_size: int = 64) -> ScoreOutput:
+        """Likelihood of ``media`` under the prior, per item.
+
+        ``class_labels=None`` scores with the null class, the prior's class-marginal (unconditional) model;
+        labels score ``log p(codes | class)``. Media forms are those :meth:`preprocess` accepts.
+        """
+        media = self.preprocess(media)
+        labels = self.prior.labels_tensor(class_labels, media.shape[0])
+        dims = math.prod(media.shape[1:])
+        bits, errors = [], []
+        for start in range(0, media.shape[0], batch_size):
+            x = media[start : start + batch_size].to(self.tokenizer.device)
+            codes = self.tokenizer.encode(x)
+            chunk = None if labels is None else labels[start : start + batch_size]
+            bits.append((-self.prior.log_likelihood(codes.to(self.prior.device), chunk) / math.log(2)).cpu())
+            reconstruction = self.tokenizer.decode(codes).float().clamp(-1, 1)
+            errors.append((reconstruction - x.float()).pow(2).flatten(1).mean(1).cpu())
+        total = torch.cat(bits)
+        return ScoreOutput(
+            bits_per_dim=total / dims,
+            bits_per_token=total / self.prior.layout.length,
+            reconstruction_error=torch.cat(errors),
+        )
 
     def _check_call(self, num_samples: int, class_labels, output_type: str) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
 import torch
 from diffusers.utils import BaseOutput
 
-from vqgen.io import to_uint8_images
+from vqgen.errors import ShapeError
+from vqgen.io import load_image, to_uint8_images
 from vqgen.pipelines.base import TokenPipeline
 
 __all__ = ["ImagePipeline", "ImagePipelineOutput"]
@@ -72,3 +74,39 @@ class ImagePipeline(TokenPipeline):
         return ImagePipelineOutput(
             images=[PIL.Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in array]
         )
+
+    def preprocess(self, images) -> torch.Tensor:
+        """Images -> float ``[N, C, H, W]`` in [-1, 1] at the pipeline's size.
+
+        Accepts a float tensor ``[N, C, H, W]`` / ``[C, H, W]`` in [-1, 1], a uint8 array ``[N, H, W, C]`` /
+        ``[H, W, C]`` / ``[H, W]``, a PIL image, a file path, or a list of images or paths.
+        """
+        if isinstance(images, (list, tuple)):
+            if not images:
+                raise ShapeError("got an empty list of images")
+            return torch.cat([self.preprocess(item) for item in images])
+        channels, height, width = self.sample_shape
+        if isinstance(images, (str, Path)):
+            images = load_image(images, channels=channels)
+        if isinstance(images, PIL.Image.Image):
+            images = np.asarray(images.convert("L" if channels == 1 else "RGB"))
+        if isinstance(images, np.ndarray):
+            if images.dtype != np.uint8:
+                raise ShapeError(f"image arrays must be uint8 [N, H, W, C] in 0..255, got {images.dtype}")
+            array = images[..., None] if images.ndim == 2 else images
+            array = array[None] if array.ndim == 3 else array
+            if array.ndim != 4:
+                raise ShapeError(f"image arrays must be [N, H, W, C], got shape {list(images.shape)}")
+            images = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 127.5 - 1
+        if not isinstance(images, torch.Tensor):
+            raise ShapeError(
+                f"cannot use {type(images).__name__} as images: pass tensors, arrays, PIL images or paths"
+            )
+        images = images[None] if images.dim() == 3 else images
+        if images.dim() != 4 or tuple(images.shape[1:]) != (channels, height, width):
+            raise ShapeError(
+                f"images must be [N, {channels}, {height}, {width}] for this pipeline, got {list(images.shape)}"
+            )
+        if not images.is_floating_point() or not torch.isfinite(images).all():
+            raise ShapeError("image tensors must be finite floats in [-1, 1]")
+        return images.float()
