@@ -97,7 +97,7 @@ class ImagePipeline(TokenPipeline):
             array = array[None] if array.ndim == 3 else array
             if array.ndim != 4:
                 raise ShapeError(f"image arrays must be [N, H, W, C], got shape {list(images.shape)}")
-            images = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float() / 127.5 - 1
+            images = torch.from_numpy(np.array(array, copy=True)).permute(0, 3, 1, 2).float() / 127.5 - 1
         if not isinstance(images, torch.Tensor):
             raise ShapeError(
                 f"cannot use {type(images).__name__} as images: pass tensors, arrays, PIL images or paths"
