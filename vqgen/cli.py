@@ -333,6 +333,38 @@ def cmd_score(args: argparse.Namespace) -> None:
         print(f"wrote {plot_path}")
 
 
+# ---------------------------------------------------------------- compress / decompress
+
+
+def cmd_compress(args: argparse.Namespace) -> None:
+    from vqgen.io import atomic_write_bytes
+    from vqgen.pipelines.loading import load_pipeline
+
+    pipe = load_pipeline(args.pipeline)
+    data = pipe.compress(args.input, class_labels=args.class_label)
+    atomic_write_bytes(args.output, data)
+    size = Path(args.input).stat().st_size
+    print(f"wrote {args.output}: {len(data)} bytes ({size} bytes in)")
+
+
+def cmd_decompress(args: argparse.Namespace) -> None:
+    from vqgen.errors import DataError
+    from vqgen.io import save_image, to_uint8_images
+    from vqgen.pipelines.loading import load_pipeline
+
+    path = Path(args.input)
+    if not path.is_file():
+        raise DataError(f"compressed file '{path}' does not exist")
+    pipe = load_pipeline(args.pipeline)
+    media = pipe.decompress(path.read_bytes())
+    if media.shape[0] != 1:
+        raise ConfigError(
+            f"'{path}' holds {media.shape[0]} images; decompress it from Python with pipe.decompress"
+        )
+    save_image(to_uint8_images(media)[0], args.output)
+    print(f"wrote {args.output}")
+
+
 # ---------------------------------------------------------------- info
 
 
@@ -466,6 +498,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=_positive_int, default=8, help="anomalies shown in the plot")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("compress", help="entropy-code an image with a pipeline's prior (.vqz)")
+    p.add_argument("--pipeline", default="image", help="a pipeline folder (default: the shipped one)")
+    p.add_argument("--input", required=True, help="an image file of the pipeline's size")
+    p.add_argument("--output", required=True, help="the .vqz file to write")
+    p.add_argument(
+        "--class-label", type=int, default=None, help="code under this class (default: null class)"
+    )
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("decompress", help="decode a .vqz file back to an image")
+    p.add_argument("--pipeline", default="image", help="the pipeline that compressed it")
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True, help="an image file (.png)")
+    p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser("info", help="versions, and the config of a saved model folder")
     p.add_argument("path", nargs="?")

@@ -149,6 +149,18 @@ class TokenPipeline(DiffusionPipeline):
             reconstruction_error=torch.cat(errors),
         )
 
+    def compress(self, media, class_labels=None) -> bytes:
+        """Range-code ``media`` under the prior (see ``vqgen.compression``); ``decompress`` inverts it."""
+        from vqgen.compression import compress
+
+        return compress(self, media, class_labels)
+
+    def decompress(self, data: bytes) -> torch.Tensor:
+        """Bytes from :meth:`compress` -> media ``[N, *sample_shape]``, equal to the tokenizer's reconstruction."""
+        from vqgen.compression import decompress
+
+        return decompress(self, data)[0]
+
     def _check_call(self, num_samples: int, class_labels, output_type: str) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ConfigError(f"num_samples must be an int >= 1, got {num_samples!r}")

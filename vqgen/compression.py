@@ -1,0 +1,180 @@
+"""Learned compression: a tokenizer's codes range-coded under the prior's next-code probabilities.
+
+File layout (``.vqz``, little-endian): the magic ``VQZ1``, format version, 8-byte pipeline checksum, media
+shape, item count and optional class labels, then the range coder's uint32 words.
+
+Decoding must rebuild exactly the probabilities the encoder used, so both sides run the same computation:
+the prior's KV-cached decoder step by step on the CPU in float32 with one thread (thread count can change
+the order of floating-point sums), probabilities in float64, quantised to integers by ``constriction``'s
+deterministic categorical model. Files decode on the machine kind that wrote them; a different pipeline is
+refused by its checksum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import struct
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from vqgen.errors import ConfigError, DataError, MismatchError
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "compress", "decompress", "pipeline_checksum"]
+
+MAGIC = b"VQZ1"
+FORMAT_VERSION = 1
+
+
+def pipeline_checksum(pipe) -> str:
+    """A short hash of both components' configs and weights: equal checksums code identically."""
+    from vqgen.data.shards import tokenizer_fingerprint
+
+    digest = hashlib.sha256(tokenizer_fingerprint(pipe.tokenizer).encode())
+    digest.update(json.dumps(dict(pipe.prior.config), sort_keys=True, default=str).encode())
+    for name, tensor in sorted(pipe.prior.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _deterministic_cpu(pipe) -> Iterator[None]:
+    """Run the block with one torch thread and float32 components on the CPU; restore everything after."""
+    threads = torch.get_num_threads()
+    device, dtype = pipe.prior.device, pipe.prior.dtype
+    moved = device.type != "cpu" or dtype != torch.float32
+    torch.set_num_threads(1)
+    if moved:
+        pipe.to(device="cpu", dtype=torch.float32)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        if moved:
+            pipe.to(device=device, dtype=dtype)
+
+
+def _step_probabilities(logits: torch.Tensor) -> np.ndarray:
+    """Code logits ``[rows, N]`` -> float64 probabilities ``[rows, N]`` (the same on both sides)."""
+    return torch.softmax(logits.double(), dim=-1).numpy()
+
+
+def _code_stream(pipe, num_items: int, labels: torch.Tensor | None):
+    """A generator protocol over positions: yields probabilities ``[rows, N]``, receives the chosen codes ``[rows]``."""
+    from vqgen.priors.sampling import KVDecoder
+
+    prior = pipe.prior
+    length, n_codes = prior.layout.length, prior.layout.num_code_tokens
+    condition = prior.condition_tokens(labels, num_items) if prior.is_conditional else None
+    with torch.inference_mode():
+        decoder = KVDecoder(prior.model, num_items, prior.num_prefix_tokens + length - 1, n_codes)
+        logits = decoder(prior.prefix_ids(condition, num_items))
+        for position in range(length):
+            codes = yield _step_probabilities(logits.float())
+            if position + 1 < length:
+                logits = decoder(torch.as_tensor(codes, dtype=torch.long).view(num_items, 1))
+
+
+def _labels(pipe, class_labels, num_items: int) -> torch.Tensor | None:
+    if class_labels is None or not pipe.prior.is_conditional:
+        if class_labels is not None:
+            raise ConfigError("class_labels were given but the pipeline's prior is unconditional")
+        return None
+    return pipe.prior.labels_tensor(class_labels, num_items).cpu()
+
+
+def compress(pipe, media, class_labels=None) -> bytes:
+    """Encode ``media`` (any form ``pipe.preprocess`` accepts) to bytes; see :func:`decompress`."""
+    import constriction
+
+    with _deterministic_cpu(pipe):
+        x = pipe.preprocess(media)
+        codes = pipe.tokenizer.encode(x)
+        tokens = pipe.prior.layout.flatten(codes).numpy()
+        num_items = tokens.shape[0]
+        labels = _labels(pipe, class_labels, num_items)
+        encoder = constriction.stream.queue.RangeEncoder()
+        stream = _code_stream(pipe, num_items, labels)
+        probabilities = next(stream)
+        for position in range(tokens.shape[1]):
+            for row in range(num_items):
+                model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
+                encoder.encode(int(tokens[row, position]), model)
+            try:
+                probabilities = stream.send(tokens[:, position])
+            except StopIteration:
+                break
+        words = encoder.get_compressed()
+        header = _pack_header(pipeline_checksum(pipe), pipe.sample_shape, num_items, labels)
+    return header + words.astype("<u4").tobytes()
+
+
+def _pack_header(checksum: str, shape, num_items: int, labels: torch.Tensor | None) -> bytes:
+    """Binary header: magic, version, 8-byte pipeline checksum, media shape, item count, optional labels."""
+    parts = [MAGIC, struct.pack("<B8sB", FORMAT_VERSION, bytes.fromhex(checksum), len(shape))]
+    parts += [struct.pack(f"<{len(shape)}HIB", *shape, num_items, labels is not None)]
+    if labels is not None:
+        parts.append(struct.pack(f"<{num_items}H", *labels.tolist()))
+    return b"".join(parts)
+
+
+def read_header(data: bytes) -> tuple[dict, np.ndarray]:
+    """Split a ``.vqz`` payload into its header fields and the range coder's words."""
+    if not isinstance(data, (bytes, bytearray)) or data[:4] != MAGIC or len(data) < 14:
+        raise DataError("not a vqgen compressed file (expected the VQZ1 magic bytes)")
+    try:
+        version, checksum, ndim = struct.unpack_from("<B8sB", data, 4)
+        if version != FORMAT_VERSION:
+            raise DataError(f"unsupported compressed format version {version}, expected {FORMAT_VERSION}")
+        offset = 14
+        *shape, num_items, has_labels = struct.unpack_from(f"<{ndim}HIB", data, offset)
+        offset += struct.calcsize(f"<{ndim}HIB")
+        labels = None
+        if has_labels:
+            labels = list(struct.unpack_from(f"<{num_items}H", data, offset))
+            offset += 2 * num_items
+    except struct.error:
+        raise DataError("the compressed file is truncated") from None
+    body = data[offset:]
+    if len(body) % 4:
+        raise DataError("the compressed file is truncated")
+    header = {"pipeline": checksum.hex(), "sample_shape": shape, "items": num_items, "class_labels": labels}
+    return header, np.frombuffer(body, dtype="<u4").astype(np.uint32)
+
+
+def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
+    """Bytes from :func:`compress` -> (media ``[N, *sample_shape]`` in [-1, 1], class labels or None).
+
+    The media equal ``tokenizer.decode(tokenizer.encode(original))`` exactly.
+    """
+    import constriction
+
+    header, words = read_header(data)
+    if header["pipeline"] != pipeline_checksum(pipe):
+        raise MismatchError(
+            f"this file was compressed with pipeline {header['pipeline']}, not with the given pipeline "
+            f"{pipeline_checksum(pipe)}: decompress it with the pipeline that compressed it"
+        )
+    with _deterministic_cpu(pipe):
+        num_items, length = int(header["items"]), pipe.prior.layout.length
+        labels = None if header["class_labels"] is None else torch.tensor(header["class_labels"])
+        decoder = constriction.stream.queue.RangeDecoder(words)
+        tokens = np.zeros((num_items, length), dtype=np.int64)
+        stream = _code_stream(pipe, num_items, labels)
+        probabilities = next(stream)
+        try:
+            for position in range(length):
+                for row in range(num_items):
+                    model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
+                    tokens[row, position] = decoder.decode(model)
+                if position + 1 < length:
+                    probabilities = stream.send(tokens[:, position])
+        except (ValueError, RuntimeError, AssertionError) as error:
+            raise DataError(f"the compressed data is corrupt ({error})") from None
+        codes = pipe.prior.layout.unflatten(torch.from_numpy(tokens))
+        media = pipe.tokenizer.decode(codes).float().clamp(-1, 1)
+    return media, None if labels is None else labels.tolist()
