@@ -14,7 +14,7 @@ $V evaluate-tokenizer --tokenizer "$RUN/tok" --data demo:mnist --split test --no
 $V encode --tokenizer "$RUN/tok" --data demo:mnist --split train --augment-copies 4 --seed 0 --output "$RUN/shards-train"
 $V encode --tokenizer "$RUN/tok" --data demo:mnist --split test --output "$RUN/shards-test"
 $V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --tokenizer "$RUN/tok" \
-  --output "$RUN/prior" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 4000 --batch-size 64 \
+  --output "$RUN/prior" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 3000 --batch-size 64 \
   --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 200 --weight-decay 0.01 --ema-decay 0.999 \
   --checkpoint-every 250 --eval-every 500 --log-every 50 --seed 0 --resume
 .venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/image-mnist \
