@@ -47,9 +47,20 @@ def test_images_are_the_decoded_prior_samples(pipe):
     codes = pipe.prior.sample(4, class_labels=[2, 2, 0, 1], top_k=5, generator=seeded(7))
     expected = pipe.tokenizer.decode(codes).clamp(-1, 1)
     images = pipe(
-        num_samples=4, class_labels=[2, 2, 0, 1], top_k=5, generator=seeded(7), output_type="pt"
+        num_samples=4,
+        class_labels=[2, 2, 0, 1],
+        guidance_scale=1.0,
+        top_k=5,
+        generator=seeded(7),
+        output_type="pt",
     ).images
     torch.testing.assert_close(images, expected)
+    # With labels and no guidance_scale, the default guidance (3) applies; without labels, none.
+    default = pipe(num_samples=2, class_labels=1, generator=seeded(1), output_type="pt").images
+    three = pipe(
+        num_samples=2, class_labels=1, guidance_scale=3.0, generator=seeded(1), output_type="pt"
+    ).images
+    torch.testing.assert_close(default, three, rtol=0, atol=0)
 
 
 def test_save_and_load_give_identical_samples(pipe, tmp_path):

@@ -15,9 +15,6 @@ from pathlib import Path
 
 from vqgen.errors import ConfigError, VqgenError
 
-#: Guidance used by ``vqgen generate`` when class labels are given and no --guidance-scale.
-DEFAULT_GUIDANCE_SCALE = 3.0
-
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
@@ -269,8 +266,6 @@ def cmd_generate(args: argparse.Namespace) -> None:
     if labels is None and pipe.num_classes and not args.unconditional:
         labels = [i % pipe.num_classes for i in range(args.num_samples)]  # a grid that shows every class
     guidance = args.guidance_scale
-    if guidance is None:
-        guidance = DEFAULT_GUIDANCE_SCALE if labels else 1.0
     generator = torch.Generator().manual_seed(args.seed)
     chunks = []
     batch = args.batch_size
@@ -475,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--guidance-scale",
         type=float,
         default=None,
-        help=f"classifier-free guidance (default: {DEFAULT_GUIDANCE_SCALE} with class labels)",
+        help="classifier-free guidance (default: 3 with class labels, 1 without)",
     )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)

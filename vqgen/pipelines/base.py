@@ -22,6 +22,8 @@ from vqgen.errors import CheckpointError, ConfigError, MismatchError, VqgenError
 __all__ = ["ScoreOutput", "TokenPipeline", "check_components"]
 
 COMPONENTS = ("tokenizer", "prior")
+#: Classifier-free guidance used when class labels are given and no ``guidance_scale``.
+DEFAULT_GUIDANCE_SCALE = 3.0
 
 
 def _sample_shape_from(tokenizer, prior) -> tuple[int, ...]:
@@ -172,7 +174,7 @@ class TokenPipeline(DiffusionPipeline):
         self,
         num_samples: int = 1,
         class_labels=None,
-        guidance_scale: float = 1.0,
+        guidance_scale: float | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
@@ -190,6 +192,8 @@ class TokenPipeline(DiffusionPipeline):
         from accelerate.utils import gather_object
 
         labels = self.prior.labels_tensor(class_labels, num_samples)
+        if guidance_scale is None:
+            guidance_scale = DEFAULT_GUIDANCE_SCALE if labels is not None else 1.0
         state = PartialState()
         indices = list(range(num_samples))
         if state.num_processes > 1:

@@ -32,7 +32,7 @@ class ImagePipeline(TokenPipeline):
         self,
         num_samples: int = 1,
         class_labels=None,
-        guidance_scale: float = 1.0,
+        guidance_scale: float | None = None,
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
@@ -46,7 +46,8 @@ class ImagePipeline(TokenPipeline):
 
         Args:
             class_labels: None (unconditional / null class), one int for all, or one per sample.
-            guidance_scale: classifier-free guidance (1 = none); needs a class-conditional prior.
+            guidance_scale: classifier-free guidance (1 = none); default ``DEFAULT_GUIDANCE_SCALE`` (3) when
+                labels are given, else 1.
             temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
             prefix: known leading codes ``[B, P]`` or top rows ``[B, n, w]`` to complete.
             generator: seeds every draw; the same seed gives the same images on the same machine.
