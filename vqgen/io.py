@@ -27,10 +27,14 @@ __all__ = [
     "atomic_write_bytes",
     "image_mode_channels",
     "load_image",
+    "load_video",
     "make_grid",
     "pil_to_channels",
     "save_image",
     "save_images",
+    "save_video",
+    "VIDEO_EXTENSIONS",
+    "VIDEO_WRITE_FORMATS",
     "to_uint8_images",
 ]
 
@@ -281,17 +285,306 @@ def load_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarr
     """
     source = Path(path)
     if not source.is_file():
-        raise DataError(f"image file '{source}' does not exist")
+        why = "is not a file" if source.exists() else "does not exist"
+        raise DataError(f"image file '{source}' {why}")
     try:
         with Image.open(source) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
-    except Exception as error:
+        own = image_mode_channels(image.mode)
+        if own is None:
+            raise DataError(
+                f"image '{source}' has unsupported mode {image.mode}, expected a grayscale or colour image"
+            )
+        array = np.asarray(pil_to_channels(image, own if channels is None else channels))
+    except VqgenError:
+        raise
+    except Exception as error:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, ... for bad files
         raise DataError(f"cannot decode image '{source}': {_one_line(error)}") from error
-    own = image_mode_channels(image.mode)
-    if own is None:
-        raise DataError(
-            f"image '{source}' has unsupported mode {image.mode}, expected a grayscale or colour image"
-        )
-    array = np.asarray(pil_to_channels(image, own if channels is None else channels))
     return array[..., None] if array.ndim == 2 else array
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Audio (soundfile: WAV, FLAC, OGG/Vorbis). Arrays are float32 ``[C, S]`` in [-1, 1].
+# ---------------------------------------------------------------------------------------------------------
+
+#: File suffix (lower case) -> (soundfile format, default subtype), for writing.
+AUDIO_FORMATS: dict[str, tuple[str, str]] = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+}
+__all__ += ["AUDIO_FORMATS", "load_audio", "mix_channels", "save_audio"]
+
+
+def mix_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    """Map ``[C, S]`` to ``[channels, S]``: average to mono, duplicate mono, or keep a matching count.
+
+    Any other combination (say 6 channels to 2) raises ``ShapeError``: there is no single right downmix.
+    """
+    found = audio.shape[0]
+    if found == channels:
+        return audio
+    if channels == 1:
+        return audio.mean(axis=0, keepdims=True)
+    if found == 1:
+        return np.repeat(audio, channels, axis=0)
+    raise ShapeError(
+        f"cannot mix {found} audio channels to {channels}; expected mono, or {channels} channels"
+    )
+
+
+def save_audio(
+    audio: np.ndarray | torch.Tensor, path: str | os.PathLike, sample_rate: int, subtype: str | None = None
+) -> Path:
+    """Write float audio ``[C, S]`` (or ``[S]`` mono) in [-1, 1] atomically; format from the suffix.
+
+    Values are clamped to [-1, 1] (NaN becomes 0). ``subtype`` is a soundfile subtype (default 16-bit PCM
+    for WAV and FLAC, Vorbis for OGG).
+    """
+    import soundfile
+
+    target = Path(path)
+    spec = AUDIO_FORMATS.get(target.suffix.lower())
+    if spec is None:
+        raise ConfigError(
+            f"cannot save audio '{target}': unknown suffix '{target.suffix}', expected one of {sorted(AUDIO_FORMATS)}"
+        )
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().to("cpu", torch.float32).numpy()
+    array = np.asarray(audio, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise ShapeError(f"cannot save audio '{target}': expected [C, S] or [S], got {list(array.shape)}")
+    if int(sample_rate) < 1:
+        raise ConfigError(f"cannot save audio '{target}': sample_rate must be positive, got {sample_rate}")
+    array = np.clip(np.nan_to_num(array, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+    audio_format, default_subtype = spec
+    with atomic_path(target) as temporary:
+        try:
+            soundfile.write(
+                temporary, array.T, int(sample_rate), subtype=subtype or default_subtype, format=audio_format
+            )
+        except (RuntimeError, ValueError, TypeError) as error:  # soundfile.LibsndfileError is a RuntimeError
+            raise DataError(f"cannot write audio '{target}': {_one_line(error)}") from error
+    return target
+
+
+def load_audio(
+    path: str | os.PathLike, sample_rate: int | None = None, channels: int | None = None
+) -> tuple[np.ndarray, int]:
+    """Read an audio file as float32 ``[C, S]`` in [-1, 1] and its sample rate.
+
+    ``channels`` mixes (see :func:`mix_channels`); ``sample_rate`` resamples with
+    ``torchaudio.functional.resample`` and is then the rate returned. Missing or undecodable files raise
+    ``DataError``.
+    """
+    import soundfile
+
+    source = Path(path)
+    if not source.is_file():
+        why = "is not a file" if source.exists() else "does not exist"
+        raise DataError(f"audio file '{source}' {why}")
+    try:
+        data, rate = soundfile.read(source, dtype="float32", always_2d=True)
+    except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
+        raise DataError(f"cannot decode audio '{source}': {_one_line(error)}") from error
+    array = np.ascontiguousarray(data.T)
+    if channels is not None:
+        array = mix_channels(array, channels)
+    if sample_rate is not None and int(sample_rate) != rate:
+        import torchaudio
+
+        resampled = torchaudio.functional.resample(torch.from_numpy(array), rate, int(sample_rate))
+        array, rate = resampled.clamp(-1.0, 1.0).numpy(), int(sample_rate)
+    return array.astype(np.float32, copy=False), int(rate)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Video (PyAV)
+# ---------------------------------------------------------------------------------------------------------
+
+#: File suffixes ``save_video`` writes; ``load_video`` also reads ``.webm``, ``.avi``, ``.mov`` and ``.mkv``.
+VIDEO_WRITE_FORMATS: tuple[str, ...] = (".mp4", ".gif")
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".gif", ".webm", ".avi", ".mov", ".mkv")
+
+
+def _video_frames_array(frames: np.ndarray | torch.Tensor, target: Path) -> np.ndarray:
+    """Validate uint8 frames ``[T, H, W]`` or ``[T, H, W, C]`` (C = 1 or 3) -> ``[T, H, W, C]``."""
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu().numpy()
+    array = np.asarray(frames)
+    if array.ndim == 3:
+        array = array[..., None]
+    if (
+        array.dtype != np.uint8
+        or array.ndim != 4
+        or array.shape[-1] not in (1, 3)
+        or min(array.shape[:3]) < 1
+    ):
+        raise ShapeError(
+            f"cannot save video '{target}': expected uint8 frames [T, H, W, C] with C in (1, 3) and "
+            f"T, H, W >= 1, got {array.dtype} {list(array.shape)}"
+        )
+    return np.ascontiguousarray(array)
+
+
+def _even_padded(array: np.ndarray) -> np.ndarray:
+    """Pad frames ``[T, H, W, C]`` to even height and width by repeating the last row / column (yuv420p)."""
+    pad_h, pad_w = array.shape[1] % 2, array.shape[2] % 2
+    if pad_h or pad_w:
+        array = np.pad(array, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    return array
+
+
+def _gif_palette(array: np.ndarray) -> np.ndarray:
+    """One adaptive 256-colour palette for RGB frames ``[T, H, W, 3]``, as PyAV's ``pal8`` ARGB ``[256, 4]``."""
+    step = max(1, len(array) // 16)
+    mosaic = Image.fromarray(np.concatenate(list(array[::step]), axis=0))
+    palette = np.zeros((256, 4), dtype=np.uint8)
+    quantized = mosaic.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    colours = np.asarray(quantized.getpalette() or [], dtype=np.uint8).reshape(-1, 3)[:256]
+    palette[: len(colours), 1:] = colours  # each row is [A, R, G, B]
+    palette[:, 0] = 255
+    return palette
+
+
+def save_video(frames: np.ndarray | torch.Tensor, path: str | os.PathLike, fps: float = 8.0) -> Path:
+    """Write uint8 frames ``[T, H, W, C]`` (C = 1 or 3) or ``[T, H, W]`` as MP4 or GIF, atomically.
+
+    ``.mp4``: H.264 (libx264, yuv420p, constant quality); odd heights or widths are padded to even by
+    repeating the last row / column, since yuv420p needs even sizes. ``.gif``: grey frames are stored
+    exactly; colour frames share one adaptive 256-colour palette. GIF delays are whole hundredths of a
+    second, so the fps read back is ``100 / round(100 / fps)``.
+    """
+    import av
+
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in VIDEO_WRITE_FORMATS:
+        raise ConfigError(
+            f"cannot save video '{target}': unknown suffix '{target.suffix}', expected one of {list(VIDEO_WRITE_FORMATS)}"
+        )
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise ConfigError(f"cannot save video '{target}': fps must be a positive number, got {fps!r}")
+    array = _video_frames_array(frames, target)
+    grey = array.shape[-1] == 1
+    rate = _fps_fraction(fps if suffix == ".mp4" else 100.0 / max(1, round(100.0 / fps)))
+    with atomic_path(target) as temporary:
+        try:
+            with av.open(str(temporary), mode="w", format="mp4" if suffix == ".mp4" else "gif") as container:
+                if suffix == ".mp4":
+                    array = _even_padded(array)
+                    stream = container.add_stream("libx264", rate=rate)
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": "18", "preset": "medium"}
+                    source_format = "gray" if grey else "rgb24"
+                else:
+                    stream = container.add_stream("gif", rate=rate)
+                    stream.pix_fmt = "gray" if grey else "pal8"
+                    source_format = stream.pix_fmt
+                    if not grey:
+                        palette = _gif_palette(array)
+                stream.height, stream.width = array.shape[1], array.shape[2]
+                for index, image in enumerate(array):
+                    if suffix == ".gif" and not grey:
+                        indices = Image.fromarray(image).quantize(palette=_pil_palette(palette), dither=0)
+                        frame = av.VideoFrame.from_ndarray((np.asarray(indices), palette), format="pal8")
+                    else:
+                        frame = av.VideoFrame.from_ndarray(
+                            image[..., 0] if grey else image, format=source_format
+                        )
+                        if suffix == ".mp4":
+                            frame = frame.reformat(format="yuv420p")
+                    frame.pts = index
+                    for packet in stream.encode(frame):
+                        container.mux(packet)
+                for packet in stream.encode():
+                    container.mux(packet)
+        except VqgenError:
+            raise
+        except OSError:
+            raise
+        except Exception as error:  # noqa: BLE001 - PyAV raises its own FFmpeg error types
+            raise DataError(f"cannot write video '{target}': {_one_line(error)}") from error
+    return target
+
+
+def _pil_palette(palette: np.ndarray) -> Image.Image:
+    image = Image.new("P", (1, 1))
+    image.putpalette(palette[:, 1:].reshape(-1).tolist())
+    return image
+
+
+def _fps_fraction(fps: float):
+    from fractions import Fraction
+
+    return Fraction(fps).limit_denominator(1001)
+
+
+def load_video(
+    path: str | os.PathLike,
+    fps: float | None = None,
+    max_frames: int | None = None,
+    channels: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """Decode a video file (MP4, WebM, AVI, GIF, ... anything FFmpeg reads) -> (uint8 ``[T, H, W, C]``, fps).
+
+    ``channels``: 1 (grey) or 3 (RGB, the default). ``fps``: resample in time to this rate by taking, for
+    each output time, the latest frame shown at or before it (the returned fps is then ``fps``).
+    ``max_frames``: stop after that many output frames. Missing, empty, corrupt or non-video files raise a
+    one-line ``DataError`` naming the file.
+    """
+    import av
+
+    source = Path(path)
+    if not source.is_file():
+        why = "is not a file" if source.exists() else "does not exist"
+        raise DataError(f"video file '{source}' {why}")
+    if channels not in (None, 1, 3):
+        raise ConfigError(f"channels={channels!r} is not supported, expected 1 or 3")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ConfigError(f"fps must be a positive number, got {fps!r}")
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"max_frames must be at least 1, got {max_frames}")
+    if source.stat().st_size == 0:
+        raise DataError(f"cannot decode video '{source}': the file is empty (0 bytes)")
+    pixel_format = "gray" if channels == 1 else "rgb24"
+    times: list[float] = []
+    frames: list[np.ndarray] = []
+    try:
+        with av.open(str(source), mode="r") as container:
+            if not container.streams.video:
+                raise DataError(f"cannot decode video '{source}': the file holds no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            source_fps = float(rate) if rate else 0.0
+            if not (math.isfinite(source_fps) and source_fps > 0):
+                source_fps = float(fps or 25.0)
+            for index, frame in enumerate(container.decode(stream)):
+                times.append(frame.time if frame.time is not None else index / source_fps)
+                frames.append(frame.to_ndarray(format=pixel_format))
+                if max_frames is not None:
+                    # Without resampling max_frames decoded frames suffice; with it, enough to cover the span.
+                    span = times[-1] - times[0]
+                    if (fps is None and len(frames) >= max_frames) or (fps and span >= max_frames / fps):
+                        break
+    except VqgenError:
+        raise
+    except Exception as error:  # noqa: BLE001 - PyAV raises InvalidDataError, OSError, ... for bad files
+        raise DataError(f"cannot decode video '{source}': {_one_line(error)}") from error
+    if not frames:
+        raise DataError(f"cannot decode video '{source}': no frames could be decoded")
+    if fps is not None:
+        starts = np.asarray(times, dtype=np.float64) - times[0]
+        duration = starts[-1] + 1.0 / source_fps
+        count = max(1, int(math.floor(duration * fps + 1e-6)))
+        # Output frame k shows the latest source frame shown at or before time k / fps.
+        chosen = np.searchsorted(starts, np.arange(count) / fps + 1e-6, side="right") - 1
+        frames = [frames[i] for i in np.clip(chosen, 0, len(frames) - 1)]
+    if max_frames is not None:
+        frames = frames[:max_frames]
+    array = np.stack(frames)
+    array = array[..., None] if array.ndim == 3 else array
+    return array, float(fps) if fps else source_fps

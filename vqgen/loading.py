@@ -20,8 +20,11 @@ def read_config(folder: str | Path) -> dict:
         raise CheckpointError(f"'{folder}' has no config.json: not a saved vqgen model")
     try:
         config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"'{path}' is not valid JSON ({error})") from None
+    except OSError as error:
+        raise CheckpointError(f"cannot read '{path}': {error.strerror or type(error).__name__}") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, or a number too long to parse
+        text = " ".join(str(error).split())[:200]
+        raise CheckpointError(f"'{path}' is not valid JSON ({text})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"'{path}' must hold a JSON object")
     return config
@@ -32,10 +35,9 @@ def load_model(folder: str | Path, classes: dict, what: str):
     folder = Path(folder)
     config = read_config(folder)
     name = config.get("_class_name")
-    if name not in classes:
-        raise CheckpointError(
-            f"'{folder}' holds a {name or 'unknown model'}, expected a {what} ({', '.join(classes)})"
-        )
+    if not isinstance(name, str) or name not in classes:
+        shown = repr(name)[:80] if name else "unknown model"
+        raise CheckpointError(f"'{folder}' holds a {shown}, expected a {what} ({', '.join(classes)})")
     if not (folder / WEIGHTS_NAME).is_file():
         raise CheckpointError(
             f"'{folder}' has no weights file {WEIGHTS_NAME} (weights load from safetensors only)"
@@ -43,13 +45,20 @@ def load_model(folder: str | Path, classes: dict, what: str):
     try:
         model = classes[name].from_pretrained(str(folder), use_safetensors=True)
     except Exception as error:  # noqa: BLE001 - any load failure means an unusable folder
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        message = " ".join(str(error).split())[:300] or type(error).__name__
         raise CheckpointError(f"cannot load {what} from '{folder}': {message}") from None
     return model.eval()
 
 
 def load_tokenizer(folder: str | Path):
     """Load any vqgen tokenizer saved with ``save_pretrained``."""
+    from vqgen.tokenizers.audio import AudioTokenizer
     from vqgen.tokenizers.image import ImageTokenizer
+    from vqgen.tokenizers.video import VideoTokenizer
 
-    return load_model(folder, {"ImageTokenizer": ImageTokenizer}, "tokenizer")
+    classes = {
+        "ImageTokenizer": ImageTokenizer,
+        "AudioTokenizer": AudioTokenizer,
+        "VideoTokenizer": VideoTokenizer,
+    }
+    return load_model(folder, classes, "tokenizer")

@@ -132,8 +132,14 @@ class TensorImageDataset(Dataset):
 
 def _find_image_files(root: Path) -> list[Path]:
     """Image files under ``root``, recursively, sorted by relative path; hidden files and folders skipped."""
+
+    def unreadable(error: OSError) -> None:
+        # os.walk silently skips folders it cannot list; a folder the user pointed at must not vanish.
+        where = error.filename or root
+        raise DataError(f"cannot read data folder '{where}': {error.strerror or _one_line(error)}")
+
     found = []
-    for folder, subfolders, names in os.walk(root):
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
         found.extend(
             Path(folder) / name

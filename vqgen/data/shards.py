@@ -14,13 +14,12 @@ import math
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from vqgen.errors import DataError, MismatchError
-from vqgen.io import atomic_path
+from vqgen.io import _one_line, atomic_path
 
 __all__ = ["CodeShardDataset", "MANIFEST_NAME", "encode_dataset", "tokenizer_fingerprint"]
 
@@ -124,51 +123,107 @@ def encode_dataset(
     return manifest
 
 
+def _is_int(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _read_manifest(folder: Path) -> dict:
+    """``folder/manifest.json`` checked field by field: one-line ``DataError`` for anything malformed."""
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise DataError(
+            f"'{folder}' has no {MANIFEST_NAME}: not a code shard folder (make one with vqgen encode)"
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise DataError(f"'{path}' is not valid JSON ({_one_line(error)})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != SHARD_FORMAT:
+        raise DataError(f"'{path}' is not a vqgen code-shard manifest")
+    if manifest.get("version") != SHARD_VERSION:
+        raise DataError(
+            f"'{path}' has shard format version {manifest.get('version')!r}, expected {SHARD_VERSION}"
+        )
+
+    def bad(field: str, expected: str) -> DataError:
+        return DataError(f"'{path}' has {field}={manifest.get(field)!r}, expected {expected}"[:400])
+
+    grid = manifest.get("code_grid")
+    if not (isinstance(grid, list) and grid and all(_is_int(g, 1) for g in grid)):
+        raise bad("code_grid", "a non-empty list of positive ints")
+    if not _is_int(manifest.get("codebook_size"), 1):
+        raise bad("codebook_size", "a positive int")
+    if not isinstance(manifest.get("tokenizer_fingerprint"), str):
+        raise bad("tokenizer_fingerprint", "a string")
+    names = manifest.get("label_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise bad("label_names", "null or a list of strings")
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise bad("shards", 'a list of {"file": NAME, "items": COUNT}')
+    for shard in shards:
+        # A plain file name inside the folder: a manifest must not point at files elsewhere.
+        file = shard.get("file") if isinstance(shard, dict) else None
+        plain = isinstance(file, str) and file not in ("", ".", "..") and "/" not in file and "\\" not in file
+        if not (plain and _is_int(shard.get("items"), 0)):
+            expected = '{"file": a file name in the folder, "items": a count}'
+            raise DataError(f"'{path}' lists shard {shard!r}, expected {expected}"[:400])
+    return manifest
+
+
 class CodeShardDataset(Dataset):
     """All codes of a shard folder in memory; items are ``{"codes": long [*grid], "label": int, "index": int}``."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        path = self.folder / MANIFEST_NAME
-        if not path.is_file():
-            raise DataError(
-                f"'{self.folder}' has no {MANIFEST_NAME}: not a code shard folder (make one with vqgen encode)"
-            )
-        try:
-            manifest = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise DataError(f"'{path}' is not valid JSON ({error})") from None
-        if not isinstance(manifest, dict) or manifest.get("format") != SHARD_FORMAT:
-            raise DataError(f"'{path}' is not a vqgen code-shard manifest")
-        if manifest.get("version") != SHARD_VERSION:
-            raise DataError(
-                f"'{path}' has shard format version {manifest.get('version')}, expected {SHARD_VERSION}"
-            )
-        self.manifest = manifest
+        self.manifest = manifest = _read_manifest(self.folder)
         grid = tuple(manifest["code_grid"])
         codes, labels = [], []
         for shard in manifest["shards"]:
             file = self.folder / shard["file"]
             try:
                 tensors = load_file(str(file))
-            except (OSError, SafetensorError) as error:
-                raise DataError(f"cannot read code shard '{file}': {error}".splitlines()[0]) from None
-            part = tensors.get("codes")
-            if part is None or tuple(part.shape[1:]) != grid or part.shape[0] != shard["items"]:
+            except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad file
+                raise DataError(f"cannot read code shard '{file}': {_one_line(error)}") from None
+            part, part_labels = tensors.get("codes"), tensors.get("labels")
+            if (
+                part is None
+                or part.dtype.is_floating_point
+                or part.dtype.is_complex
+                or part.dtype == torch.bool
+                or tuple(part.shape[1:]) != grid
+                or part.shape[0] != shard["items"]
+            ):
+                found = "no codes" if part is None else f"codes {part.dtype} {list(part.shape)}"
                 raise DataError(
-                    f"code shard '{file}' does not hold {shard['items']} items of grid {list(grid)}"
+                    f"code shard '{file}' holds {found}, expected {shard['items']} integer code grids "
+                    f"{list(grid)}"
+                )
+            if (
+                part_labels is None
+                or part_labels.dtype.is_floating_point
+                or part_labels.dtype.is_complex
+                or tuple(part_labels.shape) != (shard["items"],)
+            ):
+                found = "none" if part_labels is None else f"{part_labels.dtype} {list(part_labels.shape)}"
+                raise DataError(
+                    f"code shard '{file}' holds labels {found}, expected {shard['items']} integer labels"
                 )
             codes.append(part.long())
-            labels.append(tensors["labels"].long())
-        self.codes = torch.cat(codes) if codes else torch.empty(0, *grid, dtype=torch.long)
-        self.labels = torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
-        if len(self.codes) == 0:
+            labels.append(part_labels.long())
+        if sum(len(part) for part in codes) == 0:
             raise DataError(f"code shard folder '{self.folder}' holds no items")
+        self.codes, self.labels = torch.cat(codes), torch.cat(labels)
         lo, hi = int(self.codes.min()), int(self.codes.max())
         if lo < 0 or hi >= manifest["codebook_size"]:
             raise DataError(
                 f"'{self.folder}' holds codes in [{lo}, {hi}], outside its codebook [0, {manifest['codebook_size']})"
             )
+        classes = len(manifest["label_names"] or ())
+        lo, hi = int(self.labels.min()), int(self.labels.max())
+        if lo < -1 or (classes and hi >= classes):
+            expected = f"[-1, {classes})" if classes else ">= -1"
+            raise DataError(f"'{self.folder}' holds labels in [{lo}, {hi}], expected {expected}")
 
     @property
     def code_grid(self) -> tuple[int, ...]:

@@ -44,7 +44,8 @@ class PriorOutput(BaseOutput):
     """
 
     loss: torch.Tensor
-    logits: torch.Tensor
+    # A default lets Accelerate rebuild the output from a dict (its fp32 conversion under mixed precision).
+    logits: torch.Tensor | None = None
 
 
 def _default_intermediate_size(hidden_size: int) -> int:

@@ -21,8 +21,9 @@ class TokenizerOutput(BaseOutput):
     """
 
     reconstruction: torch.Tensor
-    codes: torch.Tensor
-    losses: dict
+    # Defaults let Accelerate rebuild the output from a dict (its fp32 conversion under mixed precision).
+    codes: torch.Tensor | None = None
+    losses: dict | None = None
 
 
 def check_media(x: torch.Tensor, expected_dims: int, channels: int, what: str) -> None:
@@ -37,3 +38,62 @@ def check_media(x: torch.Tensor, expected_dims: int, channels: int, what: str) -
         raise ShapeError(f"{what} must be a float tensor in [-1, 1], got {x.dtype}")
     if not torch.isfinite(x).all():
         raise ShapeError(f"{what} contains NaN or infinite values")
+
+
+class QuantizedTokenizerMixin:
+    """encode / decode / forward around ``self.encoder``, ``self.quantizer`` and ``self.decoder``.
+
+    A tokenizer class mixes this in before ``ModelMixin`` and defines ``grid_dims`` (axes of one code grid
+    without the level axis: 2 for images ``(h, w)``, 3 for video ``(t, h, w)``) and ``_check_input(x)``,
+    which raises ``ShapeError`` for media the tokenizer cannot take.
+    """
+
+    grid_dims: int = 2
+
+    def _check_input(self, x: torch.Tensor) -> None:  # pragma: no cover - defined by each tokenizer
+        raise NotImplementedError
+
+    @property
+    def codebook_size(self) -> int:
+        return self.quantizer.num_codes
+
+    @property
+    def _residual(self) -> bool:
+        """Residual quantizers give codes a level axis, even with a single level."""
+        from vqgen.tokenizers.quantizers import ResidualQuantizer
+
+        return isinstance(self.quantizer, ResidualQuantizer)
+
+    @property
+    def num_levels(self) -> int:
+        """Residual levels per position (1 for plain VQ and FSQ)."""
+        return self.quantizer.num_quantizers if self._residual else 1
+
+    @property
+    def last_layer_weight(self) -> torch.Tensor:
+        """The decoder's output weight, for the adaptive GAN weight."""
+        return self.decoder.conv_out.weight
+
+    def _quantize(self, x: torch.Tensor):
+        self._check_input(x)
+        return self.quantizer(self.encoder(x))
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Media in [-1, 1] -> long codes ``[B, *grid]`` (``[B, L, *grid]`` for residual quantizers)."""
+        return self._quantize(x).codes
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Long codes from :meth:`encode` -> media ``[B, C, *size]``."""
+        expected = 1 + self.grid_dims + (1 if self._residual else 0)
+        if not isinstance(codes, torch.Tensor) or codes.dim() != expected:
+            shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+            raise ShapeError(f"codes must be a long tensor with {expected} dimensions, got {shape}")
+        return self.decoder(self.quantizer.codes_to_vectors(codes.long()))
+
+    def forward(self, x: torch.Tensor) -> TokenizerOutput:
+        """Encode, quantize and decode ``x``; losses hold quantizer loss, perplexity and usage."""
+        q = self._quantize(x)
+        reconstruction = self.decoder(q.quantized)
+        losses = {"quantizer": q.loss, "perplexity": q.perplexity, "usage": q.usage}
+        return TokenizerOutput(reconstruction=reconstruction, codes=q.codes, losses=losses)

@@ -9,6 +9,7 @@ those objects with ``weights_only=False``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
 
 from vqgen.errors import CheckpointError, ConfigError, TrainingError
+from vqgen.io import atomic_write_bytes
 
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
@@ -204,6 +206,7 @@ class CheckpointManager:
             temporary.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(temporary), safe_serialization=True)
+        accelerator.wait_for_everyone()  # every rank's files (RNG states) are in before the rename
         if accelerator.is_main_process:
             if ema is not None:
                 save_file(
@@ -213,23 +216,39 @@ class CheckpointManager:
                 )
             # The state file is written last: a folder without it is never taken for a checkpoint.
             state = {"step": step, **extra_state}
-            (temporary / STATE_FILE).write_text(json.dumps(state, indent=2))
-            shutil.rmtree(final, ignore_errors=True)
+            _write_synced(temporary / STATE_FILE, json.dumps(state, indent=2))
+            if final.exists():
+                self._discard(final)
             os.replace(temporary, final)
             for old in self.list()[: -self.keep]:
-                shutil.rmtree(old, ignore_errors=True)
+                self._discard(old)
+            self._remove_leftovers(keep=temporary.name)
         accelerator.wait_for_everyone()
         return final
+
+    def _discard(self, path: Path) -> None:
+        """Delete a checkpoint so that no half-deleted folder is ever listed: rename it away, then remove it."""
+        doomed = self.root / f".old-{path.name}-{os.getpid()}"
+        shutil.rmtree(doomed, ignore_errors=True)
+        os.replace(path, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _remove_leftovers(self, keep: str) -> None:
+        """Temporary folders of writes or deletions that a killed run left behind."""
+        for path in self.root.iterdir():
+            if path.name != keep and path.name.startswith((f".tmp-{CHECKPOINT_PREFIX}", ".old-")):
+                shutil.rmtree(path, ignore_errors=True)
 
     def load(self, accelerator: Accelerator, path: Path, ema: EMAModel | None) -> dict:
         """Restore models, optimizers, schedulers and RNG from ``path``; returns the trainer state dict."""
         try:
             state = json.loads((path / STATE_FILE).read_text())
+            if not (isinstance(state, dict) and isinstance(state.get("step"), int)):
+                raise ValueError(f"{STATE_FILE} holds no step number")
             accelerator.load_state(str(path))
         except Exception as error:  # noqa: BLE001 - any failure here means an unusable checkpoint
-            raise CheckpointError(
-                f"cannot resume from checkpoint '{path}': {error}".splitlines()[0]
-            ) from None
+            text = " ".join(str(error).split())[:300] or type(error).__name__
+            raise CheckpointError(f"cannot resume from checkpoint '{path}': {text}") from None
         if ema is not None and (path / EMA_FILE).is_file():
             tensors = load_file(str(path / EMA_FILE))
             for i, shadow in enumerate(ema.shadow_params):
@@ -259,8 +278,7 @@ class MetricLogger:
             return
         row = {"step": step, "time": round(time.time(), 3), **{k: float(v) for k, v in values.items()}}
         if self._columns is None and self.path.exists():
-            with self.path.open(newline="") as f:
-                self._columns = next(csv.reader(f), None)
+            self._columns = self._rewind(step)
         if self._columns is None:
             self._columns = list(row)
             with self.path.open("w", newline="") as f:
@@ -279,6 +297,30 @@ class MetricLogger:
         if self._writer is not None:
             for key, value in values.items():
                 self._writer.add_scalar(key, float(value), step)
+
+    def _rewind(self, step: int) -> list[str] | None:
+        """Columns of the existing file, after dropping rows at ``step`` or later.
+
+        A run resumed from a checkpoint repeats the steps after it; the rows the interrupted run logged for
+        them (and a last row cut short by the interruption) are removed so that every step appears once.
+        """
+        with self.path.open(newline="") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return None
+        columns, kept = rows[0], []
+        for values in rows[1:]:
+            try:
+                complete = len(values) == len(columns) and int(values[0]) < step
+            except ValueError:
+                complete = False
+            if complete:
+                kept.append(values)
+        if len(kept) != len(rows) - 1:
+            text = io.StringIO()
+            csv.writer(text).writerows([columns, *kept])
+            atomic_write_bytes(self.path, text.getvalue().encode())
+        return columns
 
     def close(self) -> None:
         if self._writer is not None:
@@ -311,6 +353,14 @@ class NonFiniteGuard:
             raise TrainingError(
                 f"stopped after {self.consecutive} consecutive non-finite steps at step {step} ({shown}){kept}"
             )
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """Write ``text`` and flush it to disk: the file that marks a checkpoint complete must not be empty after a crash."""
+    with open(path, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def make_ema(model: torch.nn.Module, decay: float) -> EMAModel | None:

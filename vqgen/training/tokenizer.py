@@ -34,6 +34,8 @@ class TokenizerLossOptions:
     discriminator_weight: float = 0.0
     discriminator_start: int = 2000
     discriminator_learning_rate: float | None = None
+    # Audio only: weight of the multi-resolution STFT + multi-scale mel loss (0 = off).
+    spectral_weight: float = 0.0
 
 
 def media_key(batch: dict) -> str:
@@ -78,6 +80,8 @@ def train_tokenizer(
         quantizer_weight=loss_options.quantizer_weight,
         discriminator_weight=loss_options.discriminator_weight,
         discriminator_start=loss_options.discriminator_start,
+        spectral_weight=loss_options.spectral_weight,
+        sample_rate=int(getattr(tokenizer.config, "sample_rate", 16000)),
     )
     optimizer = torch.optim.AdamW(
         tokenizer.parameters(), lr=options.learning_rate, betas=(0.5, 0.9), weight_decay=options.weight_decay

@@ -1,0 +1,225 @@
+"""Audio folder dataset: validated WAV/FLAC/OGG files cut into fixed-length segments.
+
+Every item is ``{"audio": float32 [C, S] in [-1, 1], "label": int (-1 if unlabelled), "index": int}``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from vqgen.data.images import DataWarning
+from vqgen.errors import ConfigError, DataError, ShapeError
+from vqgen.io import _one_line, mix_channels
+
+__all__ = ["AUDIO_EXTENSIONS", "AudioFolderDataset"]
+
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg")
+_NAMES_IN_WARNING = 5
+# Extra source samples read on each side of a crop, so the resampling filter sees real context at its edges.
+_RESAMPLE_MARGIN = 64
+
+
+def _find_audio_files(root: Path) -> list[Path]:
+    """Audio files under ``root``, recursively, sorted by relative path; hidden files and folders skipped."""
+
+    def unreadable(error: OSError) -> None:
+        raise DataError(
+            f"cannot read data folder '{error.filename or root}': {error.strerror or _one_line(error)}"
+        )
+
+    found = []
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found.extend(
+            Path(folder) / name
+            for name in names
+            if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
+        )
+    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+
+
+def _inspect(path: Path, channels: int):
+    """``(frames, sample_rate, channels)`` of ``path``, or a reason string why it cannot be used."""
+    import soundfile
+
+    try:
+        if path.stat().st_size == 0:
+            return "is empty (0 bytes)"
+        info = soundfile.info(str(path))
+    except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
+        return f"cannot be read as audio ({_one_line(error)})"
+    if info.frames < 1 or info.samplerate < 1 or info.channels < 1:
+        return f"holds no audio ({info.frames} frames, {info.channels} channels, {info.samplerate} Hz)"
+    if info.channels != channels and channels != 1 and info.channels != 1:
+        return f"has {info.channels} channels, which cannot be mixed to {channels}"
+    return int(info.frames), int(info.samplerate), int(info.channels)
+
+
+class AudioFolderDataset(Dataset):
+    """Every audio file under ``root`` (recursive; ``.wav``, ``.flac``, ``.ogg``), validated up front.
+
+    Each file is read with ``soundfile``, mixed to ``channels`` (mono: channel average; more channels from
+    mono: duplicated), resampled to ``sample_rate`` with ``torchaudio.functional.resample`` and cut to
+    ``segment_seconds`` (``S = round(segment_seconds * sample_rate)`` samples). Longer files are cropped:
+    with ``train=True`` at an offset drawn from a generator seeded by ``(seed, index)``, so an item is a
+    pure function of its index (the batch schedule stays reproducible across resumes and processes);
+    with ``train=False`` the centre. Shorter files are zero-padded on the right.
+
+    Unreadable files (and files whose channels cannot be mixed) are skipped with a :class:`DataWarning`
+    naming them and their count (``strict=True``: ``DataError`` instead). Labels come from first-level
+    subfolders when there are two or more (sorted names; files directly in ``root`` get -1).
+
+    Items: ``{"audio": float32 [channels, S] in [-1, 1], "label": int, "index": int}``.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        sample_rate: int,
+        channels: int = 1,
+        segment_seconds: float = 1.0,
+        train: bool = True,
+        strict: bool = False,
+        seed: int = 0,
+    ) -> None:
+        self.root = Path(root)
+        if int(sample_rate) < 1:
+            raise ConfigError(f"sample_rate={sample_rate!r} must be a positive number of samples per second")
+        if int(channels) < 1:
+            raise ConfigError(f"channels={channels!r} must be at least 1")
+        if not (isinstance(segment_seconds, (int, float)) and math.isfinite(segment_seconds)):
+            raise ConfigError(f"segment_seconds={segment_seconds!r} must be a positive number")
+        self.sample_rate, self.channels = int(sample_rate), int(channels)
+        self.segment_samples = round(float(segment_seconds) * self.sample_rate)
+        if self.segment_samples < 1:
+            raise ConfigError(
+                f"segment_seconds={segment_seconds!r} gives no samples at {self.sample_rate} Hz"
+            )
+        self.train, self.seed = bool(train), int(seed)
+        if not self.root.is_dir():
+            why = "is not a directory" if self.root.exists() else "does not exist"
+            raise DataError(f"data folder '{self.root}' {why}")
+        candidates = _find_audio_files(self.root)
+        if not candidates:
+            raise DataError(
+                f"data folder '{self.root}' holds no audio files, expected files ending in "
+                f"{', '.join(AUDIO_EXTENSIONS)} (any case)"
+            )
+        # Classes come from every candidate, so one corrupt file cannot shift the label ids of the others.
+        class_folders = sorted(
+            {path.relative_to(self.root).parts[0] for path in candidates if path.parent != self.root}
+        )
+        self.label_names: tuple[str, ...] | None = tuple(class_folders) if len(class_folders) >= 2 else None
+        self.num_classes: int = len(self.label_names) if self.label_names else 0
+
+        self.files: list[Path] = []
+        self._info: list[tuple[int, int, int]] = []
+        self.skipped: list[tuple[Path, str]] = []
+        for path in candidates:
+            found = _inspect(path, self.channels)
+            if isinstance(found, str):
+                self.skipped.append((path, found))
+            else:
+                self.files.append(path)
+                self._info.append(found)
+        self._report_skipped(strict, total=len(candidates))
+        class_index = {name: i for i, name in enumerate(self.label_names or ())}
+        self._labels = [
+            class_index.get(path.relative_to(self.root).parts[0], -1) if path.parent != self.root else -1
+            for path in self.files
+        ]
+
+    def _report_skipped(self, strict: bool, total: int) -> None:
+        if not self.skipped:
+            return
+        first, reason = self.skipped[0]
+        count = len(self.skipped)
+        if not self.files:
+            raise DataError(
+                f"no usable audio in '{self.root}': all {count} file(s) are unreadable; first: '{first}' {reason}"
+            )
+        if strict:
+            raise DataError(
+                f"audio file '{first}' {reason} ({count} of {total} file(s) in '{self.root}' are bad; "
+                f"strict=False would skip them)"
+            )
+        names = ", ".join(
+            f"{path.relative_to(self.root).as_posix()} ({why})"
+            for path, why in self.skipped[:_NAMES_IN_WARNING]
+        )
+        more = f" and {count - _NAMES_IN_WARNING} more" if count > _NAMES_IN_WARNING else ""
+        warnings.warn(
+            f"skipped {count} unreadable audio file(s) in {self.root}: {names}{more}",
+            DataWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def labels(self) -> list[int]:
+        """Label of every kept file, in ``files`` order (-1 where unlabelled)."""
+        return list(self._labels)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def num_samples(self, index: int) -> int:
+        """Length of file ``index`` once resampled to ``sample_rate``."""
+        frames, rate, _ = self._info[index]
+        return math.ceil(frames * self.sample_rate / rate)
+
+    def crop_offset(self, index: int) -> int:
+        """First output sample of the segment for item ``index`` (0 when the file is not longer)."""
+        spare = self.num_samples(index) - self.segment_samples
+        if spare <= 0:
+            return 0
+        if not self.train:
+            return spare // 2
+        return int(np.random.default_rng([self.seed, index]).integers(0, spare + 1))
+
+    def _read(self, index: int) -> torch.Tensor:
+        """The segment of file ``index``: float32 ``[channels, <= segment_samples]`` at ``sample_rate``."""
+        import soundfile
+        import torchaudio
+
+        path = self.files[index]
+        frames, rate, _ = self._info[index]
+        offset = self.crop_offset(index)
+        # Source samples covering [offset, offset + segment) at the target rate, plus a margin. The read
+        # starts on a multiple of rate / gcd(rate, sample_rate) source samples, which is a whole number
+        # of output samples, so the crop lands on the same sample grid as resampling the whole file.
+        start = math.floor(offset * rate / self.sample_rate)
+        stop = math.ceil((offset + self.segment_samples) * rate / self.sample_rate)
+        if rate == self.sample_rate:
+            read_start, read_stop = start, min(frames, stop)
+        else:
+            step = rate // math.gcd(rate, self.sample_rate)
+            read_start = max(0, start - _RESAMPLE_MARGIN) // step * step
+            read_stop = min(frames, stop + _RESAMPLE_MARGIN)
+        try:
+            data, _ = soundfile.read(
+                str(path), start=read_start, stop=read_stop, dtype="float32", always_2d=True
+            )
+            audio = mix_channels(np.ascontiguousarray(data.T), self.channels)
+        except ShapeError as error:
+            raise DataError(f"cannot use audio '{path}': {error}") from error
+        except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
+            raise DataError(f"cannot decode audio '{path}': {_one_line(error)}") from error
+        wave = torch.from_numpy(audio)
+        if rate != self.sample_rate:
+            wave = torchaudio.functional.resample(wave, rate, self.sample_rate)
+            wave = wave[:, offset - read_start * self.sample_rate // rate :]
+        return wave[:, : self.segment_samples]
+
+    def __getitem__(self, index: int) -> dict:
+        index = range(len(self))[index]  # IndexError past the end; negative indices normalised
+        wave = self._read(index).clamp(-1.0, 1.0)
+        if wave.shape[-1] < self.segment_samples:
+            wave = torch.nn.functional.pad(wave, (0, self.segment_samples - wave.shape[-1]))
+        return {"audio": wave.contiguous(), "label": int(self._labels[index]), "index": index}

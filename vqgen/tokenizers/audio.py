@@ -1,0 +1,190 @@
+"""AudioTokenizer: waveforms ``[B, C, S]`` <-> codes ``[B, K, T]`` (K residual levels, T frames)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from diffusers import ConfigMixin, ModelMixin
+from diffusers.configuration_utils import register_to_config
+from torch.nn import functional as F
+
+from vqgen.errors import ConfigError, ShapeError
+from vqgen.tokenizers.base import TokenizerOutput, check_media
+from vqgen.tokenizers.layers import StridedConvDecoder1d, StridedConvEncoder1d
+from vqgen.tokenizers.quantizers import QuantizerOutput, ResidualQuantizer, build_quantizer
+
+DEFAULT_AUDIO_QUANTIZER = {
+    "type": "rvq",
+    "num_quantizers": 4,
+    "codebook_size": 256,
+    "quantizer_dropout": 0.5,
+}
+
+
+class AudioTokenizer(ModelMixin, ConfigMixin):
+    """Convolutional residual-VQ codec for waveforms (SoundStream / EnCodec layout).
+
+    The encoder downsamples by ``prod(strides)`` samples per frame (the hop): ``strides=(2, 4, 5, 8)`` at
+    16 kHz gives 320 samples per frame, 50 frames per second. With the default residual quantizer and
+    quantizer dropout, one model encodes and decodes at 1..K levels, i.e. at K bitrates.
+
+    Codes are always ``[B, K, T]``: a plain ``"vq"`` or ``"fsq"`` quantizer gives ``K = 1``.
+
+    A length ``S`` that is not a multiple of the hop is zero-padded on the right to ``T = ceil(S / hop)``
+    frames; :meth:`decode` returns ``T * hop`` samples, :meth:`forward` crops back to ``S``.
+
+    Args:
+        in_channels: audio channels (1 mono, 2 stereo).
+        sample_rate: samples per second the model is trained for (informational: frame rate, bitrate).
+        strides: downsampling stride per encoder level.
+        base_channels: width of the first encoder level (doubling per level, capped at ``max_channels``).
+        max_channels: cap on the width.
+        latent_channels: channels of the encoder output fed to the quantizer.
+        dilations: dilations of the residual units in every level.
+        causal: left-only padding everywhere, so decoded samples before frame boundary ``t * hop`` depend
+            only on input before it (streaming).
+        quantizer_config: ``{"type": "rvq" | "vq" | "fsq", ...}`` (see ``build_quantizer``).
+    """
+
+    config_name = "config.json"
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 1,
+        sample_rate: int = 16000,
+        strides: tuple[int, ...] = (2, 4, 5, 8),
+        base_channels: int = 32,
+        max_channels: int = 512,
+        latent_channels: int = 64,
+        dilations: tuple[int, ...] = (1, 3, 9),
+        causal: bool = False,
+        quantizer_config: dict | None = None,
+    ):
+        super().__init__()
+        if in_channels < 1 or base_channels < 1 or latent_channels < 1 or max_channels < 1:
+            raise ConfigError("in_channels, base_channels, max_channels and latent_channels must be positive")
+        if sample_rate < 1:
+            raise ConfigError(f"sample_rate must be positive, got {sample_rate}")
+        if not strides or any(int(s) < 1 for s in strides):
+            raise ConfigError(f"strides must be a non-empty list of positive ints, got {strides!r}")
+        strides = tuple(int(s) for s in strides)
+        dilations = tuple(int(d) for d in dilations)
+        quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)
+        common = dict(causal=causal, max_channels=max_channels, dilations=dilations)
+        self.encoder = StridedConvEncoder1d(in_channels, base_channels, strides, latent_channels, **common)
+        self.quantizer = build_quantizer(latent_channels, quantizer_config)
+        self.decoder = StridedConvDecoder1d(in_channels, base_channels, strides, latent_channels, **common)
+
+    # -- properties --------------------------------------------------------------------------------------
+
+    @property
+    def downsample_factor(self) -> int:
+        """Samples per frame (the hop): ``prod(strides)``."""
+        return math.prod(self.config.strides)
+
+    @property
+    def frame_rate(self) -> float:
+        """Code frames per second: ``sample_rate / downsample_factor``."""
+        return self.config.sample_rate / self.downsample_factor
+
+    @property
+    def codebook_size(self) -> int:
+        return self.quantizer.num_codes
+
+    @property
+    def _residual(self) -> bool:
+        return isinstance(self.quantizer, ResidualQuantizer)
+
+    @property
+    def num_levels(self) -> int:
+        """Residual levels ``K`` (1 for plain VQ and FSQ)."""
+        return self.quantizer.num_quantizers if self._residual else 1
+
+    @property
+    def last_layer_weight(self) -> torch.Tensor:
+        """The decoder's output weight, for the adaptive GAN weight."""
+        return self.decoder.conv_out.weight
+
+    def bitrate(self, levels: int | None = None) -> float:
+        """Bits per second at ``levels`` levels (all by default): ``frame_rate * levels * log2(codebook_size)``."""
+        levels = self._levels(levels)
+        return self.frame_rate * levels * math.log2(self.codebook_size)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames for ``num_samples`` samples: ``ceil(num_samples / hop)`` (the tail is zero-padded)."""
+        return -(-int(num_samples) // self.downsample_factor)
+
+    def code_grid(self, input_shape: tuple[int, ...]) -> tuple[int, int]:
+        """Shape of the codes for one clip of ``input_shape = (C, S)``: ``(K, ceil(S / hop))``."""
+        if len(input_shape) != 2:
+            raise ShapeError(f"input_shape must be (C, S), got {tuple(input_shape)}")
+        channels, samples = input_shape
+        if channels != self.config.in_channels:
+            raise ShapeError(
+                f"audio has {channels} channels, the tokenizer expects {self.config.in_channels}"
+            )
+        if samples < 1:
+            raise ShapeError(f"audio must hold at least one sample, got {samples}")
+        return (self.num_levels, self.num_frames(samples))
+
+    # -- encode / decode ---------------------------------------------------------------------------------
+
+    def _levels(self, levels: int | None) -> int:
+        levels = self.num_levels if levels is None else int(levels)
+        if not 1 <= levels <= self.num_levels:
+            raise ConfigError(f"num_levels must be in [1, {self.num_levels}], got {levels}")
+        return levels
+
+    def _pad(self, audio: torch.Tensor) -> torch.Tensor:
+        """Check ``audio [B, C, S]`` and zero-pad it on the right to a multiple of the hop."""
+        check_media(audio, 3, self.config.in_channels, "audio")
+        self.code_grid(tuple(audio.shape[1:]))
+        extra = (-audio.shape[-1]) % self.downsample_factor
+        return F.pad(audio, (0, extra)) if extra else audio
+
+    def _quantize(self, audio: torch.Tensor, num_levels: int | None = None) -> QuantizerOutput:
+        latents = self.encoder(self._pad(audio))
+        if self._residual:
+            out = self.quantizer(latents, num_levels=self._levels(num_levels))
+            return out
+        self._levels(num_levels)
+        out = self.quantizer(latents)
+        out.codes = out.codes.unsqueeze(1)
+        return out
+
+    @torch.no_grad()
+    def encode(self, audio: torch.Tensor, num_levels: int | None = None) -> torch.Tensor:
+        """Audio ``[B, C, S]`` in [-1, 1] -> long codes ``[B, num_levels, ceil(S / hop)]``.
+
+        ``S`` need not be a multiple of the hop: the input is zero-padded on the right.
+        """
+        return self._quantize(audio, num_levels).codes
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Long codes ``[B, K', T]`` (any ``1 <= K' <= num_levels``) -> audio ``[B, C, T * hop]``."""
+        if not isinstance(codes, torch.Tensor) or codes.dim() != 3:
+            shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
+            raise ShapeError(f"codes must be a long tensor [B, K, T], got {shape}")
+        if not 1 <= codes.shape[1] <= self.num_levels:
+            raise ShapeError(
+                f"codes have {codes.shape[1]} levels, the tokenizer decodes 1 to {self.num_levels}"
+            )
+        codes = codes.long()
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
+            raise ShapeError(
+                f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, {int(codes.max())}]"
+            )
+        vectors = self.quantizer.codes_to_vectors(codes if self._residual else codes[:, 0])
+        return self.decoder(vectors)
+
+    def forward(self, audio: torch.Tensor, num_levels: int | None = None) -> TokenizerOutput:
+        """Encode, quantize and decode ``audio [B, C, S]``; the reconstruction is cropped back to ``S``.
+
+        ``losses`` holds ``quantizer`` (commitment/codebook), ``perplexity`` and ``usage``.
+        """
+        q = self._quantize(audio, num_levels)
+        reconstruction = self.decoder(q.quantized)[..., : audio.shape[-1]]
+        losses = {"quantizer": q.loss, "perplexity": q.perplexity, "usage": q.usage}
+        return TokenizerOutput(reconstruction=reconstruction, codes=q.codes, losses=losses)
