@@ -3,10 +3,6 @@
 Through the Python API every case must raise a :class:`vqgen.errors.VqgenError` subclass; through the CLI
 (``vqgen.cli.main`` in process, and a handful as real subprocesses) it must exit with status 2 and print
 ``error: ...`` as one line, never a traceback. Images are the only medium for now.
-
-Cases marked ``xfail(strict=True)`` are known bugs in files this test's author does not own; each reason
-names the fix. When the fix lands the case passes, strict xfail turns that into a failure, and the marker
-must be removed.
 """
 
 from __future__ import annotations
@@ -213,11 +209,6 @@ def test_bad_codes_to_decode(codes, message):
     _one_line(error.value, message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vqgen/tokenizers/image.py ImageTokenizer.decode casts float codes with .long() instead of "
-    "refusing them: check `codes.dtype` is an integer dtype before `.long()`",
-)
 def test_float_codes_to_decode_are_refused_by_dtype():
     with pytest.raises(ShapeError, match="dtype|integer"):
         make_tokenizer().decode(torch.zeros(1, 4, 4))
@@ -346,11 +337,6 @@ def test_broken_pipeline_folders(art, tmp_path, how, error_type, message):
     _one_line(error.value, message)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vqgen/pipelines/base.py TokenPipeline.from_pretrained calls importlib.import_module(entry[0]) "
-    "unguarded: wrap it in try/except ImportError (and ValueError) -> CheckpointError naming the index",
-)
 def test_model_index_naming_a_missing_vqgen_module(art, tmp_path):
     folder = _copy(art["pipe"], tmp_path / "pipe")
     index = json.loads((folder / "model_index.json").read_text())
@@ -591,11 +577,6 @@ def test_cli_zero_samples_is_a_usage_error(art, tmp_path, capsys):
     assert "--num-samples: expected a positive integer, got 0" in err.splitlines()[-1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="vqgen/evaluation/tokenizer.py write_results uses path.parent.mkdir + write_text, so an OSError "
-    "escapes as a traceback: write with vqgen.io.atomic_write_bytes (DataError 'cannot write ...')",
-)
 def test_cli_evaluate_output_that_cannot_be_written(art, capsys):
     argv = ["evaluate-tokenizer", "--tokenizer", str(art["tok"]), "--data", str(art["gray"])]
     argv += ["--resolution=8", "--no-progress", "--output", str(art["a-file"] / "r.json")]

@@ -95,6 +95,8 @@ def _tokenizer_config(args: argparse.Namespace, channels: int) -> dict:
 
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> None:
+    from accelerate.utils import set_seed
+
     from vqgen.data.images import load_image_dataset
     from vqgen.tokenizers.image import ImageTokenizer
     from vqgen.training.common import TrainingOptions
@@ -113,6 +115,7 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     if args.data.startswith("demo:"):
         held_out = load_image_dataset(args.data, "test", resolution=resolution, channels=args.channels)
     channels = args.channels or train.channels
+    set_seed(options.seed)  # the initial weights follow --seed too
     tokenizer = ImageTokenizer(**_tokenizer_config(args, channels))
     tokenizer.code_grid((channels, *train.resolution))
     train_tokenizer(
@@ -190,6 +193,8 @@ def cmd_encode(args: argparse.Namespace) -> None:
 
 
 def cmd_train_prior(args: argparse.Namespace) -> None:
+    from accelerate.utils import set_seed
+
     from vqgen.data.shards import CodeShardDataset
     from vqgen.loading import load_tokenizer
     from vqgen.pipelines.image import ImagePipeline
@@ -207,6 +212,7 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
         val = CodeShardDataset(args.val_shards)
         train.check_matches(val)
     num_classes = 0 if args.unconditional else train.num_classes
+    set_seed(options.seed)  # the initial weights follow --seed too
     prior = CodePrior(
         codebook_size=train.codebook_size,
         code_grid=list(train.code_grid),

@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vqgen.evaluation.metrics import CodeCounter, psnr, ssim
+from vqgen.io import atomic_write_bytes
 from vqgen.training.common import collate
 
 
@@ -66,8 +67,7 @@ def print_table(results: dict) -> None:
 
 
 def write_results(results: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2))
+    atomic_write_bytes(path, json.dumps(results, indent=2).encode())
 
 
 def plot_code_usage(counts: list[int], path: Path) -> None:

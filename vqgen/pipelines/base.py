@@ -104,7 +104,10 @@ class TokenPipeline(DiffusionPipeline):
             if not (isinstance(entry, list) and len(entry) == 2 and str(entry[0]).split(".")[0] == "vqgen"):
                 raise CheckpointError(f"'{index}' must name a vqgen '{name}' component, got {entry!r}")
             # diffusers loads custom components only from modules already imported.
-            importlib.import_module(entry[0])
+            try:
+                importlib.import_module(entry[0])
+            except (ImportError, ValueError):
+                raise CheckpointError(f"'{index}' names {entry[0]!r}, which is not a vqgen module") from None
             if not (folder / name / "config.json").is_file():
                 raise CheckpointError(f"pipeline '{folder}' is missing its {name} folder ({folder / name})")
             if not any((folder / name).glob("*.safetensors")):

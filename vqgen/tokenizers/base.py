@@ -89,6 +89,8 @@ class QuantizedTokenizerMixin:
         if not isinstance(codes, torch.Tensor) or codes.dim() != expected:
             shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
             raise ShapeError(f"codes must be a long tensor with {expected} dimensions, got {shape}")
+        if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+            raise ShapeError(f"codes must be an integer tensor (long), got {codes.dtype}")
         return self.decoder(self.quantizer.codes_to_vectors(codes.long()))
 
     def forward(self, x: torch.Tensor) -> TokenizerOutput:
