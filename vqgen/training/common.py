@@ -24,6 +24,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from vqgen.errors import CheckpointError, ConfigError, TrainingError
 from vqgen.io import atomic_write_bytes
@@ -363,11 +364,48 @@ def _write_synced(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
 
 
-def make_ema(model: torch.nn.Module, decay: float) -> EMAModel | None:
-    """diffusers' EMAModel over ``model``'s parameters with warm-up, or None when ``decay`` is 0."""
+def make_ema(model: torch.nn.Module, decay: float, device: torch.device | None = None) -> EMAModel | None:
+    """diffusers' EMAModel over ``model``'s parameters with warm-up (on ``device``), or None when ``decay`` is 0."""
     if decay <= 0:
         return None
-    return EMAModel(model.parameters(), decay=decay, use_ema_warmup=True, power=2 / 3)
+    ema = EMAModel(model.parameters(), decay=decay, use_ema_warmup=True, power=2 / 3)
+    if device is not None:
+        ema.to(device)
+    return ema
+
+
+def begin_loop(
+    accelerator: Accelerator,
+    options: TrainingOptions,
+    checkpoints: CheckpointManager,
+    ema: EMAModel | None,
+    dataset,
+    description: str,
+) -> tuple[int, Iterator[dict], tqdm]:
+    """Restore the latest checkpoint when ``options.resume``; then this process's batches and a progress bar
+    from that step on. Returns ``(step, batches, bar)``."""
+    step = 0
+    if options.resume:
+        latest = checkpoints.latest()
+        if latest is None:
+            accelerator.print(f"no checkpoint in {checkpoints.root}: starting from step 0")
+        else:
+            step = int(checkpoints.load(accelerator, latest, ema)["step"])
+            accelerator.print(f"resumed from {latest} at step {step}")
+    schedule = BatchSchedule(
+        len(dataset), options.batch_size, accelerator.num_processes, accelerator.process_index, options.seed
+    )
+    batches = iterate_batches(
+        dataset, schedule, step * options.gradient_accumulation_steps, options.num_workers
+    )
+    bar = tqdm(
+        total=options.max_steps,
+        initial=step,
+        desc=description,
+        unit="step",
+        disable=not (options.progress and accelerator.is_local_main_process),
+    )
+    return step, batches, bar
 
 
 def save_options(output_dir: Path, options: TrainingOptions, extra: dict) -> None:

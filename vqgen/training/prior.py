@@ -7,16 +7,14 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from vqgen.training.common import (
-    BatchSchedule,
     CheckpointManager,
     MetricLogger,
     NonFiniteGuard,
     TrainingOptions,
+    begin_loop,
     collate,
-    iterate_batches,
     lr_lambda,
     make_accelerator,
     make_ema,
@@ -58,39 +56,14 @@ def train_prior(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(options))
     model, optimizer, scheduler = accelerator.prepare(prior, optimizer, scheduler)
     unwrapped = accelerator.unwrap_model(model)
-    ema = make_ema(unwrapped, options.ema_decay)
-    if ema is not None:
-        ema.to(accelerator.device)
+    ema = make_ema(unwrapped, options.ema_decay, accelerator.device)
 
-    step = 0
-    if options.resume:
-        latest = checkpoints.latest()
-        if latest is None:
-            accelerator.print(f"no checkpoint in {checkpoints.root}: starting from step 0")
-        else:
-            step = int(checkpoints.load(accelerator, latest, ema)["step"])
-            accelerator.print(f"resumed from {latest} at step {step}")
-
-    schedule = BatchSchedule(
-        len(train_dataset),
-        options.batch_size,
-        accelerator.num_processes,
-        accelerator.process_index,
-        options.seed,
-    )
+    step, batches, bar = begin_loop(accelerator, options, checkpoints, ema, train_dataset, "train prior")
     logger = MetricLogger(output, accelerator.is_main_process)
     eval_logger = MetricLogger(output, accelerator.is_main_process, "eval")
     guard = NonFiniteGuard(options.max_nonfinite_steps)
     last_checkpoint = checkpoints.latest()
     accum = options.gradient_accumulation_steps
-    batches = iterate_batches(train_dataset, schedule, step * accum, options.num_workers)
-    bar = tqdm(
-        total=options.max_steps,
-        initial=step,
-        desc="train prior",
-        unit="step",
-        disable=not (options.progress and accelerator.is_local_main_process),
-    )
     model.train()
     running, tokens_seen, started = 0.0, 0, time.perf_counter()
     while step < options.max_steps:
