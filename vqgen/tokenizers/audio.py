@@ -10,9 +10,9 @@ from diffusers.configuration_utils import register_to_config
 from torch.nn import functional as F
 
 from vqgen.errors import ConfigError, ShapeError
-from vqgen.tokenizers.base import TokenizerOutput, check_media
+from vqgen.tokenizers.base import QuantizedTokenizerMixin, TokenizerOutput, check_media
 from vqgen.tokenizers.layers import StridedConvDecoder1d, StridedConvEncoder1d
-from vqgen.tokenizers.quantizers import QuantizerOutput, ResidualQuantizer, build_quantizer
+from vqgen.tokenizers.quantizers import QuantizerOutput, build_quantizer
 
 DEFAULT_AUDIO_QUANTIZER = {
     "type": "rvq",
@@ -22,7 +22,7 @@ DEFAULT_AUDIO_QUANTIZER = {
 }
 
 
-class AudioTokenizer(ModelMixin, ConfigMixin):
+class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     """Convolutional residual-VQ codec for waveforms (SoundStream / EnCodec layout).
 
     The encoder downsamples by ``prod(strides)`` samples per frame (the hop): ``strides=(2, 4, 5, 8)`` at
@@ -89,24 +89,6 @@ class AudioTokenizer(ModelMixin, ConfigMixin):
         """Code frames per second: ``sample_rate / downsample_factor``."""
         return self.config.sample_rate / self.downsample_factor
 
-    @property
-    def codebook_size(self) -> int:
-        return self.quantizer.num_codes
-
-    @property
-    def _residual(self) -> bool:
-        return isinstance(self.quantizer, ResidualQuantizer)
-
-    @property
-    def num_levels(self) -> int:
-        """Residual levels ``K`` (1 for plain VQ and FSQ)."""
-        return self.quantizer.num_quantizers if self._residual else 1
-
-    @property
-    def last_layer_weight(self) -> torch.Tensor:
-        """The decoder's output weight, for the adaptive GAN weight."""
-        return self.decoder.conv_out.weight
-
     def bitrate(self, levels: int | None = None) -> float:
         """Bits per second at ``levels`` levels (all by default): ``frame_rate * levels * log2(codebook_size)``."""
         levels = self._levels(levels)
@@ -171,6 +153,8 @@ class AudioTokenizer(ModelMixin, ConfigMixin):
             raise ShapeError(
                 f"codes have {codes.shape[1]} levels, the tokenizer decodes 1 to {self.num_levels}"
             )
+        if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
+            raise ShapeError(f"codes must be an integer tensor (long), got {codes.dtype}")
         codes = codes.long()
         if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.codebook_size):
             raise ShapeError(
