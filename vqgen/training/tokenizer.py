@@ -163,7 +163,8 @@ def train_tokenizer(
 
         if step % options.log_every == 0 or step == options.max_steps:
             elapsed = max(time.perf_counter() - started, 1e-9)
-            values = {k: v / options.log_every for k, v in running.items()}
+            window = step % options.log_every or options.log_every  # the last window may be shorter
+            values = {k: v / window for k, v in running.items()}
             values["lr"] = scheduler.get_last_lr()[0]
             values["items_per_s"] = images_seen / elapsed
             logger.log(step, values)
