@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 import torch
@@ -69,3 +70,11 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, shards):
     part = load_file(str(tmp_path / "part" / "diffusion_pytorch_model.safetensors"))
     for key in full:
         torch.testing.assert_close(full[key], part[key], rtol=0, atol=1e-6, msg=lambda m, key=key: key + m)
+
+
+def test_bf16_mixed_precision_trains_on_the_cpu(tmp_path, shards):
+    """Accelerate's bf16 autocast: the loss is finite and the saved prior stays float32."""
+    prior = train_prior(make_prior(), shards, options(tmp_path, max_steps=3, mixed_precision="bf16"))
+    losses = column(tmp_path / "run" / "log.csv", "loss")
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert next(prior.parameters()).dtype == torch.float32

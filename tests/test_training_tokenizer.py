@@ -168,3 +168,15 @@ def test_discriminator_trains_after_its_start_step(tmp_path):
     # the discriminator's optimizer state is part of the checkpoint, so resume restores it too
     ckpt = CheckpointManager(tmp_path / "run", 2).latest()
     assert (ckpt / "optimizer_1.bin").is_file()
+
+
+def test_bf16_mixed_precision_trains_on_the_cpu(tmp_path):
+    """Accelerate's bf16 autocast with the quantizer kept in float32: finite losses, usable model."""
+    model = train_tokenizer(
+        tiny_tokenizer(), tiny_dataset(), options(tmp_path, max_steps=3, mixed_precision="bf16")
+    )
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    totals = [float(r.split(",")[header.index("total")]) for r in rows[1:]]
+    assert totals and all(np.isfinite(totals))
+    assert model.eval().encode(tiny_dataset()[0]["pixels"][None]).dtype == torch.long
