@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -57,3 +60,27 @@ def prior() -> CodePrior:
 @pytest.fixture
 def images() -> TensorImageDataset:
     return make_images()
+
+
+def cpu_launcher(processes: int) -> list[str]:
+    """``accelerate launch`` for ``processes`` CPU processes. Several need its multi-process launcher (torchrun)
+    run with :func:`cpu_environment`, which makes Accelerate use gloo on the CPU; ``--cpu`` starts one."""
+    kind = ["--multi_gpu"] if processes > 1 else ["--cpu"]
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *kind,
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
+
+
+def cpu_environment() -> dict[str, str]:
+    return {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}

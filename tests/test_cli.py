@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_images
+from conftest import cpu_environment, cpu_launcher, make_images
 from PIL import Image
 
 from vqgen.cli import main
@@ -267,12 +267,7 @@ def test_accelerate_launch_splits_generation_across_processes(trained, tmp_path)
     """Two CPU processes share the samples (PartialState) and only the main process writes the files."""
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--cpu",
-            "--num_processes",
-            "2",
+            *cpu_launcher(2),
             "scripts/generate.py",
             "image",
             "--pipeline",
@@ -288,6 +283,7 @@ def test_accelerate_launch_splits_generation_across_processes(trained, tmp_path)
         text=True,
         timeout=300,
         cwd=str(Path(__file__).resolve().parent.parent),
+        env=cpu_environment(),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "multi").iterdir()) == [f"sample_0000{i}.png" for i in range(5)]

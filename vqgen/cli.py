@@ -297,9 +297,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
     import numpy as np
 
     images = np.concatenate(chunks)
-    from accelerate import PartialState
+    from vqgen.pipelines.base import process_state
 
-    if not PartialState().is_main_process:  # under accelerate launch every process holds all samples
+    if not process_state().is_main_process:  # under accelerate launch every process holds all samples
         return
     if is_file:
         save_image(make_grid(images, nrow=args.nrow), output)

@@ -19,11 +19,20 @@ from diffusers.utils import BaseOutput
 
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, VqgenError
 
-__all__ = ["ScoreOutput", "TokenPipeline", "check_components"]
+__all__ = ["ScoreOutput", "TokenPipeline", "check_components", "process_state"]
 
 COMPONENTS = ("tokenizer", "prior")
 #: Classifier-free guidance used when class labels are given and no ``guidance_scale``.
 DEFAULT_GUIDANCE_SCALE = 3.0
+
+
+def process_state():
+    """Accelerate's ``PartialState``, on the CPU when ``accelerate launch`` was asked for CPU processes
+    (``ACCELERATE_USE_CPU``; without it a CPU-only launch would not join the process group)."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
 def _sample_shape_from(tokenizer, prior) -> tuple[int, ...]:
@@ -191,13 +200,12 @@ class TokenPipeline(DiffusionPipeline):
         Under ``accelerate launch`` each process draws its share (``PartialState.split_between_processes``)
         with a generator offset by its process index, and the shares are gathered in order on every process.
         """
-        from accelerate import PartialState
         from accelerate.utils import gather_object
 
         labels = self.prior.labels_tensor(class_labels, num_samples)
         if guidance_scale is None:
             guidance_scale = DEFAULT_GUIDANCE_SCALE if labels is not None else 1.0
-        state = PartialState()
+        state = process_state()
         indices = list(range(num_samples))
         if state.num_processes > 1:
             with state.split_between_processes(indices) as mine:

@@ -84,7 +84,7 @@ def train_prior(
                         scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
             finite = finite and ok
-            running += float(loss.detach()) / accum
+            running += float(accelerator.reduce(loss.detach(), "mean")) / accum  # the mean over processes
             tokens_seen += codes[0].numel() * codes.shape[0] * accelerator.num_processes
         guard.record(finite, step, {"loss": running}, last_checkpoint)
         if finite and ema is not None:

@@ -152,8 +152,12 @@ def train_tokenizer(
                         d_optimizer.step()
                         logs.update(d_logs)
                     d_optimizer.zero_grad(set_to_none=True)
-            for name, value in logs.items():
-                running[name] = running.get(name, 0.0) + float(value) / accum
+            # One collective per micro-step: the log shows the mean over all processes, not rank 0's share.
+            stacked = torch.stack(
+                [torch.as_tensor(v, dtype=torch.float32, device=accelerator.device) for v in logs.values()]
+            )
+            for name, value in zip(logs, accelerator.reduce(stacked, "mean").tolist()):
+                running[name] = running.get(name, 0.0) + value / accum
             images_seen += x.shape[0] * accelerator.num_processes
         guard.record(finite, step, {k: v for k, v in running.items()}, last_checkpoint)
         if finite and ema is not None:

@@ -1,0 +1,77 @@
+"""Two CPU processes under ``accelerate launch`` (gloo): same losses as one process with the same global batch."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import cpu_environment, cpu_launcher
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = [
+    "--data",
+    "demo:mnist",
+    "--base-channels",
+    "8",
+    "--latent-channels",
+    "8",
+    "--channel-multipliers",
+    "1,2",
+    "--codebook-size",
+    "16",
+    "--no-kmeans-init",
+    "--dead-code-threshold",
+    "0",
+    "--max-steps",
+    "4",
+    "--checkpoint-every",
+    "2",
+    "--log-every",
+    "1",
+    "--no-progress",
+    "--seed",
+    "3",
+]
+
+
+def run(script: str, arguments: list[str], processes: int) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [*cpu_launcher(processes), str(ROOT / "scripts" / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=str(ROOT),
+        env=cpu_environment(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def column(path: Path, name: str) -> list[float]:
+    with open(path, newline="") as f:
+        return [float(row[name]) for row in csv.DictReader(f)]
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    """Batch 4 on each of 2 ranks sees the same 8 items per step as batch 8 on one: DDP-averaged gradients and
+    all-reduced EMA codebook statistics then give the same trained weights (and the same losses)."""
+    run("train_tokenizer.py", [*TINY, "--batch-size", "4", "--output", str(tmp_path / "two")], 2)
+    run("train_tokenizer.py", [*TINY, "--batch-size", "8", "--output", str(tmp_path / "one")], 1)
+    two = column(tmp_path / "two" / "log.csv", "reconstruction")
+    one = column(tmp_path / "one" / "log.csv", "reconstruction")
+    assert len(two) == len(one) == 4
+    assert two[0] == pytest.approx(one[0], rel=1e-5)  # logs are the mean over both processes
+    assert two == pytest.approx(one, rel=1e-3)  # later steps: float sums in another order, through Adam
+    names = sorted(p.name for p in (tmp_path / "two" / "checkpoints").iterdir())
+    assert names == ["checkpoint-00000002", "checkpoint-00000004"]  # written once, by the main process
+
+    # Resume with two processes continues from the last checkpoint.
+    result = run(
+        "train_tokenizer.py",
+        [*TINY, "--batch-size", "4", "--output", str(tmp_path / "two"), "--resume", "--max-steps", "6"],
+        2,
+    )
+    assert "resumed from" in result.stdout and "at step 4" in result.stdout
+    assert column(tmp_path / "two" / "log.csv", "step")[-1] == 6
