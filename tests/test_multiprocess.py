@@ -75,3 +75,58 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     )
     assert "resumed from" in result.stdout and "at step 4" in result.stdout
     assert column(tmp_path / "two" / "log.csv", "step")[-1] == 6
+
+
+def test_prior_training_with_two_processes_matches_one(tmp_path):
+    """The prior loop too: the same global batch split over 2 ranks gives the same logged (mean) losses.
+    Class dropout is off, since each rank would draw its own dropout mask."""
+    tokenizer = [*TINY, "--batch-size", "8", "--max-steps", "1", "--output", str(tmp_path / "tok")]
+    run("train_tokenizer.py", tokenizer, 1)
+    from vqgen.cli import main
+
+    assert (
+        main(
+            [
+                "encode",
+                "--tokenizer",
+                str(tmp_path / "tok"),
+                "--data",
+                "demo:mnist",
+                "--split",
+                "test",
+                "--output",
+                str(tmp_path / "shards"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    prior = [
+        "--shards",
+        str(tmp_path / "shards"),
+        "--tokenizer",
+        str(tmp_path / "tok"),
+        "--hidden-size",
+        "32",
+        "--num-layers",
+        "1",
+        "--num-heads",
+        "4",
+        "--class-dropout",
+        "0",
+        "--max-steps",
+        "3",
+        "--log-every",
+        "1",
+        "--eval-every",
+        "3",
+        "--checkpoint-every",
+        "3",
+        "--no-progress",
+        "--seed",
+        "1",
+    ]
+    run("train_prior.py", [*prior, "--batch-size", "4", "--output", str(tmp_path / "two")], 2)
+    run("train_prior.py", [*prior, "--batch-size", "8", "--output", str(tmp_path / "one")], 1)
+    two, one = column(tmp_path / "two" / "log.csv", "loss"), column(tmp_path / "one" / "log.csv", "loss")
+    assert len(two) == 3 and two == pytest.approx(one, rel=1e-3)
