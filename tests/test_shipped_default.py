@@ -1,0 +1,36 @@
+"""The shipped default image pipeline: present in the package, small, offline, seeded, the right shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vqgen import load_pipeline
+from vqgen.pipelines import ImagePipeline
+from vqgen.pipelines.loading import PRETRAINED_DIR, SHIPPED_PIPELINES
+
+
+def test_the_default_ships_inside_the_package_under_15_mb():
+    folder = PRETRAINED_DIR / SHIPPED_PIPELINES["image"]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 15e6
+    assert (folder / "README.md").is_file()  # the model card
+    assert not [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".ckpt")]  # safetensors only
+
+
+def test_the_default_draws_seeded_digits_and_round_trips(tmp_path):
+    pipe = load_pipeline("image")
+    assert isinstance(pipe, ImagePipeline) and pipe.num_classes == 10 and pipe.sample_shape == (1, 28, 28)
+    kwargs = dict(num_samples=4, class_labels=[7, 7, 1, 0], guidance_scale=3.0, output_type="np")
+    a = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).images
+    b = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).images
+    assert a.shape == (4, 28, 28, 1) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    # Digits are white strokes on black: mostly dark pixels with some bright ones, not noise or blank.
+    dark = (a < 64).mean()
+    assert 0.6 < dark < 0.95 and (a > 192).mean() > 0.03
+    pipe.save_pretrained(tmp_path / "copy")
+    c = ImagePipeline.from_pretrained(tmp_path / "copy")(
+        **kwargs, generator=torch.Generator().manual_seed(0)
+    ).images
+    np.testing.assert_array_equal(a, c)
