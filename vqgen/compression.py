@@ -6,7 +6,8 @@ shape, item count and optional class labels, then the range coder's uint32 words
 Decoding must rebuild exactly the probabilities the encoder used, so both sides run the same computation:
 the prior's KV-cached decoder step by step on the CPU in float32 with one thread (thread count can change
 the order of floating-point sums), probabilities in float64, quantised to integers by ``constriction``'s
-deterministic categorical model. Files decode on the machine kind that wrote them; a different pipeline is
+deterministic categorical model. The tokenizer's encode and decode run as the caller configured them, so the
+decoded media equal ``tokenizer.decode(tokenizer.encode(x))`` computed the same way. Files decode on the machine kind that wrote them; a different pipeline is
 refused by its checksum.
 """
 
@@ -91,10 +92,11 @@ def compress(pipe, media, class_labels=None) -> bytes:
     """Encode ``media`` (any form ``pipe.preprocess`` accepts) to bytes; see :func:`decompress`."""
     import constriction
 
+    # The tokenizer runs as the caller set it up (its reconstruction is what decompress must give back);
+    # only the prior's probabilities need the deterministic mode.
+    x = pipe.preprocess(media).to(device=pipe.tokenizer.device, dtype=pipe.tokenizer.dtype)
+    tokens = pipe.prior.layout.flatten(pipe.tokenizer.encode(x).cpu()).numpy()
     with _deterministic_cpu(pipe):
-        x = pipe.preprocess(media)
-        codes = pipe.tokenizer.encode(x)
-        tokens = pipe.prior.layout.flatten(codes).numpy()
         num_items = tokens.shape[0]
         labels = _labels(pipe, class_labels, num_items)
         encoder = constriction.stream.queue.RangeEncoder()
@@ -175,6 +177,7 @@ def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
                     probabilities = stream.send(tokens[:, position])
         except (ValueError, RuntimeError, AssertionError) as error:
             raise DataError(f"the compressed data is corrupt ({error})") from None
-        codes = pipe.prior.layout.unflatten(torch.from_numpy(tokens))
-        media = pipe.tokenizer.decode(codes).float().clamp(-1, 1)
+    codes = pipe.prior.layout.unflatten(torch.from_numpy(tokens)).to(pipe.tokenizer.device)
+    with torch.no_grad():
+        media = pipe.tokenizer.decode(codes).float().clamp(-1, 1).cpu()
     return media, None if labels is None else labels.tolist()

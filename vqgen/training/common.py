@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
@@ -89,6 +90,9 @@ class TrainingOptions:
 def make_accelerator(options: TrainingOptions) -> Accelerator:
     """An Accelerator configured from the options, with the global seed set on every process."""
     options.validate()
+    # Accelerate keeps one state per process; a second run in the same process (a notebook, the tests) may ask
+    # for another precision, which the old state would refuse. The process group (PartialState) is kept.
+    AcceleratorState._reset_state()
     accelerator = Accelerator(
         mixed_precision=options.mixed_precision,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
