@@ -7,42 +7,21 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vqgen.data.images import DataWarning
+from vqgen.data.folders import MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line, mix_channels
 
 __all__ = ["AUDIO_EXTENSIONS", "AudioFolderDataset"]
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg")
-_NAMES_IN_WARNING = 5
 # Extra source samples read on each side of a crop, so the resampling filter sees real context at its edges.
 _RESAMPLE_MARGIN = 64
-
-
-def _find_audio_files(root: Path) -> list[Path]:
-    """Audio files under ``root``, recursively, sorted by relative path; hidden files and folders skipped."""
-
-    def unreadable(error: OSError) -> None:
-        raise DataError(
-            f"cannot read data folder '{error.filename or root}': {error.strerror or _one_line(error)}"
-        )
-
-    found = []
-    for folder, subfolders, names in os.walk(root, onerror=unreadable):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found.extend(
-            Path(folder) / name
-            for name in names
-            if not name.startswith(".") and name.lower().endswith(AUDIO_EXTENSIONS)
-        )
-    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
 def _inspect(path: Path, channels: int):
@@ -103,63 +82,17 @@ class AudioFolderDataset(Dataset):
                 f"segment_seconds={segment_seconds!r} gives no samples at {self.sample_rate} Hz"
             )
         self.train, self.seed = bool(train), int(seed)
-        if not self.root.is_dir():
-            why = "is not a directory" if self.root.exists() else "does not exist"
-            raise DataError(f"data folder '{self.root}' {why}")
-        candidates = _find_audio_files(self.root)
-        if not candidates:
-            raise DataError(
-                f"data folder '{self.root}' holds no audio files, expected files ending in "
-                f"{', '.join(AUDIO_EXTENSIONS)} (any case)"
-            )
-        # Classes come from every candidate, so one corrupt file cannot shift the label ids of the others.
-        class_folders = sorted(
-            {path.relative_to(self.root).parts[0] for path in candidates if path.parent != self.root}
+        folder = MediaFolder(
+            self.root,
+            AUDIO_EXTENSIONS,
+            ("audio", "audio"),
+            lambda path: _inspect(path, self.channels),
+            strict,
         )
-        self.label_names: tuple[str, ...] | None = tuple(class_folders) if len(class_folders) >= 2 else None
-        self.num_classes: int = len(self.label_names) if self.label_names else 0
-
-        self.files: list[Path] = []
-        self._info: list[tuple[int, int, int]] = []
-        self.skipped: list[tuple[Path, str]] = []
-        for path in candidates:
-            found = _inspect(path, self.channels)
-            if isinstance(found, str):
-                self.skipped.append((path, found))
-            else:
-                self.files.append(path)
-                self._info.append(found)
-        self._report_skipped(strict, total=len(candidates))
-        class_index = {name: i for i, name in enumerate(self.label_names or ())}
-        self._labels = [
-            class_index.get(path.relative_to(self.root).parts[0], -1) if path.parent != self.root else -1
-            for path in self.files
-        ]
-
-    def _report_skipped(self, strict: bool, total: int) -> None:
-        if not self.skipped:
-            return
-        first, reason = self.skipped[0]
-        count = len(self.skipped)
-        if not self.files:
-            raise DataError(
-                f"no usable audio in '{self.root}': all {count} file(s) are unreadable; first: '{first}' {reason}"
-            )
-        if strict:
-            raise DataError(
-                f"audio file '{first}' {reason} ({count} of {total} file(s) in '{self.root}' are bad; "
-                f"strict=False would skip them)"
-            )
-        names = ", ".join(
-            f"{path.relative_to(self.root).as_posix()} ({why})"
-            for path, why in self.skipped[:_NAMES_IN_WARNING]
-        )
-        more = f" and {count - _NAMES_IN_WARNING} more" if count > _NAMES_IN_WARNING else ""
-        warnings.warn(
-            f"skipped {count} unreadable audio file(s) in {self.root}: {names}{more}",
-            DataWarning,
-            stacklevel=3,
-        )
+        self.files, self.skipped, self._labels = folder.files, folder.skipped, folder.labels
+        self._info: list[tuple[int, int, int]] = folder.infos
+        self.label_names: tuple[str, ...] | None = folder.label_names
+        self.num_classes: int = folder.num_classes
 
     @property
     def labels(self) -> list[int]:

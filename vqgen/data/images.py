@@ -6,7 +6,6 @@ Every item is ``{"pixels": float32 [C, H, W] in [-1, 1], "label": int (-1 if unl
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from vqgen.data.demo import MNIST_LABEL_NAMES, MNIST_SPLITS, mnist_split
+from vqgen.data.folders import DataWarning, MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line, image_mode_channels, pil_to_channels
 
@@ -32,11 +32,6 @@ __all__ = [
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp")
 DEMO_IMAGE_DATASETS: tuple[str, ...] = ("demo:mnist",)
 RESIZE_MODES: tuple[str, ...] = ("center-crop", "stretch")
-_NAMES_IN_WARNING = 5
-
-
-class DataWarning(UserWarning):
-    """Some data was skipped or adjusted, but the dataset is still usable."""
 
 
 def _resolution_pair(resolution: int | Sequence[int], what: str = "resolution") -> tuple[int, int]:
@@ -130,25 +125,6 @@ class TensorImageDataset(Dataset):
         return _item(pixels.contiguous(), label, index)
 
 
-def _find_image_files(root: Path) -> list[Path]:
-    """Image files under ``root``, recursively, sorted by relative path; hidden files and folders skipped."""
-
-    def unreadable(error: OSError) -> None:
-        # os.walk silently skips folders it cannot list; a folder the user pointed at must not vanish.
-        where = error.filename or root
-        raise DataError(f"cannot read data folder '{where}': {error.strerror or _one_line(error)}")
-
-    found = []
-    for folder, subfolders, names in os.walk(root, onerror=unreadable):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found.extend(
-            Path(folder) / name
-            for name in names
-            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
-
-
 def _check_image_file(path: Path, channels: int) -> str | None:
     """Why ``path`` cannot be used as a ``channels``-channel image, or None if it can (cheap: no full decode)."""
     try:
@@ -200,66 +176,16 @@ class ImageFolderDataset(Dataset):
         if resize not in RESIZE_MODES:
             raise ConfigError(f"resize={resize!r} is not supported, expected one of {RESIZE_MODES}")
         self.resize = resize
-        if not self.root.exists():
-            raise DataError(f"data folder '{self.root}' does not exist")
-        if not self.root.is_dir():
-            raise DataError(f"data folder '{self.root}' is not a directory")
-        candidates = _find_image_files(self.root)
-        if not candidates:
-            raise DataError(
-                f"data folder '{self.root}' holds no image files, expected files ending in "
-                f"{', '.join(IMAGE_EXTENSIONS)} (any case)"
-            )
-
-        # Classes come from every candidate, not only the readable ones, so one corrupt file cannot shift
-        # the label ids of the others.
-        class_folders = sorted(
-            {path.relative_to(self.root).parts[0] for path in candidates if path.parent != self.root}
+        folder = MediaFolder(
+            self.root,
+            IMAGE_EXTENSIONS,
+            ("image", "images"),
+            lambda path: _check_image_file(path, self.channels),
+            strict,
         )
-        self.label_names: tuple[str, ...] | None = tuple(class_folders) if len(class_folders) >= 2 else None
-        self.num_classes: int = len(self.label_names) if self.label_names else 0
-
-        self.files: list[Path] = []
-        self.skipped: list[tuple[Path, str]] = []
-        for path in candidates:
-            reason = _check_image_file(path, self.channels)
-            if reason is None:
-                self.files.append(path)
-            else:
-                self.skipped.append((path, reason))
-        self._report_skipped(strict, total=len(candidates))
-
-        class_index = {name: i for i, name in enumerate(self.label_names or ())}
-        self._labels = [
-            class_index.get(path.relative_to(self.root).parts[0], -1) if path.parent != self.root else -1
-            for path in self.files
-        ]
-
-    def _report_skipped(self, strict: bool, total: int) -> None:
-        if not self.skipped:
-            return
-        first, reason = self.skipped[0]
-        count = len(self.skipped)
-        if not self.files:
-            raise DataError(
-                f"no usable images in '{self.root}': all {count} file(s) are unreadable or mismatched; "
-                f"first: '{first}' {reason}"
-            )
-        if strict:
-            raise DataError(
-                f"image file '{first}' {reason} ({count} of {total} file(s) in '{self.root}' are bad; "
-                f"strict=False would skip them)"
-            )
-        names = ", ".join(
-            f"{path.relative_to(self.root).as_posix()} ({why})"
-            for path, why in self.skipped[:_NAMES_IN_WARNING]
-        )
-        more = f" and {count - _NAMES_IN_WARNING} more" if count > _NAMES_IN_WARNING else ""
-        warnings.warn(
-            f"skipped {count} unreadable or mismatched image(s) in {self.root}: {names}{more}",
-            DataWarning,
-            stacklevel=3,
-        )
+        self.files, self.skipped, self._labels = folder.files, folder.skipped, folder.labels
+        self.label_names: tuple[str, ...] | None = folder.label_names
+        self.num_classes: int = folder.num_classes
 
     @property
     def labels(self) -> list[int]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,15 +16,15 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from vqgen.data.demo import MNIST_LABEL_NAMES, mnist_split
-from vqgen.data.images import DataWarning, _check_channels, _resolution_pair
+from vqgen.data.folders import MediaFolder
+from vqgen.data.images import _check_channels, _resolution_pair
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import VIDEO_EXTENSIONS, _one_line, load_video
+from vqgen.io import VIDEO_EXTENSIONS, load_video
 
 __all__ = ["MOVING_MNIST_SIZES", "TensorVideoDataset", "VideoFolderDataset", "moving_mnist"]
 
 MOVING_MNIST_SIZES: tuple[int, ...] = (32, 64)
 _DIGIT = 28
-_NAMES_IN_WARNING = 5
 
 
 def _to_float(clip: torch.Tensor) -> torch.Tensor:
@@ -146,25 +145,6 @@ def moving_mnist(
     return TensorVideoDataset(videos, labels, label_names=MNIST_LABEL_NAMES, fps=fps)
 
 
-def _find_video_files(root: Path) -> list[Path]:
-    """Video files under ``root``, recursively, sorted by relative path; hidden files and folders skipped."""
-
-    def unreadable(error: OSError) -> None:
-        raise DataError(
-            f"cannot read data folder '{error.filename or root}': {error.strerror or _one_line(error)}"
-        )
-
-    found = []
-    for folder, subfolders, names in os.walk(root, onerror=unreadable):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found.extend(
-            Path(folder) / name
-            for name in names
-            if not name.startswith(".") and name.lower().endswith(VIDEO_EXTENSIONS)
-        )
-    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
-
-
 class VideoFolderDataset(Dataset):
     """Every video file under ``root`` (recursive; ``VIDEO_EXTENSIONS``), checked up front by decoding a frame.
 
@@ -196,55 +176,18 @@ class VideoFolderDataset(Dataset):
         self.resolution: tuple[int, int] = _resolution_pair(resolution)
         self.channels: int = _check_channels(channels)
         self.train, self.seed = bool(train), int(seed)
-        if not self.root.is_dir():
-            why = "is not a directory" if self.root.exists() else "does not exist"
-            raise DataError(f"data folder '{self.root}' {why}")
-        candidates = _find_video_files(self.root)
-        if not candidates:
-            raise DataError(
-                f"data folder '{self.root}' holds no video files, expected files ending in "
-                f"{', '.join(VIDEO_EXTENSIONS)} (any case)"
-            )
-        class_folders = sorted(
-            {path.relative_to(self.root).parts[0] for path in candidates if path.parent != self.root}
-        )
-        self.label_names: tuple[str, ...] | None = tuple(class_folders) if len(class_folders) >= 2 else None
-        self.num_classes: int = len(self.label_names) if self.label_names else 0
-        self.files: list[Path] = []
-        self.skipped: list[tuple[Path, str]] = []
-        for path in candidates:
-            try:
-                load_video(path, max_frames=1, channels=self.channels)
-                self.files.append(path)
-            except DataError as error:
-                self.skipped.append((path, str(error)))
-        self._report_skipped(strict, len(candidates))
-        class_index = {name: i for i, name in enumerate(self.label_names or ())}
-        self._labels = [
-            class_index.get(path.relative_to(self.root).parts[0], -1) if path.parent != self.root else -1
-            for path in self.files
-        ]
+        folder = MediaFolder(self.root, VIDEO_EXTENSIONS, ("video", "videos"), self._check, strict)
+        self.files, self.skipped, self._labels = folder.files, folder.skipped, folder.labels
+        self.label_names: tuple[str, ...] | None = folder.label_names
+        self.num_classes: int = folder.num_classes
 
-    def _report_skipped(self, strict: bool, total: int) -> None:
-        if not self.skipped:
-            return
-        first, reason = self.skipped[0]
-        count = len(self.skipped)
-        if not self.files:
-            raise DataError(
-                f"no usable videos in '{self.root}': all {count} file(s) are unreadable; first: {reason}"
-            )
-        if strict:
-            raise DataError(
-                f"{reason} ({count} of {total} file(s) in '{self.root}' are bad; strict=False skips them)"
-            )
-        names = ", ".join(
-            path.relative_to(self.root).as_posix() for path, _ in self.skipped[:_NAMES_IN_WARNING]
-        )
-        more = f" and {count - _NAMES_IN_WARNING} more" if count > _NAMES_IN_WARNING else ""
-        warnings.warn(
-            f"skipped {count} unreadable video(s) in {self.root}: {names}{more}", DataWarning, stacklevel=3
-        )
+    def _check(self, path: Path) -> str | None:
+        """Why ``path`` cannot be used (it must decode at least one frame), or None."""
+        try:
+            load_video(path, max_frames=1, channels=self.channels)
+        except DataError as error:
+            return f"cannot be used ({error})"
+        return None
 
     @property
     def labels(self) -> list[int]:
