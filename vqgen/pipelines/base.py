@@ -74,7 +74,8 @@ class ScoreOutput(BaseOutput):
 
 
 class TokenPipeline(DiffusionPipeline):
-    """Prior sampling then tokenizer decoding. Subclasses implement :meth:`postprocess`."""
+    """Prior sampling then tokenizer decoding. Each medium subclasses it with ``__call__`` (output type and
+    post-processing) and :meth:`preprocess` (the media forms ``score`` and ``compress`` accept)."""
 
     def __init__(self, tokenizer, prior):
         super().__init__()
