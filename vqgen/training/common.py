@@ -8,6 +8,7 @@ those objects with ``weights_only=False``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -203,7 +204,7 @@ class CheckpointManager:
         found = self.list()
         return found[-1] if found else None
 
-    def save(self, accelerator: Accelerator, step: int, extra_state: dict, ema: EMAModel | None) -> Path:
+    def save(self, accelerator: Accelerator, step: int, ema: EMAModel | None) -> Path:
         final = self.root / f"{CHECKPOINT_PREFIX}{step:08d}"
         temporary = self.root / f".tmp-{CHECKPOINT_PREFIX}{step:08d}"
         if accelerator.is_main_process:
@@ -220,7 +221,7 @@ class CheckpointManager:
                     metadata={"optimization_step": str(ema.optimization_step)},
                 )
             # The state file is written last: a folder without it is never taken for a checkpoint.
-            state = {"step": step, **extra_state}
+            state = {"step": step, "ema_optimization_step": ema.optimization_step if ema else 0}
             _write_synced(temporary / STATE_FILE, json.dumps(state, indent=2))
             if final.exists():
                 self._discard(final)
@@ -376,6 +377,36 @@ def make_ema(model: torch.nn.Module, decay: float, device: torch.device | None =
     if device is not None:
         ema.to(device)
     return ema
+
+
+@contextlib.contextmanager
+def ema_weights(model: torch.nn.Module, ema: EMAModel | None) -> Iterator[None]:
+    """Run the block with the EMA weights swapped into ``model`` (a no-op without EMA), in eval mode."""
+    if ema is not None:
+        ema.store(model.parameters())
+        ema.copy_to(model.parameters())
+    model.eval()
+    try:
+        yield
+    finally:
+        if ema is not None:
+            ema.restore(model.parameters())
+
+
+def finish_loop(
+    accelerator: Accelerator, model, ema: EMAModel | None, output: Path, bar: tqdm, *loggers: MetricLogger
+):
+    """Close the bar and logs, put the EMA weights in for good, ``save_pretrained`` on the main process."""
+    bar.close()
+    for logger in loggers:
+        logger.close()
+    accelerator.wait_for_everyone()
+    if ema is not None:
+        ema.copy_to(model.parameters())
+    if accelerator.is_main_process:
+        model.save_pretrained(str(output))
+    accelerator.end_training()
+    return model
 
 
 def begin_loop(

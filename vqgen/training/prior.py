@@ -15,6 +15,8 @@ from vqgen.training.common import (
     TrainingOptions,
     begin_loop,
     collate,
+    ema_weights,
+    finish_loop,
     lr_lambda,
     make_accelerator,
     make_ema,
@@ -101,7 +103,7 @@ def train_prior(
             bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{values['tokens_per_s']:.0f}")
             running, tokens_seen, started = 0.0, 0, time.perf_counter()
         if step % options.eval_every == 0 or step == options.max_steps:
-            with _ema_weights(unwrapped, ema):
+            with ema_weights(unwrapped, ema):
                 metrics = {}
                 if val_dataset is not None:
                     metrics["val_bits_per_token"] = validation_bits_per_token(
@@ -117,37 +119,8 @@ def train_prior(
                         save_samples(unwrapped, output / "samples" / f"step-{step:08d}.png")
             model.train()
         if step % options.checkpoint_every == 0 or step == options.max_steps:
-            extra = {"ema_optimization_step": ema.optimization_step if ema else 0}
-            last_checkpoint = checkpoints.save(accelerator, step, extra, ema)
-    bar.close()
-    logger.close()
-    eval_logger.close()
-
-    accelerator.wait_for_everyone()
-    if ema is not None:
-        ema.copy_to(unwrapped.parameters())
-    if accelerator.is_main_process:
-        unwrapped.save_pretrained(str(output))
-    accelerator.end_training()
-    return unwrapped
-
-
-class _ema_weights:  # noqa: N801 - used as a context manager, reads like a function
-    """Swap EMA weights into ``model`` for the block (no-op without EMA), in eval mode."""
-
-    def __init__(self, model: torch.nn.Module, ema):
-        self.model, self.ema = model, ema
-
-    def __enter__(self):
-        if self.ema is not None:
-            self.ema.store(self.model.parameters())
-            self.ema.copy_to(self.model.parameters())
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        if self.ema is not None:
-            self.ema.restore(self.model.parameters())
-        return False
+            last_checkpoint = checkpoints.save(accelerator, step, ema)
+    return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger)
 
 
 @torch.no_grad()

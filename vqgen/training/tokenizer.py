@@ -16,6 +16,8 @@ from vqgen.training.common import (
     TrainingOptions,
     begin_loop,
     collate,
+    ema_weights,
+    finish_loop,
     lr_lambda,
     make_accelerator,
     make_ema,
@@ -188,19 +190,8 @@ def train_tokenizer(
                     )
             model.train()
         if step % options.checkpoint_every == 0 or step == options.max_steps:
-            extra = {"ema_optimization_step": ema.optimization_step if ema else 0}
-            last_checkpoint = checkpoints.save(accelerator, step, extra, ema)
-    bar.close()
-    logger.close()
-    eval_logger.close()
-
-    accelerator.wait_for_everyone()
-    if ema is not None:
-        ema.copy_to(unwrapped.parameters())
-    if accelerator.is_main_process:
-        unwrapped.save_pretrained(str(output))
-    accelerator.end_training()
-    return unwrapped
+            last_checkpoint = checkpoints.save(accelerator, step, ema)
+    return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger)
 
 
 def _evaluation_batch(dataset, key: str, device: torch.device, size: int = 32) -> torch.Tensor:
@@ -213,13 +204,8 @@ def _evaluate(tokenizer, batch: torch.Tensor, ema) -> dict:
     """PSNR and code usage on a fixed held-out batch, with EMA weights swapped in when there are any."""
     from vqgen.evaluation.metrics import psnr
 
-    if ema is not None:
-        ema.store(tokenizer.parameters())
-        ema.copy_to(tokenizer.parameters())
-    tokenizer.eval()
-    out = tokenizer(batch)
-    if ema is not None:
-        ema.restore(tokenizer.parameters())
+    with ema_weights(tokenizer, ema):
+        out = tokenizer(batch)
     return {
         "psnr": float(psnr(out.reconstruction.float().clamp(-1, 1), batch.float()).mean()),
         "usage": float(out.losses["usage"]),
