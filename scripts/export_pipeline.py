@@ -18,11 +18,13 @@ def main() -> None:
     parser.add_argument("--pipeline", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--card", default=None, help="a Markdown model card to copy in as README.md")
+    parser.add_argument("--script", default=None, help="the script that trained it (recorded as provenance)")
     args = parser.parse_args()
     pipe = load_pipeline(args.pipeline)
     output = Path(args.output)
     shutil.rmtree(output, ignore_errors=True)
-    pipe.to(torch.float16).save_pretrained(str(output))
+    provenance = {"exported_from": args.pipeline, "dtype": "float16", "script": args.script}
+    pipe.to(torch.float16).save_pretrained(str(output), provenance=provenance)
     if args.card:
         shutil.copy(args.card, output / "README.md")
     size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())

@@ -18,4 +18,4 @@ $V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --to
   --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 200 --weight-decay 0.01 --ema-decay 0.999 \
   --checkpoint-every 250 --eval-every 500 --log-every 50 --seed 0 --resume
 .venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/image-mnist \
-  --card "$RUN/MODEL_CARD.md"
+  --card "$RUN/MODEL_CARD.md" --script scripts/train_default_image.sh

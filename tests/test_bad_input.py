@@ -295,6 +295,9 @@ def test_tokenizer_folder_with_corrupted_weights(art, tmp_path, weights):
 
 def _break_pipeline(art, tmp_path, how: str) -> Path:
     folder = _copy(art["pipe"], tmp_path / "pipe")
+    if how != "tampered-weights":
+        # A hand-assembled folder without checksums: the loaders themselves must refuse what is broken.
+        (folder / "vqgen_manifest.json").unlink()
     if how == "no-tokenizer":
         shutil.rmtree(folder / "tokenizer")
     elif how == "no-prior-weights":
@@ -311,6 +314,12 @@ def _break_pipeline(art, tmp_path, how: str) -> Path:
         index = json.loads((folder / "model_index.json").read_text())
         index["prior"] = ["os", "system"]
         (folder / "model_index.json").write_text(json.dumps(index))
+    elif how == "tampered-weights":
+        with open(folder / "prior" / WEIGHTS, "r+b") as handle:
+            handle.seek(-1, 2)
+            last = handle.read(1)
+            handle.seek(-1, 2)
+            handle.write(bytes([last[0] ^ 1]))
     elif how == "mismatched-tokenizer":
         shutil.rmtree(folder / "tokenizer")
         make_tokenizer(codebook_size=8).save_pretrained(str(folder / "tokenizer"))
@@ -328,6 +337,7 @@ def _break_pipeline(art, tmp_path, how: str) -> Path:
         ("model-index-list", CheckpointError, "JSON object"),
         ("foreign-module", CheckpointError, "must name a vqgen 'prior'"),
         ("mismatched-tokenizer", MismatchError, "16 codes but the tokenizer has 8"),
+        ("tampered-weights", CheckpointError, "does not match its SHA-256"),
     ],
 )
 def test_broken_pipeline_folders(art, tmp_path, how, error_type, message):

@@ -1,4 +1,5 @@
-"""RasterLayout: codes grid <-> token sequence, code ranges, prefixes and the errors for bad input."""
+"""Layouts (raster, flatten, delay): codes grid <-> token sequence, code ranges, prefixes, shorter clips and the
+errors for bad input."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import pytest
 import torch
 
 from vqgen.errors import ConfigError, ShapeError
-from vqgen.priors.layout import LAYOUTS, CodeLayout, RasterLayout, build_layout, register_layout
+from vqgen.priors.layout import (
+    LAYOUTS,
+    CodeLayout,
+    DelayLayout,
+    FlattenLayout,
+    RasterLayout,
+    build_layout,
+    register_layout,
+)
 
 
 @pytest.mark.parametrize("grid", [[12], [3, 4], [2, 3, 4]])
@@ -176,3 +185,193 @@ def test_uniform_range_none_when_ranges_differ():
     assert isinstance(layout, CodeLayout)
     assert layout.uniform_range() is None
     assert layout.code_ranges().tolist() == [[0, 4], [0, 4], [4, 8], [4, 8]]
+
+
+# ------------------------------------------------------------------ flatten
+
+
+def test_flatten_layout_order_sizes_and_ranges():
+    layout = build_layout("flatten", [3, 4], 10)
+    assert isinstance(layout, FlattenLayout)
+    assert (layout.length, layout.num_code_tokens, layout.streams, layout.steps) == (12, 30, 1, 12)
+    assert (layout.time_axis, layout.time_steps, layout.num_codes) == (1, 4, 12)
+    codes = torch.tensor([[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1]]])  # level k, frame t
+    # frame 0 levels 0..2, frame 1 levels 0..2, ...; level k offset by k * 10
+    expected = [0, 14, 28, 1, 15, 29, 2, 16, 20, 3, 17, 21]
+    assert layout.flatten(codes).tolist() == [expected]
+    assert torch.equal(layout.unflatten(layout.flatten(codes)), codes)
+    assert [layout.code_range(p) for p in range(4)] == [(0, 10), (10, 20), (20, 30), (0, 10)]
+    assert layout.uniform_range() is None
+    assert layout.fixed_tokens() is None
+    assert layout.code_ranges().tolist() == [list(layout.code_range(p)) for p in range(12)]
+    with pytest.raises(ConfigError, match="12"):
+        layout.code_range(12)
+
+
+@pytest.mark.parametrize("grid", [[1, 5], [3, 5], [2, 3, 4]])
+def test_flatten_layout_round_trip(grid):
+    layout = FlattenLayout(grid, 8)
+    codes = torch.randint(0, 8, (4, *grid), generator=torch.Generator().manual_seed(0))
+    tokens = layout.flatten(codes)
+    assert tokens.shape == (4, layout.length) and tokens.dtype == torch.long
+    ranges = layout.code_ranges()
+    assert ((tokens >= ranges[:, 0]) & (tokens < ranges[:, 1])).all()
+    assert torch.equal(layout.unflatten(tokens), codes)
+
+
+def test_flatten_layout_prefix_forms():
+    layout = FlattenLayout([3, 4], 10)
+    codes = torch.randint(0, 10, (2, 3, 4), generator=torch.Generator().manual_seed(1))
+    full = layout.flatten(codes)
+    assert torch.equal(layout.prefix_tokens(codes[:, :, :2]), full[:, :6])  # first 2 frames
+    assert torch.equal(layout.prefix_tokens(full[:, :5]), full[:, :5])  # tokens as they are
+    tokens, known = layout.known_tokens(codes[:, :, :1])
+    assert known.tolist() == [True] * 3 + [False] * 9
+    assert torch.equal(tokens[:, :3], full[:, :3]) and (tokens[:, 3:] == -1).all()
+    with pytest.raises(ShapeError, match=r"n<=4.*\[1, 3, 5\]"):
+        layout.prefix_tokens(torch.zeros(1, 3, 5, dtype=torch.long))
+    with pytest.raises(ShapeError, match=r"\[1, 2, 2\]"):
+        layout.prefix_tokens(torch.zeros(1, 2, 2, dtype=torch.long))
+    with pytest.raises(ConfigError, match=r"\[0, 10\).*\[10, 10\]"):
+        layout.prefix_tokens(torch.full((1, 3, 1), 10))
+
+
+# ------------------------------------------------------------------ delay
+
+
+def test_delay_layout_matches_hand_written_pattern():
+    """K = 3 levels, T = 4 frames: 6 steps of 3 streams, stream k delayed by k steps."""
+    layout = build_layout("delay", [3, 4], 10)
+    assert isinstance(layout, DelayLayout)
+    assert (layout.streams, layout.steps, layout.length) == (3, 6, 18)
+    assert (layout.pad_id, layout.num_code_tokens, layout.num_codes, layout.time_axis) == (30, 31, 12, 1)
+    codes = torch.tensor([[[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 1, 2]]])
+    P = 30
+    by_step = [  # step s: [level 0, level 1, level 2] = frames s, s-1, s-2 (+ 10 k), pads outside [0, 4)
+        [1, P, P],
+        [2, 15, P],
+        [3, 16, 29],
+        [4, 17, 20],
+        [P, 18, 21],
+        [P, P, 22],
+    ]
+    tokens = layout.flatten(codes)
+    assert tokens.view(6, 3).tolist() == by_step
+    assert torch.equal(layout.unflatten(tokens), codes)
+    pad = (tokens[0] == P).tolist()
+    assert layout.fixed_tokens().tolist() == [P if p else -1 for p in pad]
+    assert [layout.frame_of(p) for p in (0, 1, 3, 4, 8, 12, 17)] == [
+        (0, 0),
+        (1, None),
+        (0, 1),
+        (1, 0),
+        (2, 0),
+        (0, None),
+        (2, 3),
+    ]
+    for position in range(18):
+        level = position % 3
+        expected = (P, P + 1) if pad[position] else (10 * level, 10 * level + 10)
+        assert layout.code_range(position) == expected
+    assert layout.code_ranges().tolist() == [list(layout.code_range(p)) for p in range(18)]
+    assert layout.uniform_range() is None
+    with pytest.raises(ConfigError, match="18"):
+        layout.code_range(18)
+
+
+@pytest.mark.parametrize("grid", [[1, 5], [2, 1], [4, 7]])
+def test_delay_layout_round_trip(grid):
+    layout = DelayLayout(grid, 8)
+    codes = torch.randint(0, 8, (3, *grid), generator=torch.Generator().manual_seed(2))
+    tokens = layout.flatten(codes)
+    assert tokens.shape == (3, (grid[1] + grid[0] - 1) * grid[0])
+    ranges = layout.code_ranges()
+    assert ((tokens >= ranges[:, 0]) & (tokens < ranges[:, 1])).all()
+    assert torch.equal(layout.unflatten(tokens), codes)
+    assert int((tokens[0] != layout.pad_id).sum()) == codes[0].numel()
+
+
+def test_delay_layout_prefix_of_leading_frames():
+    layout = DelayLayout([3, 4], 10)
+    codes = torch.tensor([[[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 1, 2]]])
+    tokens, known = layout.known_tokens(codes[:, :, :2])  # frames 0 and 1 of every level
+    P = 30
+    assert tokens.view(6, 3).tolist() == [
+        [1, P, P],
+        [2, 15, P],
+        [-1, 16, 29],
+        [-1, -1, 20],
+        [-1] * 3,
+        [-1] * 3,
+    ]
+    assert torch.equal(known, tokens[0] != -1)
+    # the leading block of completely known steps
+    assert layout.prefix_tokens(codes[:, :, :2]).tolist() == [[1, P, P, 2, 15, P]]
+    # tokens in sequence order are taken as they are
+    full = layout.flatten(codes)
+    assert torch.equal(layout.prefix_tokens(full[:, :7]), full[:, :7])
+    assert layout.known_tokens(full[:, :7])[1].tolist() == [True] * 7 + [False] * 11
+    with pytest.raises(ShapeError, match=r"n<=4.*\[1, 3, 5\]"):
+        layout.known_tokens(torch.zeros(1, 3, 5, dtype=torch.long))
+    with pytest.raises(ShapeError, match=r"P<=18.*\[1, 19\]"):
+        layout.known_tokens(torch.zeros(1, 19, dtype=torch.long))
+    with pytest.raises(ConfigError, match="-1"):
+        layout.known_tokens(torch.full((1, 3, 1), -1))
+
+
+def test_level_layouts_refuse_bad_grids():
+    with pytest.raises(ConfigError, match=r"flatten.*\[5\]"):
+        FlattenLayout([5], 8)
+    with pytest.raises(ConfigError, match=r"delay.*\(levels, frames\).*\[2, 3, 4\]"):
+        DelayLayout([2, 3, 4], 8)
+    with pytest.raises(ConfigError, match="codebook_size"):
+        DelayLayout([2, 3], 0)
+
+
+@pytest.mark.parametrize("name", ["flatten", "delay"])
+def test_level_layouts_refuse_bad_codes_and_tokens(name):
+    layout = build_layout(name, [3, 4], 10)
+    with pytest.raises(ShapeError, match=r"\[B, 3, 4\].*\[2, 4, 3\]"):
+        layout.flatten(torch.zeros(2, 4, 3, dtype=torch.long))
+    with pytest.raises(ShapeError, match="float32"):
+        layout.flatten(torch.zeros(2, 3, 4))
+    with pytest.raises(ShapeError, match=rf"\[B, {layout.length}\]"):
+        layout.unflatten(torch.zeros(2, layout.length + 1, dtype=torch.long))
+
+
+# ------------------------------------------------------------------ shorter clips
+
+
+@pytest.mark.parametrize(
+    ("name", "grid", "axis"),
+    [
+        ("raster", [5, 2, 3], 0),
+        ("raster", [5, 4], 0),
+        ("flatten", [3, 5], 1),
+        ("flatten", [2, 5, 2], 1),
+        ("delay", [3, 5], 1),
+    ],
+)
+def test_with_time_steps_reads_the_start_of_the_full_sequence(name, grid, axis):
+    layout = build_layout(name, grid, 8)
+    assert layout.time_axis == axis and layout.time_steps == grid[axis]
+    codes = torch.randint(0, 8, (2, *grid), generator=torch.Generator().manual_seed(3))
+    full = layout.flatten(codes)
+    for n in range(1, grid[axis] + 1):
+        short = layout.with_time_steps(n)
+        assert type(short) is type(layout) and short.time_steps == n
+        assert short.grid == tuple(n if i == axis else g for i, g in enumerate(grid))
+        cut = codes.narrow(axis + 1, 0, n)
+        assert torch.equal(short.unflatten(full[:, : short.length]), cut)
+        if name == "delay":
+            assert short.steps == n + grid[0] - 1
+        else:  # a true prefix of the sequence
+            assert torch.equal(short.flatten(cut), full[:, : short.length])
+    assert layout.with_time_steps(grid[axis]) is layout
+
+
+@pytest.mark.parametrize("n", [0, 6, -1, 2.0, True])
+def test_with_time_steps_out_of_range(n):
+    layout = DelayLayout([3, 5], 8)
+    with pytest.raises(ConfigError, match=rf"\[1, 5\].*got {n!r}"):
+        layout.with_time_steps(n)

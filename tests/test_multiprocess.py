@@ -130,3 +130,30 @@ def test_prior_training_with_two_processes_matches_one(tmp_path):
     run("train_prior.py", [*prior, "--batch-size", "8", "--output", str(tmp_path / "one")], 1)
     two, one = column(tmp_path / "two" / "log.csv", "loss"), column(tmp_path / "one" / "log.csv", "loss")
     assert len(two) == 3 and two == pytest.approx(one, rel=1e-3)
+
+
+def test_sampling_with_two_processes_gives_the_samples_of_one(tmp_path):
+    """``vqgen generate`` under ``accelerate launch``: each process draws its share of the samples with the
+    per-item generators, and the gathered grid equals a single process's with the same seed."""
+    import numpy as np
+    import PIL.Image
+    from conftest import make_prior, make_tokenizer
+
+    from vqgen.cli import main
+    from vqgen.pipelines import ImagePipeline
+
+    ImagePipeline(make_tokenizer(), make_prior()).save_pretrained(tmp_path / "pipe")
+    command = ["generate", "image", "--pipeline", str(tmp_path / "pipe"), "--num-samples", "5", "--seed", "3"]
+    command += ["--class-label", "1", "--no-progress"]
+    launched = subprocess.run(
+        [*cpu_launcher(2), "-m", "vqgen.cli", *command, "--output", str(tmp_path / "two.png")],
+        env=cpu_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    assert main([*command, "--output", str(tmp_path / "one.png")]) == 0
+    two = np.asarray(PIL.Image.open(tmp_path / "two.png"))
+    one = np.asarray(PIL.Image.open(tmp_path / "one.png"))
+    np.testing.assert_array_equal(two, one)

@@ -14,6 +14,7 @@ from conftest import make_prior, make_tokenizer
 from vqgen import load_pipeline
 from vqgen.errors import CheckpointError, ConfigError, MismatchError
 from vqgen.pipelines import ImagePipeline
+from vqgen.pipelines.base import item_generators
 
 
 @pytest.fixture
@@ -44,7 +45,9 @@ def test_same_seed_same_images_and_batches_do_not_change_results(pipe):
 
 
 def test_images_are_the_decoded_prior_samples(pipe):
-    codes = pipe.prior.sample(4, class_labels=[2, 2, 0, 1], top_k=5, generator=seeded(7))
+    # One generator seeds one generator per item (diffusers' list-of-generators form).
+    generators = item_generators(seeded(7), 4)
+    codes = pipe.prior.sample(4, class_labels=[2, 2, 0, 1], top_k=5, generator=generators)
     expected = pipe.tokenizer.decode(codes).clamp(-1, 1)
     images = pipe(
         num_samples=4,
@@ -96,6 +99,9 @@ def test_broken_pipeline_folders_are_refused(pipe, tmp_path):
     corrupt = tmp_path / "corrupt"
     shutil.copytree(tmp_path / "p", corrupt)
     (corrupt / "tokenizer" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="changed after saving"):
+        ImagePipeline.from_pretrained(corrupt)
+    (corrupt / "vqgen_manifest.json").unlink()  # without checksums the weight file itself is refused
     with pytest.raises(CheckpointError, match="cannot load pipeline"):
         ImagePipeline.from_pretrained(corrupt)
     foreign = tmp_path / "foreign"
@@ -127,3 +133,15 @@ def test_bad_call_arguments(pipe):
         pipe(num_samples=1, top_p=0.0)
     with pytest.raises(ConfigError, match="temperature"):
         pipe(num_samples=1, temperature=-1.0)
+
+
+def test_an_items_sample_does_not_depend_on_its_batch(pipe):
+    """Per-item generators: the split into batches (or processes) never changes what a seed draws."""
+    kwargs = dict(num_samples=5, class_labels=[0, 1, 2, 0, 1], output_type="pt")
+    whole = pipe(**kwargs, generator=seeded(11), batch_size=5).images
+    pieces = pipe(**kwargs, generator=seeded(11), batch_size=2).images
+    torch.testing.assert_close(whole, pieces, rtol=0, atol=1e-6)
+    listed = pipe(**kwargs, generator=item_generators(seeded(11), 5)).images
+    torch.testing.assert_close(whole, listed, rtol=0, atol=1e-6)
+    with pytest.raises(ConfigError, match="a list of 5"):
+        pipe(**kwargs, generator=[seeded(1)] * 2)

@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ImageTokenizer": "vqgen.tokenizers.image",
+    "VideoTokenizer": "vqgen.tokenizers.video",
+    "AudioTokenizer": "vqgen.tokenizers.audio",
     "VectorQuantizer": "vqgen.tokenizers.quantizers",
     "FiniteScalarQuantizer": "vqgen.tokenizers.quantizers",
     "ResidualQuantizer": "vqgen.tokenizers.quantizers",
@@ -20,6 +22,10 @@ _EXPORTS = {
     "sample_codes": "vqgen.priors.sampling",
     "ImagePipeline": "vqgen.pipelines.image",
     "ImagePipelineOutput": "vqgen.pipelines.image",
+    "VideoPipeline": "vqgen.pipelines.video",
+    "VideoPipelineOutput": "vqgen.pipelines.video",
+    "AudioPipeline": "vqgen.pipelines.audio",
+    "AudioPipelineOutput": "vqgen.pipelines.audio",
     "load_pipeline": "vqgen.pipelines.loading",
     "load_tokenizer": "vqgen.loading",
     "VqgenError": "vqgen.errors",

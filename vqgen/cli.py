@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -50,11 +51,164 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got '{text}'") from None
+    if not (value > 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_video_data_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that shape video clips (used with video tokenizers and --modality video)."""
+    parser.add_argument(
+        "--frames",
+        type=_positive_int,
+        default=None,
+        help=f"video: frames per clip, 1 + n * temporal factor (default {DEFAULT_VIDEO_FRAMES})",
+    )
+    parser.add_argument(
+        "--fps", type=_positive_float, default=None, help="video: resample clips to this frame rate"
+    )
+
+
+def _add_audio_data_flags(parser: argparse.ArgumentParser, sample_rate: bool = False) -> None:
+    """Flags that shape audio clips (used with audio tokenizers and --modality audio)."""
+    if sample_rate:
+        parser.add_argument(
+            "--sample-rate",
+            type=_positive_int,
+            default=16000,
+            help="audio: resample every file to this rate (Hz)",
+        )
+    parser.add_argument(
+        "--segment-seconds",
+        type=_positive_float,
+        default=1.0,
+        help="audio: seconds per clip (longer files are cropped, shorter ones zero-padded; default 1)",
+    )
+
+
 def _int_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+# ---------------------------------------------------------------- data sets per modality
+
+#: Demo video clips: ``demo:moving-mnist`` (one real digit bouncing in 32x32 or 64x64 frames, 8 fps).
+DEMO_VIDEO_DATASETS = ("demo:moving-mnist",)
+_MOVING_MNIST_CLIPS = {"train": (8000, 0), "test": (1000, 1)}  # clips and seed per split
+DEFAULT_VIDEO_FRAMES = 9  # 1 + n * temporal_factor for every factor (1, 2, 4)
+
+
+def _load_video_dataset(
+    spec: str,
+    split: str,
+    resolution: int | None,
+    channels: int | None,
+    frames: int | None,
+    fps: float | None,
+    strict: bool = False,
+):
+    """A video data set by name: ``demo:moving-mnist`` or a folder of video files (``VideoFolderDataset``)."""
+    from vqgen.data.video import VideoFolderDataset, moving_mnist
+    from vqgen.errors import DataError, ShapeError
+
+    frames = frames or DEFAULT_VIDEO_FRAMES
+    if spec.startswith("demo:"):
+        if spec not in DEMO_VIDEO_DATASETS:
+            raise DataError(
+                f"unknown demo video dataset '{spec}', available: {', '.join(DEMO_VIDEO_DATASETS)}"
+            )
+        if channels not in (None, 1):
+            raise ShapeError(f"{spec} has 1 channel, the tokenizer expects {channels}")
+        clips, seed = _MOVING_MNIST_CLIPS[split]
+        return moving_mnist(
+            split, num_clips=clips, frames=frames, size=resolution or 32, seed=seed, fps=fps or 8.0
+        )
+    root = Path(spec)
+    if not root.exists():
+        raise DataError(
+            f"data folder '{root}' does not exist (demo datasets: {', '.join(DEMO_VIDEO_DATASETS)})"
+        )
+    if resolution is None:
+        raise ConfigError(
+            f"folder dataset '{root}' needs a resolution: pass --resolution (e.g. --resolution 64)"
+        )
+    if channels is None:
+        raise ConfigError(f"folder dataset '{root}' needs a channel count: pass --channels 1 or --channels 3")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        root = root / split
+    return VideoFolderDataset(
+        root, frames, resolution, channels, fps=fps, train=split == "train", strict=strict
+    )
+
+
+def _load_audio_dataset(
+    spec: str,
+    split: str,
+    sample_rate: int | None,
+    channels: int | None,
+    segment_seconds: float | None,
+    strict: bool = False,
+):
+    """An audio data set: ``demo:spoken-digits`` (``vqgen data build spoken-digits``) or a folder of audio files
+    (``AudioFolderDataset``: resampled to ``sample_rate``, mixed to ``channels`` (default mono), cut to
+    ``segment_seconds``; labels from subfolders)."""
+    from vqgen.data.audio import AudioFolderDataset, audio_data_root
+
+    return AudioFolderDataset(
+        audio_data_root(spec, split),
+        sample_rate or 16000,
+        channels or 1,
+        segment_seconds or 1.0,
+        train=split == "train",
+        strict=strict,
+    )
+
+
+def _load_dataset(
+    args: argparse.Namespace,
+    modality: str,
+    split: str,
+    channels: int | None,
+    strict: bool = False,
+    sample_rate: int | None = None,
+):
+    """The data set of ``--data`` for ``modality``, with the flags that apply to it (audio: at ``sample_rate``,
+    by default ``--sample-rate``)."""
+    from vqgen.data.images import load_image_dataset
+
+    if modality == "image":
+        return load_image_dataset(
+            args.data, split, resolution=args.resolution, channels=channels, strict=strict
+        )
+    if modality == "video":
+        return _load_video_dataset(
+            args.data, split, args.resolution, channels, args.frames, args.fps, strict=strict
+        )
+    if modality == "audio":
+        rate = sample_rate or getattr(args, "sample_rate", None)
+        return _load_audio_dataset(args.data, split, rate, channels, args.segment_seconds, strict=strict)
+    raise ConfigError(f"--modality {modality} is not available; use --modality image, video or audio")
+
+
+def _tokenizer_modality(tokenizer) -> str:
+    """``image`` / ``video`` / ``audio`` from a tokenizer's class."""
+    return type(tokenizer).__name__.removesuffix("Tokenizer").lower()
+
+
+def _media_shape(dataset) -> tuple[int, ...]:
+    """Shape of one item's media (``pixels``, ``video`` or ``audio``)."""
+    from vqgen.training.tokenizer import media_key
+
+    item = dataset[0]
+    return tuple(item[media_key(item)].shape)
 
 
 # ---------------------------------------------------------------- train-tokenizer
@@ -68,12 +222,18 @@ def _tokenizer_config(args: argparse.Namespace, channels: int) -> dict:
         except (OSError, json.JSONDecodeError) as error:
             raise ConfigError(f"cannot read --tokenizer-config '{path}': {error}") from None
         config.setdefault("in_channels", channels)
+        if args.modality == "audio":
+            config.setdefault("sample_rate", args.sample_rate)
         return {k: v for k, v in config.items() if not k.startswith("_")}
-    if args.quantizer == "fsq":
+    audio = args.modality == "audio"
+    kind = args.quantizer or ("rvq" if audio else "vq")  # audio: residual levels, one model at many bitrates
+    if args.num_quantizers is not None and kind != "rvq":
+        raise ConfigError(f"--num-levels / --num-quantizers need --quantizer rvq, got --quantizer {kind}")
+    if kind == "fsq":
         quantizer = {"type": "fsq", "levels": args.fsq_levels}
     else:
         quantizer = {
-            "type": args.quantizer,
+            "type": kind,
             "codebook_size": args.codebook_size,
             "codebook_dim": args.codebook_dim,
             "beta": args.beta,
@@ -82,73 +242,139 @@ def _tokenizer_config(args: argparse.Namespace, channels: int) -> dict:
             "dead_code_threshold": args.dead_code_threshold,
             "l2_normalize": args.l2_normalize,
         }
-        if args.quantizer == "rvq":
-            quantizer.update(num_quantizers=args.num_quantizers, quantizer_dropout=args.quantizer_dropout)
-    return {
+        if kind == "rvq":
+            dropout = args.quantizer_dropout
+            quantizer.update(
+                num_quantizers=args.num_quantizers or (4 if audio else 2),
+                quantizer_dropout=(0.5 if audio else 0.0) if dropout is None else dropout,
+            )
+    if audio:
+        return {
+            "in_channels": channels,
+            "sample_rate": args.sample_rate,
+            "strides": args.strides,
+            "base_channels": args.base_channels or 32,
+            "latent_channels": args.latent_channels,
+            "causal": args.causal,
+            "quantizer_config": quantizer,
+        }
+    config = {
         "in_channels": channels,
-        "base_channels": args.base_channels,
+        "base_channels": args.base_channels or 64,
         "channel_multipliers": args.channel_multipliers,
         "num_res_blocks": args.num_res_blocks,
         "latent_channels": args.latent_channels,
         "quantizer_config": quantizer,
     }
+    if args.modality == "video":
+        config["temporal_factor"] = args.temporal_factor
+    return config
 
 
 def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     from accelerate.utils import set_seed
 
-    from vqgen.data.images import load_image_dataset
+    from vqgen.tokenizers.audio import AudioTokenizer
     from vqgen.tokenizers.image import ImageTokenizer
+    from vqgen.tokenizers.video import VideoTokenizer
     from vqgen.training.common import TrainingOptions
     from vqgen.training.tokenizer import TokenizerLossOptions, train_tokenizer
 
-    if args.modality != "image":
-        raise ConfigError(f"--modality {args.modality} is not available yet; use --modality image")
+    classes = {"image": ImageTokenizer, "video": VideoTokenizer, "audio": AudioTokenizer}
+    if args.modality not in classes:
+        raise ConfigError(
+            f"--modality {args.modality} is not available; use --modality image, video or audio"
+        )
     options = dataclass_from_args(TrainingOptions, args)
     options.validate()
     loss_options = dataclass_from_args(TokenizerLossOptions, args)
-    resolution = args.resolution
-    train = load_image_dataset(
-        args.data, "train", resolution=resolution, channels=args.channels, strict=args.strict
-    )
+    train = _load_dataset(args, args.modality, "train", args.channels, strict=args.strict)
     held_out = None
     if args.data.startswith("demo:"):
-        held_out = load_image_dataset(args.data, "test", resolution=resolution, channels=args.channels)
+        held_out = _load_dataset(args, args.modality, "test", args.channels)
     channels = args.channels or train.channels
     set_seed(options.seed)  # the initial weights follow --seed too
-    tokenizer = ImageTokenizer(**_tokenizer_config(args, channels))
-    tokenizer.code_grid((channels, *train.resolution))
-    train_tokenizer(
-        tokenizer, train, options, loss_options, eval_dataset=held_out, save_preview=_save_preview
-    )
+    tokenizer = classes[args.modality](**_tokenizer_config(args, channels))
+    tokenizer.code_grid(_media_shape(train))
+    preview = _save_preview
+    if args.modality == "audio":
+        if tokenizer.config.sample_rate != train.sample_rate:
+            raise ConfigError(
+                f"--tokenizer-config sets sample_rate {tokenizer.config.sample_rate}, the data is read at "
+                f"--sample-rate {train.sample_rate}: make them agree"
+            )
+        preview = functools.partial(_save_audio_preview, sample_rate=train.sample_rate)
+    train_tokenizer(tokenizer, train, options, loss_options, eval_dataset=held_out, save_preview=preview)
     print(f"saved tokenizer to {options.output}")
 
 
 def _save_preview(originals, reconstructions, path: Path) -> None:
-    """Originals on the left half of each row pair, reconstructions beside them, as one PNG grid."""
+    """Originals on the left half of each row pair, reconstructions beside them, as one PNG grid.
+
+    Video clips ``[B, C, T, H, W]``: one row of frames per clip, the original's row above its reconstruction.
+    """
     import torch
 
     from vqgen.io import make_grid, save_image, to_uint8_images
 
     pairs = torch.stack([originals.float().cpu(), reconstructions.float().cpu()], dim=1).flatten(0, 1)
+    if pairs.dim() == 5:
+        save_image(_frame_grid(pairs[:16]), path)
+        return
     save_image(make_grid(to_uint8_images(pairs), nrow=8), path)
+
+
+def _save_audio_preview(originals, reconstructions, path: Path, sample_rate: int) -> None:
+    """A WAV beside ``path``: each of the first 4 clips, then its reconstruction, with short silences between."""
+    _save_audio_sequence(
+        [clip for pair in zip(originals[:4], reconstructions[:4]) for clip in pair], path, sample_rate
+    )
+
+
+def _save_audio_sequence(clips, path: Path, sample_rate: int) -> None:
+    """Float clips ``[C, S]`` -> one WAV (``path`` with suffix ``.wav``), 0.25 s of silence after each."""
+    import torch
+
+    from vqgen.io import save_audio
+
+    gap = torch.zeros(clips[0].shape[0], sample_rate // 4)
+    pieces = [piece for clip in clips for piece in (clip.float().cpu(), gap)]
+    save_audio(torch.cat(pieces, dim=-1), Path(path).with_suffix(".wav"), sample_rate)
+
+
+def _frame_grid(videos):
+    """Float videos ``[N, C, T, H, W]`` -> one uint8 image, one row of ``T`` frames per video."""
+    from vqgen.io import make_grid
+    from vqgen.pipelines.video import to_uint8_videos
+
+    frames = to_uint8_videos(videos.float().cpu())
+    return make_grid(frames.reshape(-1, *frames.shape[2:]), nrow=frames.shape[1])
 
 
 # ---------------------------------------------------------------- evaluate-tokenizer
 
 
 def cmd_evaluate_tokenizer(args: argparse.Namespace) -> None:
-    from vqgen.data.images import load_image_dataset
+    from vqgen.evaluation.audio_tokenizer import evaluate_audio_tokenizer, print_audio_table
     from vqgen.evaluation.tokenizer import evaluate_tokenizer, plot_code_usage, print_table, write_results
+    from vqgen.evaluation.video import evaluate_video_tokenizer, print_video_table
     from vqgen.loading import load_tokenizer
 
     tokenizer = load_tokenizer(args.tokenizer)
-    channels = tokenizer.config.in_channels
-    dataset = load_image_dataset(args.data, args.split, resolution=args.resolution, channels=channels)
-    results = evaluate_tokenizer(
-        tokenizer, dataset, batch_size=args.batch_size, progress=not args.no_progress
-    )
-    print_table(results)
+    modality = _tokenizer_modality(tokenizer)
+    evaluators = {
+        "image": (evaluate_tokenizer, print_table),
+        "video": (evaluate_video_tokenizer, print_video_table),
+        "audio": (evaluate_audio_tokenizer, print_audio_table),
+    }
+    if modality not in evaluators:
+        raise ConfigError(f"evaluate-tokenizer does not take a {type(tokenizer).__name__} yet")
+    evaluate, show = evaluators[modality]
+    rate = getattr(tokenizer.config, "sample_rate", None)
+    dataset = _load_dataset(args, modality, args.split, tokenizer.config.in_channels, sample_rate=rate)
+    tokenizer.code_grid(_media_shape(dataset))
+    results = evaluate(tokenizer, dataset, batch_size=args.batch_size, progress=not args.no_progress)
+    show(results)
     output = Path(args.output) if args.output else Path(args.tokenizer) / f"evaluation-{args.split}.json"
     write_results(
         {**results, "tokenizer": str(args.tokenizer), "data": args.data, "split": args.split}, output
@@ -164,15 +390,15 @@ def cmd_evaluate_tokenizer(args: argparse.Namespace) -> None:
 
 
 def cmd_encode(args: argparse.Namespace) -> None:
-    from vqgen.data.images import load_image_dataset
     from vqgen.data.shards import encode_dataset
     from vqgen.loading import load_tokenizer
 
     tokenizer = load_tokenizer(args.tokenizer)
     channels = tokenizer.config.in_channels
-    dataset = load_image_dataset(
-        args.data, args.split, resolution=args.resolution, channels=channels, strict=args.strict
-    )
+    rate = getattr(tokenizer.config, "sample_rate", None)
+    modality = _tokenizer_modality(tokenizer)
+    dataset = _load_dataset(args, modality, args.split, channels, strict=args.strict, sample_rate=rate)
+    tokenizer.code_grid(_media_shape(dataset))
     manifest = encode_dataset(
         tokenizer,
         dataset,
@@ -197,7 +423,7 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
     from vqgen.data.shards import CodeShardDataset
     from vqgen.loading import load_tokenizer
-    from vqgen.pipelines.image import ImagePipeline
+    from vqgen.pipelines.loading import pipeline_class_for
     from vqgen.priors.prior import CodePrior
     from vqgen.training.common import TrainingOptions
     from vqgen.training.prior import train_prior
@@ -205,6 +431,11 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
     options = dataclass_from_args(TrainingOptions, args)
     options.validate()
     tokenizer = load_tokenizer(args.tokenizer)
+    pipeline_class = pipeline_class_for(tokenizer)
+    video = _tokenizer_modality(tokenizer) == "video"
+    pipeline_kwargs = {"fps": args.fps} if video else {}
+    # Residual audio codes read best level-interleaved (MusicGen's delay pattern); images and video row-major.
+    layout = args.layout or ("delay" if _tokenizer_modality(tokenizer) == "audio" else "raster")
     train = CodeShardDataset(args.shards)
     train.check_tokenizer(tokenizer)
     val = None
@@ -217,6 +448,7 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
         codebook_size=train.codebook_size,
         code_grid=list(train.code_grid),
         num_classes=num_classes,
+        layout=layout,
         hidden_size=args.hidden_size,
         num_layers=args.num_layers,
         num_heads=args.num_heads,
@@ -231,82 +463,307 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
         from vqgen.io import make_grid, save_image, to_uint8_images
 
-        labels = [i % num_classes for i in range(16)] if num_classes else None
+        count = 8 if video else 16  # video clips show as rows of frames, images as a grid
+        labels = [i % num_classes for i in range(count)] if num_classes else None
         codes = model.sample(
-            16,
+            count,
             class_labels=labels,
             guidance_scale=3.0 if num_classes else 1.0,
             generator=torch.Generator().manual_seed(0),
         )
-        images = tokenizer.decode(codes.to(tokenizer.device)).float().clamp(-1, 1)
-        save_image(make_grid(to_uint8_images(images), nrow=8), path)
+        media = tokenizer.decode(codes.to(tokenizer.device)).float().clamp(-1, 1)
+        if media.dim() == 5:
+            save_image(_frame_grid(media), path)
+        elif media.dim() == 3:  # audio: one WAV of all the clips
+            _save_audio_sequence(list(media), path, tokenizer.config.sample_rate)
+        else:
+            save_image(make_grid(to_uint8_images(media), nrow=8), path)
 
     prior = train_prior(prior, train, options, val_dataset=val, save_samples=save_samples)
     pipeline_dir = Path(options.output) / "pipeline"
-    ImagePipeline(tokenizer, prior.eval()).save_pretrained(str(pipeline_dir))
+    provenance = {
+        "command": "vqgen train-prior",
+        "shards": str(args.shards),
+        "tokenizer": str(args.tokenizer),
+        "options": {k: v for k, v in vars(options).items() if isinstance(v, (int, float, str, bool))},
+    }
+    pipeline_class(tokenizer, prior.eval(), **pipeline_kwargs).save_pretrained(
+        str(pipeline_dir), provenance=provenance
+    )
     print(f"saved prior to {options.output} and the pipeline (tokenizer + prior) to {pipeline_dir}")
 
 
 # ---------------------------------------------------------------- generate
 
 
+IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
+AUDIO_OUTPUTS = (".wav", ".flac", ".ogg")
+#: ``--format`` of the files ``generate`` writes into a directory, per modality (the first is the default).
+DIRECTORY_FORMATS = {"video": ("mp4", "gif"), "audio": ("wav", "flac", "ogg")}
+
+
+def _check_generate_output(modality: str, output: Path) -> None:
+    """Refuse an ``--output`` suffix the modality cannot write, before any sampling."""
+    from vqgen.io import VIDEO_WRITE_FORMATS
+
+    suffixes = {"image": IMAGE_OUTPUTS, "video": VIDEO_WRITE_FORMATS, "audio": AUDIO_OUTPUTS}[modality]
+    if output.suffix and output.suffix.lower() not in suffixes:
+        article = "an" if modality[0] in "aeiou" else "a"
+        raise ConfigError(
+            f"--output '{output}' must be {article} {modality} file ({', '.join(suffixes)}) or a directory"
+        )
+
+
+def _write_images(args: argparse.Namespace, out, output: Path) -> None:
+    from vqgen.io import make_grid, save_image, save_images
+
+    images = out.images
+    if output.suffix:
+        save_image(make_grid(images, nrow=args.nrow), output)
+        print(f"wrote a grid of {len(images)} images to {output}")
+    else:
+        paths = save_images(images, output)
+        print(f"wrote {len(paths)} images to {output}/")
+
+
+def _write_videos(args: argparse.Namespace, out, output: Path) -> None:
+    """One video file (several samples tile a grid in every frame), or one file per sample in a folder."""
+    import numpy as np
+
+    from vqgen.io import make_grid, save_video
+
+    videos, fps = out.videos, out.fps
+    if output.suffix:
+        if len(videos) > 1:
+            videos = np.stack([make_grid(videos[:, t], nrow=args.nrow) for t in range(videos.shape[1])])[None]
+        save_video(videos[0], output, fps=fps)
+        what = "a video" if len(out.videos) == 1 else f"a grid of {len(out.videos)} videos"
+        print(f"wrote {what} ({out.videos.shape[1]} frames at {fps:g} fps) to {output}")
+    else:
+        width = max(5, len(str(len(videos) - 1)))
+        for index, clip in enumerate(videos):
+            save_video(clip, output / f"sample_{index:0{width}d}.{args.format}", fps=fps)
+        print(f"wrote {len(videos)} videos ({videos.shape[1]} frames at {fps:g} fps) to {output}/")
+
+
+def _write_audios(args: argparse.Namespace, out, output: Path) -> None:
+    """One file per sample: into a directory (``sample_00000.wav``, ...), or for several samples and a file path,
+    beside it with an index suffix (``out.wav`` -> ``out_0.wav``, ``out_1.wav``, ...)."""
+    from vqgen.io import save_audio
+
+    audios, rate = out.audios, out.sample_rate
+    width = max(5, len(str(len(audios) - 1))) if not output.suffix else len(str(len(audios) - 1))
+    if output.suffix and len(audios) == 1:
+        paths = [output]
+    elif output.suffix:
+        paths = [output.with_name(f"{output.stem}_{i:0{width}d}{output.suffix}") for i in range(len(audios))]
+    else:
+        paths = [output / f"sample_{i:0{width}d}.{args.format}" for i in range(len(audios))]
+    for clip, path in zip(audios, paths):
+        save_audio(clip, path, rate)
+    seconds = audios.shape[-1] / rate
+    where = (
+        paths[0] if len(paths) == 1 else (f"{output}/" if not output.suffix else f"{paths[0]} .. {paths[-1]}")
+    )
+    print(
+        f"wrote {len(paths)} audio clip{'s' if len(paths) > 1 else ''} ({seconds:.3g} s at {rate} Hz) to {where}"
+    )
+
+
 def cmd_generate(args: argparse.Namespace) -> None:
+    import numpy as np
     import torch
     from tqdm.auto import tqdm
 
-    from vqgen.io import make_grid, save_image, save_images
+    from vqgen.pipelines.base import process_state
     from vqgen.pipelines.loading import load_pipeline
 
     output = Path(args.output)
-    is_file = output.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp")
-    if output.suffix and not is_file:
-        raise ConfigError(f"--output '{output}' must be an image file (.png, .jpg, .webp) or a directory")
-    pipe = load_pipeline(args.pipeline or args.modality)
-    labels = args.class_label
-    if labels and len(labels) not in (1, args.num_samples):
+    _check_generate_output(args.modality, output)
+    extra = {}
+    formats = DIRECTORY_FORMATS.get(args.modality, ())
+    if args.format is not None and args.format not in formats:
+        raise ConfigError(f"--format {args.format} does not work with 'generate {args.modality}'")
+    args.format = args.format or (formats[0] if formats else None)
+    if args.modality == "video":
+        extra = {"num_frames": args.num_frames, "prompt_frames": args.prompt}
+    elif args.modality == "audio":
+        extra = {"audio_length_in_s": args.seconds, "prompt_audio": args.prompt}
+    elif args.num_frames is not None or args.prompt is not None:
         raise ConfigError(
-            f"--class-label takes one label or one per sample ({args.num_samples}), got {len(labels)}"
+            "--num-frames and --prompt work with 'generate video' (and --prompt with audio) only"
+        )
+    if args.seconds is not None and args.modality != "audio":
+        raise ConfigError("--seconds works with 'generate audio' only")
+    if args.num_frames is not None and args.modality != "video":
+        raise ConfigError("--num-frames works with 'generate video' only")
+    pipe = load_pipeline(args.pipeline or args.modality)
+    if _pipeline_modality(pipe) != args.modality:
+        raise ConfigError(
+            f"the pipeline in '{args.pipeline}' ({type(pipe).__name__}) cannot generate {args.modality}"
+        )
+    if args.modality == "video":
+        pipe.check_num_frames(args.num_frames)  # a bad count fails before any file is read
+    if args.modality == "audio":
+        pipe.check_length(args.seconds)
+    # audio to one file path: one clip (more are written one file each, with an index suffix)
+    default_samples = 1 if args.modality == "audio" and output.suffix else 4
+    num_samples = args.num_samples or (16 if args.modality == "image" else default_samples)
+    labels = args.class_label
+    if labels and len(labels) not in (1, num_samples):
+        raise ConfigError(
+            f"--class-label takes one label or one per sample ({num_samples}), got {len(labels)}"
         )
     if labels and len(labels) == 1:
-        labels = labels * args.num_samples
+        labels = labels * num_samples
     if labels is None and pipe.num_classes and not args.unconditional:
-        labels = [i % pipe.num_classes for i in range(args.num_samples)]  # a grid that shows every class
-    guidance = args.guidance_scale
+        labels = [i % pipe.num_classes for i in range(num_samples)]  # a grid that shows every class
     generator = torch.Generator().manual_seed(args.seed)
-    chunks = []
+    chunks, out = [], None
     batch = args.batch_size
     for start in tqdm(
-        range(0, args.num_samples, batch),
+        range(0, num_samples, batch),
         desc="generate",
         unit="batch",
-        disable=args.num_samples <= batch or args.no_progress,
+        disable=num_samples <= batch or args.no_progress,
     ):
-        count = min(batch, args.num_samples - start)
+        count = min(batch, num_samples - start)
         out = pipe(
             num_samples=count,
             class_labels=labels[start : start + count] if labels else None,
-            guidance_scale=guidance,
+            guidance_scale=args.guidance_scale,
             temperature=args.temperature,
             top_k=args.top_k,
             top_p=args.top_p,
             generator=generator,
             output_type="np",
             batch_size=batch,
+            **extra,
         )
-        chunks.append(out.images)
-    import numpy as np
-
-    images = np.concatenate(chunks)
-    from vqgen.pipelines.base import process_state
-
+        key = next(iter(out.keys()))  # images / videos / audios
+        chunks.append(out[key])
     if not process_state().is_main_process:  # under accelerate launch every process holds all samples
         return
-    if is_file:
-        save_image(make_grid(images, nrow=args.nrow), output)
-        print(f"wrote a grid of {len(images)} images to {output}")
-    else:
-        paths = save_images(images, output)
-        print(f"wrote {len(paths)} images to {output}/")
+    out[key] = np.concatenate(chunks)  # BaseOutput sets the attribute too
+    writers = {"image": _write_images, "video": _write_videos, "audio": _write_audios}
+    writers[args.modality](args, out, output)
+
+
+def _pipeline_modality(pipe) -> str:
+    """``image`` / ``video`` / ``audio`` from a pipeline's class."""
+    return type(pipe).__name__.removesuffix("Pipeline").lower()
+
+
+# ---------------------------------------------------------------- reconstruct
+
+
+def _read_image(args: argparse.Namespace, tokenizer, source: Path):
+    """An image file -> (float ``[1, C, H, W]`` in [-1, 1], writer of the reconstruction)."""
+    import torch
+
+    from vqgen.io import load_image, save_image, to_uint8_images
+
+    array = load_image(source, channels=tokenizer.config.in_channels)
+    x = torch.from_numpy(array.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return x, lambda media, path: save_image(to_uint8_images(media)[0], path)
+
+
+def _read_video(args: argparse.Namespace, tokenizer, source: Path):
+    """A video file (its first ``--frames`` frames) -> (float ``[1, C, T, H, W]``, writer at the file's fps)."""
+    import torch
+
+    from vqgen.errors import ShapeError
+    from vqgen.io import load_video, save_video
+    from vqgen.pipelines.video import to_uint8_videos
+
+    frames, fps = load_video(source, max_frames=args.frames, channels=tokenizer.config.in_channels)
+    if args.frames and len(frames) < args.frames:
+        raise ShapeError(f"'{source}' holds {len(frames)} frames, fewer than --frames {args.frames}")
+    factor = tokenizer.temporal_factor
+    if (len(frames) - 1) % factor:
+        fit = 1 + (len(frames) - 1) // factor * factor
+        raise ShapeError(
+            f"'{source}' holds {len(frames)} frames; the tokenizer needs 1 + n * {factor} frames "
+            f"(temporal factor {factor}): pass --frames {fit} to use the first {fit}"
+        )
+    x = torch.from_numpy(frames.copy()).permute(3, 0, 1, 2)[None].float() / 127.5 - 1
+    return x, lambda media, path: save_video(to_uint8_videos(media)[0], path, fps=fps)
+
+
+def _read_audio(args: argparse.Namespace, tokenizer, source: Path):
+    """An audio file at any rate and channel count -> (float ``[1, C, S]`` resampled and mixed to the tokenizer,
+    writer at the tokenizer's rate)."""
+    import torch
+
+    from vqgen.errors import ShapeError
+    from vqgen.io import load_audio, save_audio
+
+    rate, hop = int(tokenizer.config.sample_rate), tokenizer.downsample_factor
+    array, _ = load_audio(source, sample_rate=rate, channels=tokenizer.config.in_channels)
+    if array.shape[-1] == 0:
+        raise ShapeError(f"'{source}' holds no audio samples")
+    if array.shape[-1] < hop:
+        raise ShapeError(
+            f"'{source}' lasts {array.shape[-1]} samples at {rate} Hz, shorter than one code frame ({hop} samples)"
+        )
+    return torch.from_numpy(array)[None], lambda media, path: save_audio(media[0], path, rate)
+
+
+#: Tokenizer modality -> (reader of an input file, output suffixes it writes).
+RECONSTRUCT_READERS = {
+    "image": (_read_image, IMAGE_OUTPUTS),
+    "video": (_read_video, (".mp4", ".gif")),
+    "audio": (_read_audio, AUDIO_OUTPUTS),
+}
+
+
+def _audio_round_trip_text(reconstruction, x, tokenizer, codes) -> str:
+    from vqgen.evaluation.audio import mel_distance, si_sdr
+
+    rate = int(tokenizer.config.sample_rate)
+    return (
+        f"{codes.shape[1]} of {tokenizer.num_levels} levels, {tokenizer.bitrate(codes.shape[1]) / 1000:.3g} kbit/s, "
+        f"SI-SDR {float(si_sdr(reconstruction, x)[0]):.2f} dB, "
+        f"mel distance {float(mel_distance(reconstruction, x, rate)[0]):.3f}"
+    )
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    """``decode(encode(x))`` of one file, written beside the PSNR of the round trip."""
+    import torch
+
+    from vqgen.evaluation.metrics import psnr
+    from vqgen.loading import load_tokenizer
+
+    source, output = Path(args.input), Path(args.output)
+    tokenizer = load_tokenizer(args.tokenizer)
+    modality = _tokenizer_modality(tokenizer)
+    if modality not in RECONSTRUCT_READERS:
+        raise ConfigError(f"reconstruct does not take a {type(tokenizer).__name__} yet")
+    read, suffixes = RECONSTRUCT_READERS[modality]
+    if output.suffix.lower() not in suffixes:
+        article = "an" if modality[0] in "aeiou" else "a"
+        raise ConfigError(f"--output '{output}' must be {article} {modality} file ({', '.join(suffixes)})")
+    if args.frames is not None and modality != "video":
+        raise ConfigError("--frames works with video tokenizers only")
+    levels = {}
+    if args.levels is not None:
+        if modality != "audio":
+            raise ConfigError("--levels works with audio tokenizers only")
+        if args.levels > tokenizer.num_levels:
+            raise ConfigError(f"--levels {args.levels}: the tokenizer has {tokenizer.num_levels} levels")
+        levels = {"num_levels": args.levels}
+    x, write = read(args, tokenizer, source)
+    tokenizer.code_grid(tuple(x.shape[1:]))  # a frame size or count it cannot take fails here, in one line
+    with torch.no_grad():
+        codes = tokenizer.encode(x.to(tokenizer.device, tokenizer.dtype), **levels)
+        reconstruction = tokenizer.decode(codes).float().clamp(-1, 1).cpu()[..., : x.shape[-1]]
+    write(reconstruction, output)
+    grid = "x".join(str(g) for g in codes.shape[1:])
+    if modality == "audio":
+        print(f"wrote {output}: {grid} codes, {_audio_round_trip_text(reconstruction, x, tokenizer, codes)}")
+        return
+    print(f"wrote {output}: {grid} codes, PSNR {float(psnr(reconstruction, x)):.2f} dB")
 
 
 # ---------------------------------------------------------------- score
@@ -377,10 +834,46 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(
         f"vqgen {vqgen.__version__}, torch {torch.__version__}, cuda available: {torch.cuda.is_available()}"
     )
-    if args.path:
+    if not args.path:
+        return
+    from pathlib import Path
+
+    if (Path(args.path) / "model_index.json").is_file():
+        from vqgen.integrity import describe_pipeline
+
+        report = describe_pipeline(args.path)  # verifies the checksums: a tampered folder is an error
+        print(f"{report['pipeline']} in {args.path}: checksums {report['checksums']}")
+        for name, part in report["components"].items():
+            print(f"  {name}: {part['class']}, {part['weight_bytes'] / 1e6:.2f} MB of weights")
+        print(
+            f"  code grid {report['code_grid']}, codebook {report['codebook_size']}, layout {report['layout']}, "
+            f"{report['num_classes']} classes"
+        )
+        print(json.dumps({"provenance": report["provenance"], "components": report["components"]}, indent=2))
+    else:
         from vqgen.loading import read_config
 
         print(json.dumps(read_config(args.path), indent=2))
+
+
+# ---------------------------------------------------------------- data
+
+
+def cmd_data_build(args: argparse.Namespace) -> None:
+    """``vqgen data build spoken-digits``: synthesise the demo data set with espeak-ng (see ``vqgen.data``)."""
+    from vqgen.data.spoken_digits import build_spoken_digits
+
+    manifest = build_spoken_digits(
+        args.output,
+        sample_rate=args.sample_rate,
+        progress=not args.no_progress,
+        workers=args.workers,
+        force=args.force,
+    )
+    counts = manifest.get("counts", {})
+    clips = ", ".join(f"{counts[split]['clips']} {split}" for split in ("train", "test") if split in counts)
+    where = args.output or "the default location (demo:spoken-digits)"
+    print(f"spoken digits ready in {where}: {clips} clips")
 
 
 # ---------------------------------------------------------------- parser
@@ -396,18 +889,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-tokenizer", help="train a tokenizer (stage one) with Accelerate")
     p.add_argument("--modality", choices=["image", "video", "audio"], default="image")
-    p.add_argument("--data", required=True, help="a folder of media files, or demo:mnist")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a folder of media files, demo:mnist, demo:moving-mnist or demo:spoken-digits",
+    )
     p.add_argument("--resolution", type=int, default=None, help="image size (required for folders)")
-    p.add_argument("--channels", type=int, default=None, help="1 (grey) or 3 (RGB); default: the data's")
+    p.add_argument(
+        "--channels",
+        type=int,
+        default=None,
+        help="1 (grey) or 3 (RGB); default: the data's. Audio: 1 (mono, the default) or 2 (stereo)",
+    )
     p.add_argument(
         "--strict", action="store_true", help="stop at the first unreadable file instead of skipping it"
     )
     p.add_argument("--tokenizer-config", default=None, help="JSON file with ImageTokenizer arguments")
-    p.add_argument("--base-channels", type=int, default=64)
+    p.add_argument("--base-channels", type=int, default=None, help="default 64 (image, video), 32 (audio)")
     p.add_argument("--channel-multipliers", type=_int_list, default=[1, 2, 2])
     p.add_argument("--num-res-blocks", type=int, default=1)
     p.add_argument("--latent-channels", type=int, default=64)
-    p.add_argument("--quantizer", choices=["vq", "fsq", "rvq"], default="vq")
+    p.add_argument(
+        "--quantizer",
+        choices=["vq", "fsq", "rvq"],
+        default=None,
+        help="default vq (image, video), rvq (audio)",
+    )
     p.add_argument("--codebook-size", type=int, default=256)
     p.add_argument("--codebook-dim", type=int, default=None)
     p.add_argument("--beta", type=float, default=0.25)
@@ -416,8 +923,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead-code-threshold", type=int, default=50)
     p.add_argument("--l2-normalize", action="store_true")
     p.add_argument("--fsq-levels", type=_int_list, default=[8, 5, 5, 5])
-    p.add_argument("--num-quantizers", type=int, default=2)
-    p.add_argument("--quantizer-dropout", type=float, default=0.0)
+    p.add_argument(
+        "--num-levels",
+        "--num-quantizers",
+        dest="num_quantizers",
+        type=_positive_int,
+        default=None,
+        help="rvq: residual levels (default 2; audio 4)",
+    )
+    p.add_argument(
+        "--quantizer-dropout",
+        type=float,
+        default=None,
+        help="rvq: probability of training with fewer levels (default 0; audio 0.5: one model, many bitrates)",
+    )
+    p.add_argument(
+        "--strides",
+        type=_int_list,
+        default=[2, 4, 5, 8],
+        help="audio: encoder downsampling per level; their product is the samples per code frame",
+    )
+    p.add_argument("--causal", action="store_true", help="audio: causal convolutions (streaming)")
+    p.add_argument(
+        "--temporal-factor",
+        type=int,
+        default=4,
+        help="video: frames per latent frame after the first (1, 2, 4)",
+    )
+    _add_video_data_flags(p)
+    _add_audio_data_flags(p, sample_rate=True)
     add_dataclass_flags(
         p, TrainingOptions, defaults={"output": None, "learning_rate": 1e-3, "max_steps": 2000}
     )
@@ -433,6 +967,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSON path (default: TOKENIZER/evaluation-SPLIT.json)")
     p.add_argument("--plot", action="store_true", help="also write a codebook-usage histogram PNG")
     p.add_argument("--no-progress", action="store_true")
+    _add_video_data_flags(p)
+    _add_audio_data_flags(p)
     p.set_defaults(func=cmd_evaluate_tokenizer)
 
     p = sub.add_parser("encode", help="encode a data set into code shards for prior training")
@@ -446,6 +982,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment-copies", type=int, default=0, help="jittered copies of each item to add")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    _add_video_data_flags(p)
+    _add_audio_data_flags(p)
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("train-prior", help="train a code prior (stage two) on code shards with Accelerate")
@@ -461,15 +999,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-kv-heads", type=int, default=None)
     p.add_argument("--class-dropout", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument(
+        "--layout",
+        choices=["raster", "flatten", "delay"],
+        default=None,
+        help="code order: default raster (images, video), delay (audio: MusicGen's level delay pattern)",
+    )
+    p.add_argument(
+        "--fps", type=_positive_float, default=8.0, help="video: frames per second stored in the pipeline"
+    )
     add_dataclass_flags(
         p, TrainingOptions, defaults={"output": None, "learning_rate": 3e-4, "max_steps": 3000}
     )
     p.set_defaults(func=cmd_train_prior, required_output=True)
 
     p = sub.add_parser("generate", help="generate media from a pipeline (default: the shipped one)")
-    p.add_argument("modality", choices=["image"], help="what to generate")
+    p.add_argument("modality", choices=["image", "video", "audio"], help="what to generate")
     p.add_argument("--pipeline", default=None, help="a pipeline folder (default: the shipped default)")
-    p.add_argument("--num-samples", type=_positive_int, default=16)
+    p.add_argument(
+        "--num-samples",
+        type=_positive_int,
+        default=None,
+        help="default: 16 images, 4 videos, 1 audio clip to a file and 4 to a directory",
+    )
     p.add_argument("--class-label", type=int, nargs="+", default=None, help="one label, or one per sample")
     p.add_argument("--unconditional", action="store_true", help="sample from the null class, no labels")
     p.add_argument(
@@ -484,9 +1036,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--nrow", type=_positive_int, default=None, help="images per row of a grid output")
-    p.add_argument("--output", required=True, help="a .png grid, or a directory for one PNG per sample")
+    p.add_argument(
+        "--num-frames", type=_positive_int, default=None, help="video: 1 + n * temporal factor frames"
+    )
+    p.add_argument(
+        "--prompt",
+        default=None,
+        help="video: a clip whose first frames the videos continue; audio: a file the clips continue",
+    )
+    p.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=None,
+        help="audio: seconds per clip (default and maximum: the prior's trained length)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["mp4", "gif", "wav", "flac", "ogg"],
+        default=None,
+        help="files written into a directory: mp4 (default) or gif for video, wav (default), flac or ogg for audio",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        help="a .png grid / .mp4 or .gif video (several samples tile a grid), a .wav / .flac / .ogg file (several "
+        "samples: one file each, with an index suffix), or a directory: one file per sample",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("reconstruct", help="encode and decode one file with a tokenizer (its round trip)")
+    p.add_argument("--tokenizer", required=True, help="a tokenizer folder (save_pretrained)")
+    p.add_argument("--input", required=True, help="an image, video or audio file (any rate, mono or stereo)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="the reconstruction (.png / .mp4, .gif / .wav, .flac at the tokenizer's rate)",
+    )
+    p.add_argument("--frames", type=_positive_int, default=None, help="video: use the first N frames")
+    p.add_argument(
+        "--levels", type=_positive_int, default=None, help="audio: residual levels to keep (lower bitrate)"
+    )
+    p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("score", help="likelihood of every item under a pipeline (anomaly scores), as CSV")
     p.add_argument("--pipeline", default="image", help="a pipeline folder (default: the shipped one)")
@@ -514,6 +1105,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True, help="an image file (.png)")
     p.set_defaults(func=cmd_decompress)
+
+    p = sub.add_parser("data", help="build a demo data set")
+    data = p.add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("build", help="build a demo data set (spoken-digits: synthesised with espeak-ng)")
+    p.add_argument("name", choices=["spoken-digits"])
+    p.add_argument(
+        "--output", default=None, help="where to build it (default: where demo:spoken-digits looks)"
+    )
+    p.add_argument("--sample-rate", type=_positive_int, default=16000)
+    p.add_argument("--workers", type=_positive_int, default=1, help="espeak-ng processes at a time")
+    p.add_argument("--force", action="store_true", help="rebuild even if an identical build exists")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_data_build)
 
     p = sub.add_parser("info", help="versions, and the config of a saved model folder")
     p.add_argument("path", nargs="?")

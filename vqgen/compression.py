@@ -59,25 +59,42 @@ def _deterministic_cpu(pipe) -> Iterator[None]:
             pipe.to(device=device, dtype=dtype)
 
 
-def _step_probabilities(logits: torch.Tensor) -> np.ndarray:
-    """Code logits ``[rows, N]`` -> float64 probabilities ``[rows, N]`` (the same on both sides)."""
-    return torch.softmax(logits.double(), dim=-1).numpy()
+def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code_position) -> torch.Tensor:
+    """Run the prior's KV-cached decoder over the layout step by step; returns tokens ``[rows, length]``.
 
-
-def _code_stream(pipe, num_items: int, labels: torch.Tensor | None):
-    """A generator protocol over positions: yields probabilities ``[rows, N]``, receives the chosen codes ``[rows]``."""
+    At every coded position ``code_position(position, probabilities)`` gets float64 probabilities
+    ``[rows, hi - lo]`` over the position's code range (``layout.code_range``; the same numbers on both
+    sides) and returns the chosen codes ``[rows]`` relative to ``lo``: the encoder looks them up and codes
+    them, the decoder decodes them. Positions the layout fixes (delay pads) are not coded.
+    """
     from vqgen.priors.sampling import KVDecoder
 
     prior = pipe.prior
-    length, n_codes = prior.layout.length, prior.layout.num_code_tokens
+    layout = prior.layout
+    streams = layout.streams
+    steps = layout.length // streams
+    fixed = layout.fixed_tokens()
+    tokens = torch.full((num_items, layout.length), -1, dtype=torch.long)
+    if fixed is not None:
+        tokens[:, fixed >= 0] = fixed[fixed >= 0]
     condition = prior.condition_tokens(labels, num_items) if prior.is_conditional else None
     with torch.inference_mode():
-        decoder = KVDecoder(prior.model, num_items, prior.num_prefix_tokens + length - 1, n_codes)
-        logits = decoder(prior.prefix_ids(condition, num_items))
-        for position in range(length):
-            codes = yield _step_probabilities(logits.float())
-            if position + 1 < length:
-                logits = decoder(torch.as_tensor(codes, dtype=torch.long).view(num_items, 1))
+        decoder = KVDecoder(
+            prior.model, num_items, prior.num_prefix_tokens + steps - 1, layout.num_code_tokens
+        )
+        head = prior.prefix_ids(condition, num_items)
+        logits = decoder(head) if streams == 1 else decoder(embeds=prior.step_embeddings(head, tokens[:, :0]))
+        for step in range(steps):
+            for position in range(step * streams, (step + 1) * streams):
+                if fixed is not None and fixed[position] >= 0:
+                    continue
+                lo, hi = layout.code_range(position)
+                probabilities = torch.softmax(logits[:, lo:hi].double(), dim=-1).numpy()
+                tokens[:, position] = torch.as_tensor(code_position(position, probabilities)) + lo
+            if step + 1 < steps:
+                feed = tokens[:, step * streams : (step + 1) * streams]
+                logits = decoder(feed) if streams == 1 else decoder(embeds=prior.step_embeddings(None, feed))
+    return tokens
 
 
 def _labels(pipe, class_labels, num_items: int) -> torch.Tensor | None:
@@ -100,16 +117,15 @@ def compress(pipe, media, class_labels=None) -> bytes:
         num_items = tokens.shape[0]
         labels = _labels(pipe, class_labels, num_items)
         encoder = constriction.stream.queue.RangeEncoder()
-        stream = _code_stream(pipe, num_items, labels)
-        probabilities = next(stream)
-        for position in range(tokens.shape[1]):
+
+        def encode_position(position: int, probabilities: np.ndarray) -> np.ndarray:
+            symbols = tokens[:, position] - pipe.prior.layout.code_range(position)[0]
             for row in range(num_items):
                 model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
-                encoder.encode(int(tokens[row, position]), model)
-            try:
-                probabilities = stream.send(tokens[:, position])
-            except StopIteration:
-                break
+                encoder.encode(int(symbols[row]), model)
+            return symbols
+
+        _walk_layout(pipe, num_items, labels, encode_position)
         words = encoder.get_compressed()
         header = _pack_header(pipeline_checksum(pipe), pipe.sample_shape, num_items, labels)
     return header + words.astype("<u4").tobytes()
@@ -162,22 +178,22 @@ def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
             f"{pipeline_checksum(pipe)}: decompress it with the pipeline that compressed it"
         )
     with _deterministic_cpu(pipe):
-        num_items, length = int(header["items"]), pipe.prior.layout.length
+        num_items = int(header["items"])
         labels = None if header["class_labels"] is None else torch.tensor(header["class_labels"])
         decoder = constriction.stream.queue.RangeDecoder(words)
-        tokens = np.zeros((num_items, length), dtype=np.int64)
-        stream = _code_stream(pipe, num_items, labels)
-        probabilities = next(stream)
+
+        def decode_position(position: int, probabilities: np.ndarray) -> np.ndarray:
+            symbols = np.zeros(num_items, dtype=np.int64)
+            for row in range(num_items):
+                model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
+                symbols[row] = decoder.decode(model)
+            return symbols
+
         try:
-            for position in range(length):
-                for row in range(num_items):
-                    model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
-                    tokens[row, position] = decoder.decode(model)
-                if position + 1 < length:
-                    probabilities = stream.send(tokens[:, position])
+            tokens = _walk_layout(pipe, num_items, labels, decode_position)
         except (ValueError, RuntimeError, AssertionError) as error:
             raise DataError(f"the compressed data is corrupt ({error})") from None
-    codes = pipe.prior.layout.unflatten(torch.from_numpy(tokens)).to(pipe.tokenizer.device)
+    codes = pipe.prior.layout.unflatten(tokens).to(pipe.tokenizer.device)
     with torch.no_grad():
         media = pipe.tokenizer.decode(codes).float().clamp(-1, 1).cpu()
     return media, None if labels is None else labels.tolist()

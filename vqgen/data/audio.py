@@ -17,7 +17,7 @@ from vqgen.data.folders import MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line, mix_channels
 
-__all__ = ["AUDIO_EXTENSIONS", "AudioFolderDataset"]
+__all__ = ["AUDIO_EXTENSIONS", "DEMO_AUDIO_DATASETS", "AudioFolderDataset", "audio_data_root"]
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg")
 # Extra source samples read on each side of a crop, so the resampling filter sees real context at its edges.
@@ -156,3 +156,32 @@ class AudioFolderDataset(Dataset):
         if wave.shape[-1] < self.segment_samples:
             wave = torch.nn.functional.pad(wave, (0, self.segment_samples - wave.shape[-1]))
         return {"audio": wave.contiguous(), "label": int(self._labels[index]), "index": index}
+
+
+#: Named audio datasets: ``demo:spoken-digits`` is built once with ``vqgen data build spoken-digits``.
+DEMO_AUDIO_DATASETS: tuple[str, ...] = ("demo:spoken-digits",)
+
+
+def audio_data_root(spec: str, split: str = "train") -> Path:
+    """The folder an audio dataset name points at, for :class:`AudioFolderDataset`.
+
+    ``"demo:spoken-digits"``: ``spoken_digits_root() / split`` (a one-line ``DataError`` saying how to build
+    it if it has not been built). A folder path: ``path / split`` when it holds both ``train`` and ``test``
+    subfolders, else the folder itself. Unknown ``demo:`` names and missing folders raise ``DataError``.
+    """
+    if split not in ("train", "test"):
+        raise ConfigError(f"split {split!r} not in ('train', 'test')")
+    if spec.startswith("demo:"):
+        if spec not in DEMO_AUDIO_DATASETS:
+            raise DataError(f"unknown demo dataset '{spec}', available: {', '.join(DEMO_AUDIO_DATASETS)}")
+        from vqgen.data.spoken_digits import spoken_digits_root
+
+        return spoken_digits_root() / split
+    root = Path(spec)
+    if not root.exists():
+        raise DataError(
+            f"data folder '{root}' does not exist (demo datasets: {', '.join(DEMO_AUDIO_DATASETS)})"
+        )
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return root / split
+    return root

@@ -67,28 +67,33 @@ def encode_dataset(
     source: str = "",
     progress: bool = True,
 ) -> dict:
-    """Encode every item of an image ``dataset`` (items ``{"pixels", "label"}``) into shards under ``output``.
+    """Encode every item of a ``dataset`` (items ``{"pixels" | "video" | "audio", "label"}``) into shards under
+    ``output``.
 
-    ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``), which
-    gives a prior trained on a small data set more variety than the originals alone. The folder is written
+    ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``; images
+    only), which gives a prior trained on a small data set more variety than the originals alone. The folder is written
     atomically: an interrupted encode leaves no half-written shard folder. Returns the manifest.
     """
     from vqgen.training.common import collate
+    from vqgen.training.tokenizer import media_key
 
     if len(dataset) == 0:
         raise DataError("cannot encode an empty data set")
+    key = media_key(dataset[0])
+    if augment_copies and key != "pixels":
+        raise DataError(f"augment_copies works on images only; this data set holds {key}")
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    sample_shape = tuple(dataset[0]["pixels"].shape)
+    sample_shape = tuple(dataset[0][key].shape)
     grid = tuple(tokenizer.code_grid(sample_shape))
     codes, labels = [], []
     starts = range(0, len(dataset), batch_size)
     for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        pixels = batch["pixels"]
+        media = batch[key]
         for copy in range(1 + augment_copies):
-            views = pixels if copy == 0 else _jitter(pixels, generator)
+            views = media if copy == 0 else _jitter(media, generator)
             codes.append(tokenizer.encode(views.to(device)).to("cpu", torch.int32))
             labels.append(batch["label"].long())
     codes, labels = torch.cat(codes), torch.cat(labels)

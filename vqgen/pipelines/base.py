@@ -17,7 +17,8 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from vqgen.errors import CheckpointError, ConfigError, MismatchError, VqgenError
+from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
+from vqgen.integrity import verify_manifest, write_manifest
 
 __all__ = ["ScoreOutput", "TokenPipeline", "check_components", "process_state"]
 
@@ -36,11 +37,15 @@ def process_state():
 
 
 def _sample_shape_from(tokenizer, prior) -> tuple[int, ...]:
-    """The media shape of one item, ``(C, H, W)`` for images, derived from the prior's grid."""
-    grid = list(prior.config.code_grid)
-    spatial = grid[-2:] if len(grid) > 2 else grid
-    factor = tokenizer.downsample_factor
-    return (tokenizer.config.in_channels, *(g * factor for g in spatial))
+    """The media shape of one item derived from the prior's grid by the tokenizer's ``media_shape``:
+    ``(C, H, W)`` for images, ``(C, T, H, W)`` for video, ``(C, S)`` for audio."""
+    grid = tuple(prior.config.code_grid)
+    try:
+        return tuple(int(v) for v in tokenizer.media_shape(grid))
+    except ShapeError:
+        raise MismatchError(
+            f"the prior models code grid {list(grid)}, which a {type(tokenizer).__name__} cannot make"
+        ) from None
 
 
 def check_components(tokenizer, prior) -> tuple[int, ...]:
@@ -73,9 +78,32 @@ class ScoreOutput(BaseOutput):
     reconstruction_error: torch.Tensor
 
 
+def item_generators(generator, num_items: int) -> list[torch.Generator] | None:
+    """One generator per item: a list is checked and kept; one generator seeds ``num_items`` new ones."""
+    if generator is None:
+        return None
+    if isinstance(generator, list):
+        if len(generator) != num_items or not all(isinstance(g, torch.Generator) for g in generator):
+            raise ConfigError(
+                f"generator must be one torch.Generator or a list of {num_items} (one per sample), "
+                f"got a list of {len(generator)}"
+            )
+        return generator
+    if not isinstance(generator, torch.Generator):
+        raise ConfigError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    seeds = torch.randint(0, 2**62, (num_items,), generator=generator, device=generator.device).tolist()
+    return [torch.Generator(generator.device).manual_seed(seed) for seed in seeds]
+
+
 class TokenPipeline(DiffusionPipeline):
     """Prior sampling then tokenizer decoding. Each medium subclasses it with ``__call__`` (output type and
     post-processing) and :meth:`preprocess` (the media forms ``score`` and ``compress`` accept)."""
+
+    #: Output types ``__call__`` accepts.
+    output_types: tuple[str, ...] = ("pil", "np", "pt")
+    #: Position of the time axis counted from the end of a code grid, for media with one (video: 3, as in
+    #: ``(t, h, w)``); None for media without a time axis. Lets ``generate_media`` cut ``time_steps``.
+    time_axis_from_end: int | None = None
 
     def __init__(self, tokenizer, prior):
         super().__init__()
@@ -122,6 +150,7 @@ class TokenPipeline(DiffusionPipeline):
                 raise CheckpointError(f"pipeline '{folder}' is missing its {name} folder ({folder / name})")
             if not any((folder / name).glob("*.safetensors")):
                 raise CheckpointError(f"pipeline '{folder}' has no safetensors weights in {folder / name}")
+        verify_manifest(folder)
         kwargs.setdefault("use_safetensors", True)
         kwargs.setdefault("local_files_only", True)
         try:
@@ -134,6 +163,14 @@ class TokenPipeline(DiffusionPipeline):
         pipe.tokenizer.eval()
         pipe.prior.eval()
         return pipe
+
+    def save_pretrained(self, save_directory, provenance: dict | None = None, **kwargs) -> None:
+        """diffusers' ``save_pretrained`` (safetensors), then ``vqgen_manifest.json``: the SHA-256 of every
+        weight and config file and ``provenance`` (what trained the weights), checked by ``from_pretrained``
+        and ``vqgen info``."""
+        kwargs.setdefault("safe_serialization", True)
+        super().save_pretrained(save_directory, **kwargs)
+        write_manifest(save_directory, provenance)
 
     def preprocess(self, media) -> torch.Tensor:
         """Media in the user's form -> float ``[N, *sample_shape]`` in [-1, 1]; each medium implements it."""
@@ -179,8 +216,9 @@ class TokenPipeline(DiffusionPipeline):
     def _check_call(self, num_samples: int, class_labels, output_type: str) -> None:
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ConfigError(f"num_samples must be an int >= 1, got {num_samples!r}")
-        if output_type not in ("pil", "np", "pt"):
-            raise ConfigError(f"output_type must be 'pil', 'np' or 'pt', got {output_type!r}")
+        if output_type not in self.output_types:
+            names = ", ".join(repr(t) for t in self.output_types[:-1]) + f" or {self.output_types[-1]!r}"
+            raise ConfigError(f"output_type must be {names}, got {output_type!r}")
 
     @torch.no_grad()
     def generate_media(
@@ -192,46 +230,57 @@ class TokenPipeline(DiffusionPipeline):
         top_k: int | None = None,
         top_p: float | None = None,
         prefix: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         batch_size: int = 64,
         progress: bool = False,
+        time_steps: int | None = None,
     ) -> torch.Tensor:
         """Sample codes and decode them: float media ``[num_samples, *sample_shape]`` in [-1, 1] on the CPU.
 
-        Under ``accelerate launch`` each process draws its share (``PartialState.split_between_processes``)
-        with a generator offset by its process index, and the shares are gathered in order on every process.
+        ``time_steps``: keep only the first steps of the grid's time axis (fewer video frames); the media
+        then has that many steps' worth of length instead of ``sample_shape``'s.
+
+        A ``generator`` seeds one generator per item (or pass a list, one per item, as in diffusers), so an
+        item's sample does not depend on the batch it is drawn in. Under ``accelerate launch`` each process
+        draws its share (``PartialState.split_between_processes``) and the shares are gathered in order on every
+        process: the same samples as one process with the same seed.
         """
         from accelerate.utils import gather_object
 
         labels = self.prior.labels_tensor(class_labels, num_samples)
         if guidance_scale is None:
             guidance_scale = DEFAULT_GUIDANCE_SCALE if labels is not None else 1.0
+        generators = item_generators(generator, num_samples)
         state = process_state()
         indices = list(range(num_samples))
         if state.num_processes > 1:
             with state.split_between_processes(indices) as mine:
                 indices = list(mine)
-            if generator is not None:
-                seed = int(torch.randint(0, 2**62, (1,), generator=generator)) + state.process_index
-                generator = torch.Generator(generator.device).manual_seed(seed)
         pieces = []
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             chunk_labels = None if labels is None else labels[chunk]
             chunk_prefix = prefix if prefix is None or prefix.shape[0] == 1 else prefix[chunk]
             codes = self.prior.sample(
-                len(chunk),
+                time_steps=time_steps,
+                batch_size=len(chunk),
                 class_labels=chunk_labels,
                 guidance_scale=guidance_scale,
                 temperature=temperature,
                 top_k=top_k,
                 top_p=top_p,
                 prefix=chunk_prefix,
-                generator=generator,
+                generator=None if generators is None else [generators[i] for i in chunk],
                 progress=progress,
             )
             pieces.append(self.tokenizer.decode(codes.to(self.tokenizer.device)).float().clamp(-1, 1).cpu())
-        media = torch.cat(pieces) if pieces else torch.empty(0, *self.sample_shape)
+        if not pieces:
+            grid = list(self.prior.config.code_grid)
+            if time_steps is not None:
+                axis = len(grid) - self.time_axis_from_end
+                grid[axis] = min(time_steps, grid[axis])
+            pieces = [torch.empty(0, *self.tokenizer.media_shape(tuple(grid)))]
+        media = torch.cat(pieces)
         if state.num_processes > 1:
             media = torch.cat(gather_object([media]))
         return media

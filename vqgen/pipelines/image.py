@@ -37,7 +37,7 @@ class ImagePipeline(TokenPipeline):
         top_k: int | None = None,
         top_p: float | None = None,
         prefix: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         batch_size: int = 64,
         progress: bool = False,

@@ -9,17 +9,35 @@ import torch
 
 from vqgen.errors import CheckpointError
 
-__all__ = ["PRETRAINED_DIR", "SHIPPED_PIPELINES", "load_pipeline"]
+__all__ = ["PRETRAINED_DIR", "SHIPPED_PIPELINES", "load_pipeline", "pipeline_class_for"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 #: Short names of the defaults that ship inside the package -> their folder under ``vqgen/pretrained``.
-SHIPPED_PIPELINES = {"image": "image-mnist"}
+SHIPPED_PIPELINES = {"image": "image-mnist", "video": "video-moving-mnist", "audio": "audio-spoken-digits"}
 
 
 def _pipeline_classes() -> dict:
+    from vqgen.pipelines.audio import AudioPipeline
     from vqgen.pipelines.image import ImagePipeline
+    from vqgen.pipelines.video import VideoPipeline
 
-    return {"ImagePipeline": ImagePipeline}
+    return {"ImagePipeline": ImagePipeline, "VideoPipeline": VideoPipeline, "AudioPipeline": AudioPipeline}
+
+
+#: Tokenizer class name -> the pipeline class name that chains it with a prior.
+PIPELINE_FOR_TOKENIZER = {
+    "ImageTokenizer": "ImagePipeline",
+    "VideoTokenizer": "VideoPipeline",
+    "AudioTokenizer": "AudioPipeline",
+}
+
+
+def pipeline_class_for(tokenizer):
+    """The pipeline class for a tokenizer (``ImageTokenizer`` -> ``ImagePipeline``, ...)."""
+    name = PIPELINE_FOR_TOKENIZER.get(type(tokenizer).__name__)
+    if name is None:
+        raise CheckpointError(f"no pipeline takes a {type(tokenizer).__name__} yet")
+    return _pipeline_classes()[name]
 
 
 def load_pipeline(name_or_path: str | Path = "image", device: str | torch.device = "cpu"):
@@ -31,6 +49,11 @@ def load_pipeline(name_or_path: str | Path = "image", device: str | torch.device
     key = str(name_or_path)
     folder = PRETRAINED_DIR / SHIPPED_PIPELINES[key] if key in SHIPPED_PIPELINES else Path(name_or_path)
     index = folder / "model_index.json"
+    if key in SHIPPED_PIPELINES and not index.is_file():
+        raise CheckpointError(
+            f"the shipped default '{key}' pipeline is not installed ({folder} is missing): "
+            "pass a pipeline folder instead"
+        )
     if not index.is_file():
         hint = f" (shipped defaults: {', '.join(SHIPPED_PIPELINES)})"
         raise CheckpointError(f"'{folder}' is not a pipeline folder: no model_index.json{hint}")

@@ -10,6 +10,12 @@ Vocabulary (``N = layout.num_code_tokens``, ``C = num_classes``)::
 Sequence: ``[BOS, condition, code_0, ..., code_{L-1}]`` for a conditional prior and ``[BOS, code_0, ...]``
 for an unconditional one. Code position ``i`` is predicted from the hidden state at sequence index
 ``num_prefix_tokens - 1 + i``, and only over the code ids allowed there (``layout.code_range(i)``).
+
+Layouts with ``S = layout.streams > 1`` (the ``delay`` pattern) group the code positions into steps of ``S``:
+the transformer input of a step is the sum of its ``S`` token embeddings (BOS and the condition stay
+single-token steps), and the hidden state at index ``num_prefix_tokens - 1 + s`` predicts all ``S`` positions
+of step ``s``, each over its own range (the ``lm_head`` rows of its level). Filler positions
+(``layout.fixed_tokens()``, the delay pads) are inputs only: they never count in the loss or the likelihood.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ class PriorOutput(BaseOutput):
     """Output of ``CodePrior.forward``.
 
     Attributes:
-        loss: scalar, mean cross-entropy (nats) over all code positions of the batch.
+        loss: scalar, mean cross-entropy (nats) over all code positions of the batch (filler positions such
+            as the delay pattern's pads excluded).
         logits: ``[B, length, N]`` next-code logits over the code ids only (``-inf`` outside
             ``layout.code_range(position)`` for layouts whose ranges vary by position).
     """
@@ -60,7 +67,10 @@ class CodePrior(ModelMixin, ConfigMixin):
         codebook_size: number of codes of the tokenizer (codes lie in ``[0, codebook_size)``).
         code_grid: the tokenizer's ``code_grid(input_shape)``, e.g. ``[7, 7]``.
         num_classes: number of class labels; 0 makes an unconditional prior.
-        layout: name of the code layout (see ``vqgen.priors.layout.LAYOUTS``).
+        layout: name of the code layout (see ``vqgen.priors.layout.LAYOUTS``): ``"raster"`` (one shared
+            vocabulary, row-major), ``"flatten"`` (residual grid ``[K, T]``, frame by frame, one vocabulary
+            range per level) or ``"delay"`` (residual grid ``[K, T]``, MusicGen's delay pattern: ``T + K - 1``
+            steps of ``K`` summed level tokens).
         hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size: Llama shape
             (``num_kv_heads`` < ``num_heads`` gives grouped-query attention; ``intermediate_size`` defaults to
             about 8/3 of ``hidden_size``).
@@ -117,7 +127,7 @@ class CodePrior(ModelMixin, ConfigMixin):
         self.num_classes = num_classes
         self.num_prefix_tokens = 2 if num_classes > 0 else 1
         self.vocab_size = self.num_code_tokens + num_classes + (1 if num_classes else 0) + 1
-        self.seq_len = self.num_prefix_tokens + self.layout.length
+        self.seq_len = self.num_prefix_tokens + self.layout.steps
         llama_config = LlamaConfig(
             vocab_size=self.vocab_size,
             hidden_size=hidden_size,
@@ -143,6 +153,12 @@ class CodePrior(ModelMixin, ConfigMixin):
             ids = torch.arange(self.num_code_tokens)
             mask = (ids[None] >= ranges[:, :1]) & (ids[None] < ranges[:, 1:])
             self.register_buffer("_code_mask", mask, persistent=False)
+        fixed = self.layout.fixed_tokens()
+        # Filler positions (delay pads): True where the token is an input only, never a prediction target.
+        if fixed is not None and bool((fixed >= 0).any()):
+            self.register_buffer("_filler", fixed >= 0, persistent=False)
+        else:
+            self._filler: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ vocabulary
 
@@ -220,27 +236,41 @@ class CodePrior(ModelMixin, ConfigMixin):
     def code_tokens(self, codes: torch.Tensor) -> torch.Tensor:
         """Validate codes ``[B, *grid]`` and flatten them to token ids ``[B, length]``."""
         self.layout.check_codes(codes)
-        if codes.numel():
-            lo, hi = int(codes.min()), int(codes.max())
-            if lo < 0 or hi >= self.layout.codebook_size:
-                raise ConfigError(
-                    f"codes must lie in [0, {self.layout.codebook_size}), got values in [{lo}, {hi}]"
-                )
+        self.layout.check_code_values(codes)
         return self.layout.flatten(codes.to(self.device))
 
     def code_logits(self, hidden: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Hidden states ``[B, T, H]`` predicting code positions ``start .. start+T-1`` -> logits ``[B, T, N]``.
+        """Hidden states ``[B, T, H]`` predicting steps ``start .. start+T-1`` -> logits ``[B, T * S, N]``.
 
-        Only the code rows of ``lm_head`` are applied, so non-code ids never get probability mass.
+        ``S = layout.streams`` (1 except for multi-stream layouts, where a step is ``S`` positions predicted
+        from one hidden state). Only the code rows of ``lm_head`` are applied, so non-code ids never get
+        probability mass; ids outside each position's ``layout.code_range`` are ``-inf``.
         """
         head = self.model.lm_head
         n = self.num_code_tokens
         bias = head.bias[:n] if getattr(head, "bias", None) is not None else None
         logits = F.linear(hidden, head.weight[:n], bias)
+        streams = self.layout.streams
+        if streams > 1:
+            batch, steps = logits.shape[:2]
+            logits = logits.unsqueeze(2).expand(batch, steps, streams, n).reshape(batch, steps * streams, n)
+            start *= streams
         if self._code_mask is not None:
-            mask = self._code_mask[start : start + hidden.shape[1]]
+            mask = self._code_mask[start : start + logits.shape[1]]
             logits = logits.masked_fill(~mask, float("-inf"))
         return logits
+
+    def step_embeddings(self, prefix_ids: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
+        """Transformer inputs ``[B, P + n, H]`` of a multi-stream layout.
+
+        Args:
+            prefix_ids: ``[B, P]`` single-token steps (BOS, condition), embedded one each; or None (``P = 0``).
+            tokens: ``[B, n * S]`` code tokens of ``n`` whole steps; each step's ``S`` embeddings are summed.
+        """
+        embed = self.model.model.embed_tokens
+        batch = tokens.shape[0]
+        steps = embed(tokens.reshape(batch, -1, self.layout.streams)).sum(dim=2)
+        return steps if prefix_ids is None else torch.cat([embed(prefix_ids), steps], dim=1)
 
     def forward(self, codes: torch.Tensor, class_labels: ClassLabels = None) -> PriorOutput:
         """Teacher-forced next-code prediction.
@@ -255,14 +285,24 @@ class CodePrior(ModelMixin, ConfigMixin):
         tokens = self.code_tokens(codes)
         batch = tokens.shape[0]
         condition = self.condition_tokens(class_labels, batch)
-        inputs = torch.cat([self.prefix_ids(condition, batch), tokens[:, :-1]], dim=1)
-        hidden = self.model.model(input_ids=inputs, use_cache=False).last_hidden_state
+        prefix = self.prefix_ids(condition, batch)
+        streams = self.layout.streams
+        if streams == 1:
+            inputs = torch.cat([prefix, tokens[:, :-1]], dim=1)
+            hidden = self.model.model(input_ids=inputs, use_cache=False).last_hidden_state
+        else:
+            embeds = self.step_embeddings(prefix, tokens[:, :-streams])
+            hidden = self.model.model(inputs_embeds=embeds, use_cache=False).last_hidden_state
         logits = self.code_logits(hidden[:, self.num_prefix_tokens - 1 :])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), tokens.reshape(-1))
+        targets = tokens if self._filler is None else tokens.masked_fill(self._filler, -100)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
         return PriorOutput(loss=loss, logits=logits)
 
     def log_likelihood(self, codes: torch.Tensor, class_labels: ClassLabels = None) -> torch.Tensor:
-        """Sum over positions of ``log p(code)`` in nats, per item: float32 ``[B]`` (eval mode, no grad)."""
+        """Sum over code positions of ``log p(code)`` in nats, per item: float32 ``[B]`` (eval mode, no grad).
+
+        Filler positions (delay pads) are not codes and add nothing.
+        """
         was_training = self.training
         self.eval()
         try:
@@ -270,6 +310,8 @@ class CodePrior(ModelMixin, ConfigMixin):
                 tokens = self.code_tokens(codes)
                 logits = self(codes, class_labels).logits.float()
                 logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+                if self._filler is not None:
+                    logp = logp.masked_fill(self._filler, 0.0)
         finally:
             self.train(was_training)
         return logp.sum(dim=1)
@@ -283,10 +325,12 @@ class CodePrior(ModelMixin, ConfigMixin):
         top_k: int | None = None,
         top_p: float | None = None,
         prefix: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         progress: bool = False,
+        time_steps: int | None = None,
     ) -> torch.Tensor:
-        """Draw codes ``[batch_size, *grid]``; see ``vqgen.priors.sampling.sample_codes``."""
+        """Draw codes ``[batch_size, *grid]`` (time axis cut to ``time_steps`` when given); see
+        ``vqgen.priors.sampling.sample_codes``."""
         from vqgen.priors.sampling import sample_codes
 
         return sample_codes(
@@ -300,6 +344,7 @@ class CodePrior(ModelMixin, ConfigMixin):
             prefix=prefix,
             generator=generator,
             progress=progress,
+            time_steps=time_steps,
         )
 
     def non_embedding_parameters(self) -> int:

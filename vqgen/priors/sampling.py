@@ -15,7 +15,7 @@ exactly from the softmax over those candidates.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,12 +31,26 @@ if TYPE_CHECKING:
 __all__ = ["sample_codes", "sample_from_logits", "gumbel_noise", "check_sampling_args", "KVDecoder"]
 
 
-def gumbel_noise(
-    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
-) -> torch.Tensor:
-    """Standard Gumbel noise float32 ``shape`` on ``device``, drawn from ``generator`` on its own device."""
-    noise_device = generator.device if generator is not None else device
-    uniform = torch.rand(shape, generator=generator, device=noise_device, dtype=torch.float32)
+#: One generator for the whole batch, or one per item (each item's draws then depend on its generator only).
+Generators = torch.Generator | list[torch.Generator] | None
+
+
+def gumbel_noise(shape: tuple[int, ...], generator: Generators, device: torch.device) -> torch.Tensor:
+    """Standard Gumbel noise float32 ``shape`` on ``device``, drawn from ``generator`` on its own device.
+
+    With a list of ``G`` generators, ``shape[0]`` must be a multiple of ``G``: item ``i`` owns the
+    ``shape[0] // G`` consecutive rows starting at ``i * shape[0] // G`` and draws them from ``generator[i]``.
+    """
+    if isinstance(generator, list):
+        rows = shape[0] // len(generator)
+        if rows * len(generator) != shape[0]:
+            raise ShapeError(f"{len(generator)} generators cannot share {shape[0]} rows of noise")
+        uniform = torch.cat(
+            [torch.rand((rows, *shape[1:]), generator=g, device=g.device).to(device) for g in generator]
+        )
+    else:
+        noise_device = generator.device if generator is not None else device
+        uniform = torch.rand(shape, generator=generator, device=noise_device, dtype=torch.float32)
     # uniform == 0 gives -inf: that candidate is never picked, which is the right limit.
     return (-torch.log(-torch.log(uniform))).to(device)
 
@@ -46,7 +60,7 @@ def sample_from_logits(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> torch.Tensor:
     """Pick one index per row of ``logits [B, n]``; returns LongTensor ``[B]`` in ``[0, n)``.
 
@@ -78,7 +92,7 @@ def check_sampling_args(
     top_k: int | None,
     top_p: float | None,
     conditional: bool,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
 ) -> None:
     """Raise ConfigError (one line) for any argument ``sample_codes`` cannot honour."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -101,7 +115,12 @@ def check_sampling_args(
         raise ConfigError(f"top_k must be None or an int in [1, {num_code_tokens}], got {top_k!r}")
     if top_p is not None and (not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0):
         raise ConfigError(f"top_p must be None or a number in (0, 1], got {top_p!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
+    if isinstance(generator, list):
+        if len(generator) != batch_size or not all(isinstance(g, torch.Generator) for g in generator):
+            raise ConfigError(
+                f"a list of generators must hold one torch.Generator per item ({batch_size}), got {len(generator)}"
+            )
+    elif generator is not None and not isinstance(generator, torch.Generator):
         raise ConfigError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
 
@@ -109,7 +128,9 @@ class KVDecoder:
     """A lean, KV-cached forward of a ``LlamaForCausalLM`` that returns code logits of the last position.
 
     Built per sampling call from the model's current weights; the cache holds ``max_len`` positions for
-    ``batch`` rows. Call it with the prefill ids ``[batch, T]`` once, then with one id ``[batch, 1]`` per step.
+    ``batch`` rows. Call it with the prefill ids ``[batch, T]`` once, then with one id ``[batch, 1]`` per step;
+    or, for multi-stream layouts, with input vectors ``embeds=[batch, T, H]`` instead of ids (from
+    ``CodePrior.step_embeddings``).
     """
 
     def __init__(self, model: LlamaForCausalLM, batch: int, max_len: int, num_code_tokens: int) -> None:
@@ -168,9 +189,19 @@ class KVDecoder:
         swapped = x.unflatten(-1, (2, self.head_dim // 2)).flip(-2).flatten(-2)
         return torch.addcmul(x * cos, swapped, sin)
 
-    def __call__(self, ids: torch.Tensor) -> torch.Tensor:
-        """Token ids ``[batch, T]`` (the next ``T`` positions) -> code logits ``[batch, N]`` of the last one."""
-        batch, t = ids.shape
+    def __call__(self, ids: torch.Tensor | None = None, embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """Token ids ``[batch, T]`` or input vectors ``embeds [batch, T, H]`` (the next ``T`` positions) -> code
+        logits ``[batch, N]`` of the last one."""
+        if (ids is None) == (embeds is None):
+            raise ShapeError("pass exactly one of ids [batch, T] and embeds [batch, T, hidden]")
+        if embeds is not None:
+            if embeds.dim() != 3 or embeds.shape[-1] != self.embed.shape[1]:
+                raise ShapeError(
+                    f"embeds must have shape [batch, T, {self.embed.shape[1]}], got {list(embeds.shape)}"
+                )
+            batch, t = embeds.shape[:2]
+        else:
+            batch, t = ids.shape
         start, end = self.length, self.length + t
         if batch != self.batch or end > self.max_len:
             raise ShapeError(
@@ -182,7 +213,7 @@ class KVDecoder:
             )
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
         rep = nh // nkv
-        x = F.embedding(ids, self.embed)
+        x = F.embedding(ids, self.embed) if embeds is None else embeds.to(self.dtype)
         for i, (norm1, qkv_proj, o_proj, norm2, gate_up, down, act) in enumerate(self.layers):
             h = self._rms(x, norm1)
             qkv = qkv_proj(h).view(batch, t, nh + 2 * nkv, d)
@@ -241,10 +272,15 @@ def sample_codes(
     top_k: int | None = None,
     top_p: float | None = None,
     prefix: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
+    generator: Generators = None,
     progress: bool = False,
+    time_steps: int | None = None,
 ) -> torch.Tensor:
     """Draw codes from ``prior``: LongTensor ``[batch_size, *grid]`` on the prior's device.
+
+    One ``KVDecoder`` step per layout step: one token for single-stream layouts (``raster``, ``flatten``), all
+    ``S`` level tokens of a step at once for ``delay`` (each over its own level range, with guidance, top-k
+    and top-p per level; the pads of the pattern are kept, never drawn).
 
     Args:
         prior: a ``CodePrior``.
@@ -259,21 +295,34 @@ def sample_codes(
         top_k: keep the ``k`` most likely codes, ``1 <= k <= N``.
         top_p: keep the smallest set of codes whose probability reaches ``top_p``, in ``(0, 1]``.
         prefix: known leading codes kept as given: ``[B, P]`` in sequence order or a leading block of the
-            grid ``[B, n, *grid[1:]]`` (e.g. the top rows of an image); batch 1 broadcasts.
+            grid (the top rows of an image ``[B, n, *grid[1:]]``; the first frames ``[B, K, n]`` of a
+            ``flatten`` or ``delay`` grid); batch 1 broadcasts.
         generator: drives every random draw (on its own device; the noise moves to the prior's device).
+            A list of ``batch_size`` generators gives each item its own stream: item ``i``'s codes then depend
+            only on ``generator[i]``, not on which other items share the batch.
         progress: show a tqdm bar over the decode steps.
+        time_steps: sample only the first ``time_steps`` steps of the layout's time axis
+            (``layout.with_time_steps``); the codes' time axis is cut to that size. The steps drawn are those
+            of the full-length sequence, so with the same ``generator`` the result equals the first
+            ``time_steps`` steps of a full-length sample.
     """
     layout = prior.layout
     n_codes = layout.num_code_tokens
     check_sampling_args(
         n_codes, batch_size, guidance_scale, temperature, top_k, top_p, prior.is_conditional, generator
     )
+    clip = layout if time_steps is None else layout.with_time_steps(time_steps)
     labels = prior.labels_tensor(class_labels, batch_size)
-    known = _prefix_tokens(prior, prefix, batch_size)
-    n_known = known.shape[1]
-    length = layout.length
-    if n_known == length:
-        return layout.unflatten(known.clone())
+    tokens, known = _forced_tokens(prior, clip, prefix, batch_size)
+    clip_fixed = clip.fixed_tokens()
+    needed = known if clip_fixed is None else known | (clip_fixed.to(known.device) >= 0)
+    if bool(needed.all()):
+        return clip.unflatten(tokens.clone())
+
+    streams = layout.streams
+    steps = clip.length // streams
+    plans = _step_plans(layout, (tokens[0] < 0).cpu(), steps, n_codes, prior.device)
+    first = next(s for s, plan in enumerate(plans) if plan is not None)
 
     condition = None
     if prior.is_conditional:
@@ -284,44 +333,124 @@ def sample_codes(
     if guided:
         condition = torch.cat([condition, null])
     rows = 2 * batch_size if guided else batch_size
+    copies = rows // batch_size
 
-    tokens = torch.empty((batch_size, length), dtype=torch.long, device=prior.device)
-    tokens[:, :n_known] = known
-    steps = length - n_known
     with torch.inference_mode():
-        decoder = KVDecoder(prior.model, rows, prior.num_prefix_tokens + length - 1, n_codes)
-        prompt = torch.cat([prior.prefix_ids(condition, rows), known.repeat(rows // batch_size, 1)], dim=1)
-        logits = decoder(prompt)
-        uniform = layout.uniform_range()
-        for position in tqdm(range(n_known, length), total=steps, disable=not progress, desc="sampling"):
-            lo, hi = uniform if uniform is not None else layout.code_range(position)
-            step_logits = logits[:, lo:hi]
-            if guided:
-                cond_logits, null_logits = step_logits.float().chunk(2)
-                step_logits = null_logits + guidance_scale * (cond_logits - null_logits)
-            k = None if top_k is None else min(top_k, hi - lo)
-            token = sample_from_logits(step_logits, temperature, k, top_p, generator) + lo
-            tokens[:, position] = token
-            if position + 1 < length:
-                logits = decoder((token.repeat(2) if guided else token).unsqueeze(1))
+        decoder = KVDecoder(prior.model, rows, prior.num_prefix_tokens + steps - 1, n_codes)
+        head = prior.prefix_ids(condition, rows)
+        known_steps = tokens[:, : first * streams].repeat(copies, 1)
+        if streams == 1:
+            logits = decoder(torch.cat([head, known_steps], dim=1))
+        else:
+            logits = decoder(embeds=prior.step_embeddings(head, known_steps))
+        for step in tqdm(range(first, steps), total=steps - first, disable=not progress, desc="sampling"):
+            plan = plans[step]
+            if plan is not None:
+                if plan.index is None:
+                    step_logits = logits[:, plan.lo : plan.lo + plan.width]
+                else:
+                    step_logits = logits[:, plan.index]
+                    if plan.invalid is not None:
+                        step_logits = step_logits.masked_fill(plan.invalid, float("-inf"))
+                if guided:
+                    cond_logits, null_logits = step_logits.float().chunk(2)
+                    step_logits = null_logits + guidance_scale * (cond_logits - null_logits)
+                k = None if top_k is None else min(top_k, plan.width)
+                drawn = sample_from_logits(
+                    step_logits.reshape(-1, plan.width), temperature, k, top_p, generator
+                )
+                tokens[:, plan.positions] = drawn.view(batch_size, -1).squeeze(1) + plan.lo
+            if step + 1 < steps:
+                if streams == 1:
+                    token = tokens[:, step]
+                    logits = decoder((token.repeat(2) if guided else token).unsqueeze(1))
+                else:
+                    feed = tokens[:, step * streams : (step + 1) * streams].repeat(copies, 1)
+                    logits = decoder(embeds=prior.step_embeddings(None, feed))
     # A normal tensor, not an inference tensor, so callers may use it under autograd.
-    return layout.unflatten(tokens.clone())
+    return clip.unflatten(tokens.clone())
 
 
-def _prefix_tokens(prior: CodePrior, prefix: torch.Tensor | None, batch_size: int) -> torch.Tensor:
-    """Validate ``prefix`` and return its tokens LongTensor ``[batch_size, P]`` on the prior's device."""
-    if prefix is None:
-        return torch.empty((batch_size, 0), dtype=torch.long, device=prior.device)
-    tokens = prior.layout.prefix_tokens(prefix).to(prior.device)
-    if tokens.shape[0] not in (1, batch_size):
-        raise ShapeError(f"prefix batch must be 1 or batch_size={batch_size}, got {tokens.shape[0]}")
-    if tokens.shape[1]:
-        ranges = prior.layout.code_ranges()[: tokens.shape[1]].to(prior.device)
-        bad = (tokens < ranges[:, 0]) | (tokens >= ranges[:, 1])
-        if bool(bad.any()):
-            lo, hi = int(tokens.min()), int(tokens.max())
-            raise ConfigError(
-                f"prefix codes must lie in the layout's code range ([0, {prior.layout.codebook_size}) for "
-                f"{prior.layout.name}), got values in [{lo}, {hi}]"
+class _StepPlan(NamedTuple):
+    """What one decode step draws: the free ``positions`` of the step and the logit columns of their ranges.
+
+    One free position: ``positions`` and ``lo`` are ints and the logits are sliced ``[lo, lo + width)``.
+    Several (one per stream): ``positions [F]``, ``lo [F]``, ``index [F, width]`` the logit columns of each
+    range padded to the widest, ``invalid [F, width]`` the padding (None when all ranges are equally wide).
+    """
+
+    positions: int | torch.Tensor
+    lo: int | torch.Tensor
+    width: int
+    index: torch.Tensor | None = None
+    invalid: torch.Tensor | None = None
+
+
+def _step_plans(layout, free: torch.Tensor, steps: int, n_codes: int, device: torch.device) -> list:
+    """``_StepPlan`` per step of ``free [steps * streams]`` (None where nothing is drawn)."""
+    streams = layout.streams
+    uniform = layout.uniform_range()
+    ranges = None if uniform is not None else layout.code_ranges()
+    plans: list[_StepPlan | None] = []
+    for step in range(steps):
+        positions = (
+            free[step * streams : (step + 1) * streams].nonzero().flatten() + step * streams
+        ).tolist()
+        if not positions:
+            plans.append(None)
+            continue
+        if uniform is not None:
+            bounds = torch.tensor([uniform] * len(positions), dtype=torch.long)
+        else:
+            bounds = ranges[positions]
+        lo, width = bounds[:, 0], bounds[:, 1] - bounds[:, 0]
+        if len(positions) == 1:
+            plans.append(_StepPlan(positions[0], int(lo[0]), int(width[0])))
+            continue
+        columns = torch.arange(int(width.max()))
+        invalid = columns >= width[:, None]
+        plans.append(
+            _StepPlan(
+                torch.tensor(positions, device=device),
+                lo.to(device),
+                len(columns),
+                (lo[:, None] + columns).clamp(max=n_codes - 1).to(device),
+                invalid.to(device) if bool(invalid.any()) else None,
             )
-    return tokens.expand(batch_size, -1)
+        )
+    return plans
+
+
+def _forced_tokens(
+    prior: CodePrior, clip, prefix: torch.Tensor | None, batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tokens ``[batch_size, clip.length]`` fixed before sampling, -1 where a token is still to be drawn, and
+    the mask ``[clip.length]`` of the positions the prefix gives.
+
+    Fixed are the prior layout's fillers (delay pads) and the known prefix (read by ``clip``, so a prefix
+    longer than the clip is refused); both are checked against the prior layout's ``code_range``.
+    """
+    layout = prior.layout
+    length = clip.length
+    tokens = torch.full((batch_size, length), -1, dtype=torch.long, device=prior.device)
+    fixed = layout.fixed_tokens()
+    if fixed is not None:
+        tokens = torch.where(fixed[:length].to(prior.device) >= 0, fixed[:length].to(prior.device), tokens)
+    if prefix is None:
+        return tokens, torch.zeros(length, dtype=torch.bool, device=prior.device)
+    known_tokens, known = clip.known_tokens(prefix)
+    known_tokens, known = known_tokens.to(prior.device), known.to(prior.device)
+    if known_tokens.shape[0] not in (1, batch_size):
+        raise ShapeError(f"prefix batch must be 1 or batch_size={batch_size}, got {known_tokens.shape[0]}")
+    if bool(known.any()):
+        ranges = layout.code_ranges()[:length].to(prior.device)
+        bad = known & ((known_tokens < ranges[:, 0]) | (known_tokens >= ranges[:, 1]))
+        if bool(bad.any()):
+            row, position = (int(i) for i in bad.nonzero()[0])
+            lo, hi = (int(v) for v in ranges[position])
+            raise ConfigError(
+                f"prefix codes must lie in the layout's code range ([0, {layout.codebook_size}) for {layout.name}), "
+                f"got token {int(known_tokens[row, position])} at sequence position {position} where "
+                f"[{lo}, {hi}) is allowed"
+            )
+    return torch.where(known, known_tokens, tokens).contiguous(), known

@@ -111,6 +111,16 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             raise ShapeError(f"audio must hold at least one sample, got {samples}")
         return (self.num_levels, self.num_frames(samples))
 
+    def media_shape(self, code_grid: tuple[int, ...]) -> tuple[int, int]:
+        """The inverse of :meth:`code_grid`: ``(K, T)`` -> audio shape ``(C, T * hop)`` (the level axis is skipped)."""
+        try:
+            grid = tuple(int(g) for g in code_grid)
+        except (TypeError, ValueError):
+            grid = ()
+        if len(grid) != 2 or min(grid) < 1:
+            raise ShapeError(f"code grid must be (K, T) of positive ints, got {code_grid!r}")
+        return (int(self.config.in_channels), grid[1] * self.downsample_factor)
+
     # -- encode / decode ---------------------------------------------------------------------------------
 
     def _levels(self, levels: int | None) -> int:

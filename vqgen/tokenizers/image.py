@@ -14,6 +14,17 @@ from vqgen.tokenizers.quantizers import build_quantizer
 DEFAULT_QUANTIZER = {"type": "vq", "codebook_size": 256}
 
 
+def grid_tuple(code_grid, rank: int, form: str) -> tuple[int, ...]:
+    """``code_grid`` as a tuple of ``rank`` positive ints, or a ShapeError naming the expected ``form``."""
+    try:
+        grid = tuple(int(g) for g in code_grid)
+    except (TypeError, ValueError):
+        grid = ()
+    if len(grid) != rank or min(grid) < 1:
+        raise ShapeError(f"code grid must be {form} of positive ints, got {code_grid!r}")
+    return grid
+
+
 class ImageTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     """Convolutional VQ tokenizer for images.
 
@@ -80,6 +91,12 @@ class ImageTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             )
         grid = (height // f, width // f)
         return (self.num_levels, *grid) if self._residual else grid
+
+    def media_shape(self, code_grid: tuple[int, ...]) -> tuple[int, int, int]:
+        """The inverse of :meth:`code_grid`: ``(h, w)`` or ``(L, h, w)`` -> image shape ``(C, h * f, w * f)``."""
+        grid = grid_tuple(code_grid, 3 if self._residual else 2, "(L, h, w)" if self._residual else "(h, w)")
+        f = self.downsample_factor
+        return (int(self.config.in_channels), grid[-2] * f, grid[-1] * f)
 
     def _check_input(self, images: torch.Tensor) -> None:
         check_media(images, 4, self.config.in_channels, "images")

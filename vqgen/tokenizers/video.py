@@ -16,7 +16,7 @@ from diffusers.configuration_utils import register_to_config
 
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.tokenizers.base import QuantizedTokenizerMixin, check_media
-from vqgen.tokenizers.image import DEFAULT_QUANTIZER
+from vqgen.tokenizers.image import DEFAULT_QUANTIZER, grid_tuple
 from vqgen.tokenizers.layers import CausalConvDecoder3d, CausalConvEncoder3d, inflate_state_dict
 from vqgen.tokenizers.quantizers import build_quantizer
 
@@ -110,6 +110,14 @@ class VideoTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             )
         grid = (1 + (frames - 1) // k, height // f, width // f)
         return (self.num_levels, *grid) if self._residual else grid
+
+    def media_shape(self, code_grid: tuple[int, ...]) -> tuple[int, int, int, int]:
+        """The inverse of :meth:`code_grid`: ``(t, h, w)`` or ``(L, t, h, w)`` -> clip shape
+        ``(C, 1 + (t - 1) * temporal_factor, h * f, w * f)``."""
+        form = "(L, t, h, w)" if self._residual else "(t, h, w)"
+        grid = grid_tuple(code_grid, 4 if self._residual else 3, form)
+        f = self.downsample_factor
+        return (int(self.config.in_channels), self.num_frames(grid[-3]), grid[-2] * f, grid[-1] * f)
 
     def _check_input(self, video: torch.Tensor) -> None:
         check_media(video, 5, self.config.in_channels, "video")

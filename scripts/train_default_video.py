@@ -1,0 +1,136 @@
+"""Reproduce the shipped default video pipeline (``vqgen/pretrained/video-moving-mnist``) with fixed seeds.
+
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/train_default_video.py --stage tokenizer
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/train_default_video.py --stage prior
+    .venv/bin/python scripts/train_default_video.py --stage export
+
+Every stage resumes from its last checkpoint when run again. Clips: one real digit bouncing in 32x32
+frames, 9 frames at 8 fps (``demo:moving-mnist``), 8,000 training clips from the train digits.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from accelerate.utils import set_seed
+
+from vqgen.data.video import moving_mnist
+from vqgen.tokenizers.video import VideoTokenizer
+from vqgen.training.common import TrainingOptions
+from vqgen.training.tokenizer import TokenizerLossOptions, train_tokenizer
+
+FRAMES, SIZE, TRAIN_CLIPS, TEST_CLIPS = 9, 32, 8000, 1000
+# The prior sees more clips than the tokenizer: new bounces of the same train digits cost nothing to make.
+PRIOR_CLIPS = 24000
+
+
+def tokenizer_stage(run: Path) -> None:
+    set_seed(0)
+    tokenizer = VideoTokenizer(
+        in_channels=1,
+        base_channels=32,
+        channel_multipliers=(1, 2, 2),
+        num_res_blocks=1,
+        latent_channels=64,
+        temporal_factor=4,
+        quantizer_config={"type": "vq", "codebook_size": 256, "dead_code_threshold": 20},
+    )
+    train = moving_mnist("train", num_clips=TRAIN_CLIPS, frames=FRAMES, size=SIZE, seed=0)
+    test = moving_mnist("test", num_clips=TEST_CLIPS, frames=FRAMES, size=SIZE, seed=1)
+    options = TrainingOptions(
+        output=str(run / "tok"),
+        max_steps=1200,
+        batch_size=16,
+        learning_rate=1e-3,
+        lr_schedule="cosine",
+        warmup_steps=100,
+        mixed_precision="bf16",
+        checkpoint_every=100,
+        eval_every=300,
+        log_every=50,
+        seed=0,
+        resume=True,
+    )
+    train_tokenizer(tokenizer, train, options, TokenizerLossOptions(), eval_dataset=test)
+
+
+def prior_stage(run: Path) -> None:
+    from vqgen.data.shards import CodeShardDataset, encode_dataset
+    from vqgen.loading import load_tokenizer
+    from vqgen.priors.prior import CodePrior
+    from vqgen.training.prior import train_prior
+
+    tokenizer = load_tokenizer(run / "tok")
+    for split, clips, seed in (("train", PRIOR_CLIPS, 2), ("test", TEST_CLIPS, 1)):
+        if not (run / f"shards-{split}").exists():
+            data = moving_mnist(split, num_clips=clips, frames=FRAMES, size=SIZE, seed=seed)
+            encode_dataset(
+                tokenizer, data, run / f"shards-{split}", batch_size=128, source=f"demo:moving-mnist/{split}"
+            )
+    train, val = CodeShardDataset(run / "shards-train"), CodeShardDataset(run / "shards-test")
+    set_seed(0)
+    prior = CodePrior(
+        codebook_size=train.codebook_size,
+        code_grid=list(train.code_grid),
+        num_classes=train.num_classes,
+        hidden_size=192,
+        num_layers=6,
+        num_heads=6,
+    )
+    options = TrainingOptions(
+        output=str(run / "prior"),
+        max_steps=2000,
+        batch_size=32,
+        learning_rate=6e-4,
+        lr_schedule="cosine",
+        warmup_steps=200,
+        weight_decay=0.01,
+        ema_decay=0.999,
+        mixed_precision="bf16",
+        checkpoint_every=200,
+        eval_every=500,
+        log_every=50,
+        seed=0,
+        resume=True,
+    )
+    prior = train_prior(prior, train, options, val_dataset=val)
+
+
+def export_stage(run: Path, output: Path) -> None:
+    import shutil
+
+    from vqgen.loading import load_tokenizer
+    from vqgen.pipelines.video import VideoPipeline
+    from vqgen.priors.prior import CodePrior
+
+    tokenizer = load_tokenizer(run / "tok")
+    prior = CodePrior.from_pretrained(str(run / "prior")).eval()
+    shutil.rmtree(output, ignore_errors=True)
+    provenance = {"script": "scripts/train_default_video.py", "data": "demo:moving-mnist", "dtype": "float16"}
+    VideoPipeline(tokenizer.eval(), prior).to(torch.float16).save_pretrained(
+        str(output), provenance=provenance
+    )
+    size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
+    print(f"wrote {output} ({size / 1e6:.1f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=["tokenizer", "prior", "export"], required=True)
+    parser.add_argument("--run", default="runs/video-default")
+    parser.add_argument("--output", default="vqgen/pretrained/video-moving-mnist")
+    args = parser.parse_args()
+    run = Path(args.run)
+    torch.set_float32_matmul_precision("high")
+    if args.stage == "tokenizer":
+        tokenizer_stage(run)
+    elif args.stage == "prior":
+        prior_stage(run)
+    else:
+        export_stage(run, Path(args.output))
+
+
+if __name__ == "__main__":
+    main()

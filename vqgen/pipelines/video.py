@@ -1,0 +1,238 @@
+"""VideoPipeline: class-conditional or unconditional video generation, and frame prediction, from a code prior.
+
+Frames per second belong to the pipeline, not to the tokenizer: the tokenizer turns frames into codes at
+any rate, while the prior learned motion per frame from clips at one rate. ``fps`` is registered in the
+pipeline's config (``model_index.json``), defaults to 8 (the rate of ``demo:moving-mnist``) and is
+returned with every output so files play at the speed of the training clips.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers.utils import BaseOutput
+
+from vqgen.errors import ConfigError, ShapeError
+from vqgen.io import load_video, to_uint8_images
+from vqgen.pipelines.base import TokenPipeline
+
+__all__ = ["DEFAULT_FPS", "VideoPipeline", "VideoPipelineOutput", "to_uint8_videos"]
+
+#: Frames per second of a pipeline saved without one.
+DEFAULT_FPS = 8.0
+
+
+@dataclass
+class VideoPipelineOutput(BaseOutput):
+    """``videos``: uint8 ``np.ndarray [N, T, H, W, C]`` or float ``torch.Tensor [N, C, T, H, W]`` in [-1, 1],
+    by ``output_type``; ``fps``: the frame rate to play them at."""
+
+    videos: np.ndarray | torch.Tensor
+    fps: float
+
+
+def to_uint8_videos(videos: torch.Tensor) -> np.ndarray:
+    """Float videos ``[N, C, T, H, W]`` in [-1, 1] -> uint8 ``[N, T, H, W, C]`` (clamped, rounded)."""
+    if not isinstance(videos, torch.Tensor) or videos.dim() != 5:
+        shape = list(videos.shape) if hasattr(videos, "shape") else type(videos).__name__
+        raise ShapeError(f"videos must be a tensor [N, C, T, H, W], got {shape}")
+    n, c, t, h, w = videos.shape
+    frames = to_uint8_images(videos.transpose(1, 2).reshape(n * t, c, h, w))
+    return frames.reshape(n, t, h, w, c)
+
+
+def _valid_counts(factor: int, most: int) -> list[int]:
+    return list(range(1, most + 1, factor))
+
+
+def _counts_text(factor: int, most: int) -> str:
+    counts = _valid_counts(factor, most)
+    return ", ".join(map(str, counts)) if len(counts) <= 8 else f"1 + n * {factor} up to {most}"
+
+
+class VideoPipeline(TokenPipeline):
+    """``VideoTokenizer`` + ``CodePrior``: ``pipe(num_samples=4, class_labels=3).videos``.
+
+    Args:
+        tokenizer: a ``VideoTokenizer``.
+        prior: a ``CodePrior`` over the tokenizer's ``(t, h, w)`` (or ``(L, t, h, w)``) grid of one clip.
+        fps: frames per second of the clips the prior was trained on (saved in ``model_index.json``).
+    """
+
+    output_types = ("np", "pt")
+    time_axis_from_end = 3  # (t, h, w)
+
+    def __init__(self, tokenizer, prior, fps: float = DEFAULT_FPS):
+        super().__init__(tokenizer, prior)
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
+            raise ConfigError(f"fps must be a positive number, got {fps!r}")
+        self.register_to_config(fps=float(fps))
+
+    @property
+    def fps(self) -> float:
+        return float(self.config.fps)
+
+    @property
+    def temporal_factor(self) -> int:
+        return int(self.tokenizer.temporal_factor)
+
+    @property
+    def max_frames(self) -> int:
+        """Frames of the clips the prior models: the longest video one call can draw."""
+        return int(self.sample_shape[1])
+
+    def check_num_frames(self, num_frames: int | None) -> int:
+        """``num_frames`` (None: the full clip) checked against this pipeline -> the frame count to draw."""
+        if num_frames is None:
+            return self.max_frames
+        factor, most = self.temporal_factor, self.max_frames
+        if (
+            isinstance(num_frames, bool)
+            or not isinstance(num_frames, int)
+            or not 1 <= num_frames <= most
+            or (num_frames - 1) % factor
+        ):
+            raise ConfigError(
+                f"num_frames={num_frames!r} does not work with this pipeline: it makes 1 + n * {factor} frames "
+                f"up to {most} ({_counts_text(factor, most)})"
+            )
+        return num_frames
+
+    def __call__(
+        self,
+        num_samples: int = 1,
+        class_labels=None,
+        num_frames: int | None = None,
+        prompt_frames=None,
+        guidance_scale: float | None = None,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "np",
+        batch_size: int = 64,
+        progress: bool = False,
+    ) -> VideoPipelineOutput:
+        """Draw ``num_samples`` videos of ``num_frames`` frames.
+
+        Args:
+            class_labels: None (unconditional / null class), one int for all, or one per sample.
+            num_frames: ``1 + n * temporal_factor`` frames, at most the trained clip length (the default).
+            prompt_frames: frame prediction: a clip (uint8 ``[T, H, W, C]`` / ``[N, T, H, W, C]``, float
+                ``[C, T, H, W]`` / ``[N, C, T, H, W]`` in [-1, 1], or a video file) whose first ``k`` frames
+                are encoded and kept; the prior continues them. ``k`` is the largest ``1 + m * temporal_factor``
+                that the prompt holds and that leaves at least one latent frame to draw. One prompt serves
+                every sample, or give one per sample. The videos start with the decoded prompt frames.
+            guidance_scale: classifier-free guidance (1 = none); default 3 when labels are given, else 1.
+            temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
+            generator: seeds every draw; the same seed gives the same videos on the same machine.
+            output_type: ``"np"`` (uint8 ``[N, T, H, W, C]``) or ``"pt"`` (float ``[N, C, T, H, W]`` in [-1, 1]).
+        """
+        self._check_call(num_samples, class_labels, output_type)
+        frames = self.check_num_frames(num_frames)
+        latent_frames = 1 + (frames - 1) // self.temporal_factor
+        prefix = None
+        if prompt_frames is not None:
+            prefix = self.prompt_codes(prompt_frames, frames)
+            if prefix.shape[0] not in (1, num_samples):
+                raise ConfigError(
+                    f"prompt_frames holds {prefix.shape[0]} clips; give one clip or one per sample ({num_samples})"
+                )
+        full = latent_frames == self.prior.config.code_grid[-3]
+        videos = self.generate_media(
+            num_samples,
+            class_labels,
+            guidance_scale,
+            temperature,
+            top_k,
+            top_p,
+            prefix,
+            generator,
+            batch_size,
+            progress,
+            time_steps=None if full else latent_frames,
+        )
+        if output_type == "pt":
+            return VideoPipelineOutput(videos=videos, fps=self.fps)
+        return VideoPipelineOutput(videos=to_uint8_videos(videos), fps=self.fps)
+
+    @torch.no_grad()
+    def prompt_codes(self, prompt_frames, num_frames: int | None = None) -> torch.Tensor:
+        """The codes of a prompt clip's first frames: long ``[N, m, h, w]``, the leading latent frames.
+
+        ``num_frames`` is the length of the video to draw (default: the full clip); the prompt keeps the
+        largest ``1 + (m - 1) * temporal_factor`` of its frames that leaves at least one latent frame to draw.
+        """
+        if self.tokenizer._residual:
+            raise ConfigError(
+                "frame prediction needs a single-level video tokenizer: the raster order of a residual grid "
+                "puts whole levels first, so its leading codes are not the first frames"
+            )
+        frames = self.check_num_frames(num_frames)
+        clip = self._video_tensor(prompt_frames, "prompt_frames")
+        factor = self.temporal_factor
+        available = clip.shape[2]
+        if frames == 1:
+            raise ConfigError("num_frames=1 leaves no frame to predict after a prompt")
+        keep = 1 + min((available - 1) // factor, (frames - 1) // factor - 1) * factor
+        clip = clip[:, :, :keep].to(device=self.tokenizer.device, dtype=self.tokenizer.dtype)
+        return self.tokenizer.encode(clip).to(self.prior.device)
+
+    def preprocess(self, videos) -> torch.Tensor:
+        """Videos -> float ``[N, C, T, H, W]`` in [-1, 1] of the pipeline's full clip shape (for ``score`` and
+        ``compress``).
+
+        Accepts a float tensor ``[N, C, T, H, W]`` / ``[C, T, H, W]`` in [-1, 1], a uint8 array
+        ``[N, T, H, W, C]`` / ``[T, H, W, C]`` / ``[T, H, W]`` (grey), a video file path, or a list of those.
+        """
+        clip = self._video_tensor(videos, "videos")
+        if clip.shape[2] != self.max_frames:
+            raise ShapeError(
+                f"videos must have {self.max_frames} frames for this pipeline, got {clip.shape[2]}"
+            )
+        return clip
+
+    def _video_tensor(self, videos, what: str) -> torch.Tensor:
+        """Any accepted form -> float ``[N, C, T, H, W]`` with the pipeline's channels and frame size."""
+        channels, _, height, width = self.sample_shape
+        if isinstance(videos, (list, tuple)):
+            if not videos:
+                raise ShapeError(f"{what}: got an empty list")
+            parts = [self._video_tensor(item, what) for item in videos]
+            if len({p.shape[2] for p in parts}) > 1:
+                raise ShapeError(f"{what}: the clips have different frame counts")
+            return torch.cat(parts)
+        if isinstance(videos, (str, os.PathLike)):
+            videos, _ = load_video(Path(videos), channels=channels)
+        if isinstance(videos, np.ndarray):
+            if videos.dtype != np.uint8:
+                raise ShapeError(
+                    f"{what}: video arrays must be uint8 [N, T, H, W, C] in 0..255, got {videos.dtype}"
+                )
+            array = videos[..., None] if videos.ndim == 3 else videos
+            array = array[None] if array.ndim == 4 else array
+            if array.ndim != 5:
+                raise ShapeError(
+                    f"{what}: video arrays must be [N, T, H, W, C], got shape {list(videos.shape)}"
+                )
+            videos = torch.from_numpy(np.array(array, copy=True)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+        if not isinstance(videos, torch.Tensor):
+            raise ShapeError(
+                f"cannot use {type(videos).__name__} as {what}: pass tensors, uint8 arrays or paths"
+            )
+        videos = videos[None] if videos.dim() == 4 else videos
+        if videos.dim() != 5 or videos.shape[1] != channels or tuple(videos.shape[3:]) != (height, width):
+            raise ShapeError(
+                f"{what} must be [N, {channels}, T, {height}, {width}] (frames of {height}x{width}, {channels} "
+                f"channel{'s' if channels > 1 else ''}) for this pipeline, got {list(videos.shape)}"
+            )
+        if videos.shape[0] == 0 or videos.shape[2] == 0:
+            raise ShapeError(f"{what} holds no frames: got shape {list(videos.shape)}")
+        if not videos.is_floating_point() or not torch.isfinite(videos).all():
+            raise ShapeError(f"{what}: video tensors must be finite floats in [-1, 1]")
+        return videos.float()
