@@ -23,7 +23,7 @@ from vqgen.training.tokenizer import TokenizerLossOptions, train_tokenizer
 
 FRAMES, SIZE, TRAIN_CLIPS, TEST_CLIPS = 9, 32, 8000, 1000
 # The prior sees more clips than the tokenizer: new bounces of the same train digits cost nothing to make.
-PRIOR_CLIPS = 24000
+PRIOR_CLIPS = 10000
 
 
 def tokenizer_stage(run: Path) -> None:

@@ -57,7 +57,8 @@ def test_multi_resolution_stft_loss_matches_formula():
         mf = np.stack([numpy_magnitude(x, n_fft, hop) for x in f])
         mr = np.stack([numpy_magnitude(x, n_fft, hop) for x in r])
         sc_expected += np.linalg.norm(mr - mf) / np.linalg.norm(mr)
-        mag_expected += np.mean(np.abs(np.log(np.maximum(mf, 1e-5)) - np.log(np.maximum(mr, 1e-5))))
+        floor = np.maximum(1e-5, mr.max(axis=(1, 2), keepdims=True) * 1e-4)  # 80 dB below each item's peak
+        mag_expected += np.mean(np.abs(np.log(np.maximum(mf, floor)) - np.log(np.maximum(mr, floor))))
     assert float(terms["spectral_convergence"]) == pytest.approx(sc_expected / 2, rel=1e-4)
     assert float(terms["log_magnitude"]) == pytest.approx(mag_expected / 2, rel=1e-4)
     assert float(loss(fake, real)) == pytest.approx((sc_expected + mag_expected) / 2, rel=1e-4)
@@ -75,7 +76,8 @@ def test_multi_scale_mel_loss_matches_formula():
         )
         mel_f = np.stack([bank.T @ numpy_magnitude(x, n_fft, n_fft // 4) for x in f])
         mel_r = np.stack([bank.T @ numpy_magnitude(x, n_fft, n_fft // 4) for x in r])
-        expected += np.mean(np.abs(np.log(np.maximum(mel_f, 1e-5)) - np.log(np.maximum(mel_r, 1e-5))))
+        floor = np.maximum(1e-5, mel_r.max(axis=(1, 2), keepdims=True) * 1e-4)
+        expected += np.mean(np.abs(np.log(np.maximum(mel_f, floor)) - np.log(np.maximum(mel_r, floor))))
     assert float(loss(fake, real)) == pytest.approx(expected / 2, rel=1e-4)
 
 
@@ -86,6 +88,22 @@ def test_spectral_losses_zero_on_identical_and_grow_with_error():
         small = float(loss(real + 0.01 * (fake - real), real))
         large = float(loss(fake, real))
         assert 0 < small < large
+
+
+def test_faint_noise_in_silence_costs_less_than_a_wrong_word():
+    """The relative floor: hiss 90 dB down where the target is silent must not outweigh a voiced error."""
+    t = torch.arange(8000) / 8000
+    word = torch.where((t > 0.4) & (t < 0.6), 0.5 * torch.sin(2 * torch.pi * 440 * t), torch.zeros_like(t))
+    target = word.view(1, 1, -1)
+    hiss = target + 1e-5 * torch.randn(1, 1, 8000, generator=torch.Generator().manual_seed(0))
+    wrong = 0.5 * target.roll(400, dims=-1)
+    for loss in (
+        MultiResolutionSTFTLoss(fft_sizes=(128, 256)),
+        MultiScaleMelLoss(8000, (128, 256), (16, 32)),
+    ):
+        assert float(loss(hiss, target)) < 0.25 * float(loss(wrong, target))
+    unfloored = MultiScaleMelLoss(8000, (128, 256), (16, 32), top_db=None)
+    assert float(unfloored(hiss, target)) > float(unfloored(wrong, target))  # what the floor prevents
 
 
 def test_spectral_losses_gradients_are_finite_even_on_silence():

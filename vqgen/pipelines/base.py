@@ -197,7 +197,7 @@ class TokenPipeline(DiffusionPipeline):
         total = torch.cat(bits)
         return ScoreOutput(
             bits_per_dim=total / dims,
-            bits_per_token=total / self.prior.layout.length,
+            bits_per_token=total / self.prior.layout.num_codes,
             reconstruction_error=torch.cat(errors),
         )
 

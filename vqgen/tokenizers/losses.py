@@ -422,12 +422,24 @@ def stft_magnitude(x: torch.Tensor, n_fft: int, hop_length: int, win_length: int
     return spec.abs()
 
 
+def floored_log(fake: torch.Tensor, real: torch.Tensor, eps: float, top_db: float | None):
+    """``log`` of two magnitude spectrograms ``[B, F, T]``, both floored at ``eps`` and, with ``top_db``, at
+    ``top_db`` below the loudest bin of each target item. Without the relative floor, digital silence (common in
+    clips of single words) dominates a log loss: reconstructing it to 1e-3 instead of exactly 0 costs more
+    than every voiced bin together, and the model learns silence instead of speech."""
+    floor = real.new_full((), eps)
+    if top_db is not None:
+        floor = (real.amax(dim=(-2, -1), keepdim=True) * 10 ** (-top_db / 20)).clamp_min(eps)
+    return torch.maximum(fake, floor).log(), torch.maximum(real, floor).log()
+
+
 class MultiResolutionSTFTLoss(nn.Module):
     """Spectral convergence plus log-magnitude L1, averaged over STFT resolutions (Parallel WaveGAN).
 
     At each resolution, with magnitudes ``M = |STFT(target)|`` and ``M' = |STFT(reconstruction)|``:
     ``sc = ||M - M'||_F / ||M||_F`` (Frobenius norms over the whole batch) and
-    ``log_mag = mean |log(max(M, eps)) - log(max(M', eps))|``. The loss is
+    ``log_mag = mean |log(max(M, f)) - log(max(M', f))|`` with the floor ``f = max(eps, max(M) * 10^(-top_db/20))``
+    per item (see :func:`floored_log`; ``top_db=None`` keeps only ``eps``). The loss is
     ``mean over resolutions of (sc + log_mag)``. Channels are treated as separate signals.
 
     Shapes: ``reconstruction``, ``target`` ``[B, C, S]`` -> scalar (float32).
@@ -439,8 +451,10 @@ class MultiResolutionSTFTLoss(nn.Module):
         hop_sizes: Sequence[int] | None = None,
         win_lengths: Sequence[int] | None = None,
         eps: float = 1e-5,
+        top_db: float | None = 80.0,
     ):
         super().__init__()
+        self.top_db = top_db
         self.fft_sizes = [int(n) for n in fft_sizes]
         self.hop_sizes = [int(h) for h in hop_sizes] if hop_sizes else [n // 4 for n in self.fft_sizes]
         self.win_lengths = [int(w) for w in win_lengths] if win_lengths else list(self.fft_sizes)
@@ -459,7 +473,7 @@ class MultiResolutionSTFTLoss(nn.Module):
                 m_fake = stft_magnitude(fake, n_fft, hop, win)
                 m_real = stft_magnitude(real, n_fft, hop, win)
                 sc = sc + torch.linalg.norm(m_real - m_fake) / torch.linalg.norm(m_real).clamp_min(self.eps)
-                mag = mag + F.l1_loss(m_fake.clamp_min(self.eps).log(), m_real.clamp_min(self.eps).log())
+                mag = mag + F.l1_loss(*floored_log(m_fake, m_real, self.eps, self.top_db))
         count = len(self.fft_sizes)
         return {"spectral_convergence": sc / count, "log_magnitude": mag / count}
 
@@ -472,8 +486,8 @@ class MultiScaleMelLoss(nn.Module):
     """L1 between log mel spectrograms at several window sizes (DAC's mel loss), averaged over scales.
 
     At each scale (window ``w``, hop ``w // 4``, ``n_mels`` bands, Hann window, magnitude spectrum, HTK mel
-    filters from ``torchaudio.transforms.MelSpectrogram``): ``mean |log(max(mel(x'), eps)) -
-    log(max(mel(x), eps))|``.
+    filters from ``torchaudio.transforms.MelSpectrogram``): ``mean |log(max(mel(x'), f)) -
+    log(max(mel(x), f))|`` with the per-item floor ``f`` of :func:`floored_log`.
 
     Shapes: ``reconstruction``, ``target`` ``[B, C, S]`` -> scalar (float32).
     """
@@ -484,10 +498,12 @@ class MultiScaleMelLoss(nn.Module):
         window_lengths: Sequence[int] = (128, 512, 2048),
         n_mels: Sequence[int] = (20, 40, 80),
         eps: float = 1e-5,
+        top_db: float | None = 80.0,
     ):
         super().__init__()
         import torchaudio
 
+        self.top_db = top_db
         if len(window_lengths) != len(n_mels) or not window_lengths:
             raise ConfigError("window_lengths and n_mels must be non-empty and of equal length")
         if sample_rate < 1:
@@ -512,9 +528,7 @@ class MultiScaleMelLoss(nn.Module):
         total = fake.new_zeros(())
         with torch.autocast(device_type=fake.device.type, enabled=False):
             for mel in self.mels:
-                total = total + F.l1_loss(
-                    mel(fake).clamp_min(self.eps).log(), mel(real).clamp_min(self.eps).log()
-                )
+                total = total + F.l1_loss(*floored_log(mel(fake), mel(real), self.eps, self.top_db))
         return total / len(self.mels)
 
 
