@@ -8,8 +8,21 @@ Fuzzed inputs: random bytes and PNG-looking files for ``vqgen.io.load_image``; g
 stalling the suite. ``max_examples`` is kept small (the file runs in well under a minute on two cores);
 set ``HYPOTHESIS_MAX_EXAMPLES`` to fuzz longer.
 
-Deliberately not fuzzed here: a ``model_index.json`` naming a missing ``vqgen.*`` module, a known bug in
-``vqgen/pipelines/base.py`` pinned by a strict xfail in ``tests/test_bad_input.py``.
+Audio and video: random bytes, RIFF/WAVE headers with random fields (then maybe cut short), and truncated or
+byte-flipped copies of real WAV / FLAC / OGG files for ``vqgen.io.load_audio``; random bytes, container
+signatures followed by junk, and truncated or byte-flipped copies of a real MP4 and GIF (written with
+``vqgen.io.save_video``) for ``vqgen.io.load_video``, under the suffixes ``.mp4 .gif .webm .avi``. The folder
+datasets (``AudioFolderDataset``, ``VideoFolderDataset``) get one fuzzed file among good ones: it is skipped
+with a ``DataWarning`` naming it, or kept, and then its item loads or raises a ``VqgenError``.
+
+Deliberately not fuzzed here: a ``model_index.json`` naming a missing ``vqgen.*`` module (its own test in
+``tests/test_bad_input.py``). Cases once found here have their own tests in ``tests/test_bad_input.py``:
+resampling audio whose header claims an arbitrary sample rate (refused: the resampling kernel grows with the
+rates' coprime parts) or holding no samples at all, and ``load_video(fps=...)`` of an MP4 whose timestamps a
+flipped byte made enormous (refused beyond ``MAX_VIDEO_FRAMES``). Here audio
+is only resampled when the file's rate is a usual one or at most 1000 Hz (a flipped byte in the first 64 bytes,
+where the headers keep the rate, turns resampling off), and ``fps`` is only asked of GIFs, random bytes and
+truncated copies.
 """
 
 from __future__ import annotations
@@ -22,6 +35,7 @@ import shutil
 import signal
 import struct
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +46,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from vqgen.data.audio import AudioFolderDataset
+from vqgen.data.folders import DataWarning
 from vqgen.data.shards import CodeShardDataset, encode_dataset
+from vqgen.data.video import VideoFolderDataset
 from vqgen.errors import VqgenError
-from vqgen.io import load_image
+from vqgen.io import load_audio, load_image, load_video, save_audio, save_video
 from vqgen.loading import load_tokenizer
 from vqgen.pipelines.image import ImagePipeline
 
@@ -303,3 +320,245 @@ def test_code_shard_dataset_with_fuzzed_code_values(saved, codes, labels):
         else:
             with pytest.raises(VqgenError):
                 CodeShardDataset(folder)
+
+
+# ---------------------------------------------------------------------------------------- audio, video
+
+RATE = 8000
+#: Sample rates a header may claim that are still cheap to resample to RATE (see the module docstring).
+USUAL_RATES = [8000, 16000, 11025, 22050, 44100, 48000, 96000]
+#: Bytes at the start of a WAV, FLAC or OGG file that hold its sample rate (WAV 44, FLAC 42, OGG 58).
+HEADER_BYTES = 64
+
+
+def _written(save, suffix: str, *arguments, **options) -> bytes:
+    """The bytes ``save(arguments[0], path, *arguments[1:], **options)`` writes to a file ending in ``suffix``."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"media{suffix}"
+        save(*arguments[:1], path, *arguments[1:], **options)
+        return path.read_bytes()
+
+
+def _tone(samples: int = 240, channels: int = 1, freq: float = 440.0) -> np.ndarray:
+    wave = 0.5 * np.sin(2 * np.pi * freq * np.arange(samples) / RATE)
+    return np.repeat(wave[None], channels, axis=0).astype(np.float32)
+
+
+def _clip(frames: int = 5, size: int = 8, channels: int = 1, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (frames, size, size, channels), dtype=np.uint8)
+
+
+REAL_AUDIO = {
+    suffix: _written(save_audio, suffix, _tone(channels=channels), RATE)
+    for suffix, channels in ((".wav", 1), (".flac", 2), (".ogg", 1))
+}
+REAL_VIDEOS = {
+    "mp4": _written(save_video, ".mp4", _clip(channels=3), fps=10.0),
+    "gif": _written(save_video, ".gif", _clip(channels=3, seed=1), fps=10.0),
+    "grey-gif": _written(save_video, ".gif", _clip(channels=1, seed=2), fps=10.0),
+}
+AUDIO_SIGNATURES = [b"RIFF\x24\x00\x00\x00WAVEfmt ", b"fLaC\x00\x00\x00\x22", b"OggS\x00\x02", b"RIFF"]
+VIDEO_SIGNATURES = [
+    b"GIF89a",
+    b"GIF87a\x08\x00\x08\x00\xf7\x00\x00",
+    b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom",
+    b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41",
+    b"\x1a\x45\xdf\xa3",  # Matroska / WebM
+    b"RIFF\x00\x10\x00\x00AVI LIST",
+]
+
+
+def _flipped(draw, data: bytes, start: int = 0) -> tuple[bytes, int]:
+    """``data`` with 1 to 4 bytes from ``start`` on replaced; returns it and the first changed position."""
+    changed = bytearray(data)
+    positions = draw(st.lists(st.integers(start, len(data) - 1), min_size=1, max_size=4))
+    for position in positions:
+        changed[position] = draw(st.integers(0, 255))
+    return bytes(changed), min(positions)
+
+
+@st.composite
+def riff_wave(draw, usual_rate: bool = False) -> tuple[bytes, bool]:
+    """A RIFF/WAVE file whose every header field may be wrong, maybe cut short; and whether its rate is cheap
+    to resample (a usual rate or at most 1000 Hz)."""
+    tag = draw(st.sampled_from([1, 3, 6, 7, 0xFFFE, 0]) | st.integers(0, 0xFFFF))
+    channels = draw(st.sampled_from([1, 2]) | st.integers(0, 0xFFFF))
+    cheap = st.sampled_from(USUAL_RATES) | st.integers(0, 1000)
+    rate = draw(cheap if usual_rate else cheap | st.integers(0, (1 << 32) - 1))
+    bits = draw(st.sampled_from([8, 16, 24, 32, 64]) | st.integers(0, 0xFFFF))
+    block = draw(st.just(channels * bits // 8 & 0xFFFF) | st.integers(0, 0xFFFF))
+    byte_rate = draw(st.just(rate * block & 0xFFFFFFFF) | st.integers(0, (1 << 32) - 1))
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, byte_rate, block, bits) + draw(st.binary(max_size=24))
+    fmt_size = draw(st.just(len(fmt)) | st.sampled_from([16, 18, 40]) | st.integers(0, (1 << 32) - 1))
+    payload = draw(st.binary(max_size=256))
+    data_size = draw(st.just(len(payload)) | st.integers(0, (1 << 32) - 1))
+    body = (
+        b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", fmt_size)
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_size)
+        + payload
+    )
+    riff_size = draw(st.just(len(body)) | st.integers(0, (1 << 32) - 1))
+    whole = b"RIFF" + struct.pack("<I", riff_size) + body
+    cut = draw(st.none() | st.integers(0, len(whole)))
+    return whole[:cut], rate in USUAL_RATES or rate <= 1000
+
+
+@st.composite
+def audio_like(draw, resample_only_cheap: bool = False) -> tuple[bytes, bool]:
+    """Fuzzed audio bytes and whether resampling them is in scope (their header rate is left cheap).
+
+    ``resample_only_cheap``: produce only files that keep a cheap rate (for the folder dataset, which always
+    resamples to its own rate)."""
+    kind = draw(st.sampled_from(["random", "signature+junk", "riff", "truncated", "flipped"]))
+    if kind == "random":
+        return draw(st.binary(max_size=300)), True
+    if kind == "signature+junk":
+        return draw(st.sampled_from(AUDIO_SIGNATURES)) + draw(st.binary(max_size=300)), True
+    if kind == "riff":
+        return draw(riff_wave(usual_rate=resample_only_cheap))
+    data = REAL_AUDIO[draw(st.sampled_from(sorted(REAL_AUDIO)))]
+    if kind == "truncated":
+        return data[: draw(st.integers(0, len(data) - 1))], True
+    data, first = _flipped(draw, data, HEADER_BYTES if resample_only_cheap else 0)
+    return data, first >= HEADER_BYTES
+
+
+@st.composite
+def video_like(draw) -> tuple[bytes, bool]:
+    """Fuzzed video bytes and whether ``fps`` resampling is in scope (not a byte-flipped MP4)."""
+    kind = draw(st.sampled_from(["random", "signature+junk", "truncated", "flipped"]))
+    if kind == "random":
+        return draw(st.binary(max_size=400)), True
+    if kind == "signature+junk":
+        return draw(st.sampled_from(VIDEO_SIGNATURES)) + draw(st.binary(max_size=400)), True
+    name = draw(st.sampled_from(sorted(REAL_VIDEOS)))
+    data = REAL_VIDEOS[name]
+    if kind == "truncated":
+        return data[: draw(st.integers(0, len(data) - 1))], True
+    return _flipped(draw, data)[0], name != "mp4"
+
+
+AUDIO_SUFFIXES = st.sampled_from([".wav", ".flac", ".ogg", ".WAV"])
+VIDEO_SUFFIXES = st.sampled_from([".mp4", ".gif", ".webm", ".avi"])
+
+
+@FUZZ
+@given(data=st.data(), fuzzed=audio_like(), suffix=AUDIO_SUFFIXES, channels=st.sampled_from([None, 1, 2]))
+def test_load_audio_never_fails_but_with_a_vqgen_error(data, fuzzed, suffix, channels):
+    payload, cheap = fuzzed
+    sample_rate = data.draw(st.sampled_from([None, RATE, 16000])) if cheap else None
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"fuzz{suffix}"
+        path.write_bytes(payload)
+        _only_vqgen_errors(lambda: load_audio(path, sample_rate=sample_rate, channels=channels))
+
+
+def _decodes_to_no_samples(path: Path) -> bool:
+    import soundfile
+
+    try:
+        return len(soundfile.read(str(path), dtype="float32", always_2d=True)[0]) == 0
+    except Exception:  # noqa: BLE001 - load_audio itself refuses what soundfile cannot read
+        return False
+
+
+def test_the_audio_fuzzer_reaches_real_decoding():
+    """The real files behind the truncations and flips decode, also resampled and mixed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        for suffix, data in REAL_AUDIO.items():
+            path = Path(scratch) / f"ok{suffix}"
+            path.write_bytes(data)
+            audio, rate = load_audio(path, sample_rate=16000, channels=1)
+            assert rate == 16000 and audio.shape[0] == 1 and 470 <= audio.shape[1] <= 490, suffix
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    fuzzed=video_like(),
+    suffix=VIDEO_SUFFIXES,
+    channels=st.sampled_from([None, 1, 3]),
+    max_frames=st.sampled_from([None, 1, 3]),
+)
+def test_load_video_never_fails_but_with_a_vqgen_error(data, fuzzed, suffix, channels, max_frames):
+    payload, fps_in_scope = fuzzed
+    fps = data.draw(st.sampled_from([None, 4.0, 25.0])) if fps_in_scope else None
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / f"fuzz{suffix}"
+        path.write_bytes(payload)
+        _only_vqgen_errors(lambda: load_video(path, fps=fps, max_frames=max_frames, channels=channels))
+
+
+def test_the_video_fuzzer_reaches_real_decoding():
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, data in REAL_VIDEOS.items():
+            path = Path(scratch) / f"ok.{name.removeprefix('grey-')}"
+            path.write_bytes(data)
+            frames, fps = load_video(path, channels=1)
+            assert frames.shape == (5, 8, 8, 1) and fps == pytest.approx(10.0), name
+
+
+def _check_folder_with_one_fuzzed_file(make_dataset, root: Path, fuzzed: Path, good: list[Path], item_shape):
+    """Build the dataset (non-strict): the good files are kept; the fuzzed one is skipped with one DataWarning
+    naming it, or kept, and then its item has ``item_shape`` or raises a one-line VqgenError."""
+    with _no_hang(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        dataset = make_dataset(root)
+    skipped = [str(warning.message) for warning in caught if issubclass(warning.category, DataWarning)]
+    assert all(path in dataset.files for path in good), (dataset.files, skipped)
+    if fuzzed in dataset.files:
+        assert not skipped, skipped
+        index = dataset.files.index(fuzzed)
+        _only_vqgen_errors(lambda: _check_item(dataset[index], item_shape))
+    else:
+        assert [path for path, _ in dataset.skipped] == [fuzzed]
+        assert len(skipped) == 1 and fuzzed.name in skipped[0] and "skipped 1 " in skipped[0], skipped
+        assert "\n" not in skipped[0]
+
+
+def _check_item(item: dict, shape) -> None:
+    media = item["audio"] if "audio" in item else item["video"]
+    assert tuple(media.shape) == shape and media.dtype == torch.float32
+
+
+@FUZZ
+@given(fuzzed=audio_like(resample_only_cheap=True), suffix=AUDIO_SUFFIXES, train=st.booleans())
+def test_audio_folder_skips_or_reads_one_fuzzed_file_among_good_ones(fuzzed, suffix, train):
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        good = [root / "a.wav", root / "b.flac"]
+        for path in good:
+            path.write_bytes(REAL_AUDIO[path.suffix])
+        path = root / f"fuzz{suffix}"
+        path.write_bytes(fuzzed[0])
+        _check_folder_with_one_fuzzed_file(
+            lambda folder: AudioFolderDataset(folder, RATE, channels=1, segment_seconds=0.01, train=train),
+            root,
+            path,
+            good,
+            (1, 80),
+        )
+
+
+@FUZZ
+@given(fuzzed=video_like(), suffix=VIDEO_SUFFIXES, train=st.booleans())
+def test_video_folder_skips_or_reads_one_fuzzed_file_among_good_ones(fuzzed, suffix, train):
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        good = [root / "a.gif", root / "b.mp4"]
+        good[0].write_bytes(REAL_VIDEOS["grey-gif"])
+        good[1].write_bytes(REAL_VIDEOS["mp4"])
+        path = root / f"fuzz{suffix}"
+        path.write_bytes(fuzzed[0])
+        _check_folder_with_one_fuzzed_file(
+            lambda folder: VideoFolderDataset(folder, frames=3, resolution=8, channels=1, train=train),
+            root,
+            path,
+            good,
+            (1, 3, 8, 8),
+        )

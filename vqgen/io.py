@@ -371,14 +371,45 @@ def save_audio(
     return target
 
 
+#: Largest ``rate / gcd(rate, target)`` either side may have: torchaudio's resampling kernel grows with the
+#: product of the reduced rates, so 44,101 Hz -> 16 kHz would take seconds per clip and a made-up rate in a
+#: corrupt header gigabytes. Every common pair (8-192 kHz, 11,025 Hz family included) stays far below it.
+MAX_REDUCED_RATE = 4000
+
+
+def check_resampling(rate: int, target: int, what: str) -> None:
+    """Raise DataError (naming ``what``) unless ``rate`` -> ``target`` is a resampling torchaudio does cheaply."""
+    if rate < 1:
+        raise DataError(f"{what} has sample rate {rate} Hz; expected a positive rate")
+    common = math.gcd(int(rate), int(target))
+    if max(rate // common, target // common) > MAX_REDUCED_RATE:
+        raise DataError(
+            f"{what} has an unusual sample rate of {rate} Hz that cannot be resampled to {target} Hz "
+            f"efficiently; convert it to a standard rate (e.g. 16000, 22050, 44100 or 48000 Hz) first"
+        )
+
+
+def resample_audio(audio: torch.Tensor, rate: int, target: int, what: str = "audio") -> torch.Tensor:
+    """``torchaudio.functional.resample`` of float ``[..., S]`` from ``rate`` to ``target`` Hz, clamped to
+    [-1, 1]; refuses rates it cannot resample cheaply (:func:`check_resampling`), passes empty audio through."""
+    if int(rate) == int(target):
+        return audio
+    check_resampling(int(rate), int(target), what)
+    if audio.shape[-1] == 0:
+        return audio
+    import torchaudio
+
+    return torchaudio.functional.resample(audio, int(rate), int(target)).clamp(-1.0, 1.0)
+
+
 def load_audio(
     path: str | os.PathLike, sample_rate: int | None = None, channels: int | None = None
 ) -> tuple[np.ndarray, int]:
     """Read an audio file as float32 ``[C, S]`` in [-1, 1] and its sample rate.
 
-    ``channels`` mixes (see :func:`mix_channels`); ``sample_rate`` resamples with
-    ``torchaudio.functional.resample`` and is then the rate returned. Missing or undecodable files raise
-    ``DataError``.
+    ``channels`` mixes (see :func:`mix_channels`); ``sample_rate`` resamples (:func:`resample_audio`) and is
+    then the rate returned. Missing or undecodable files, and files holding NaN or infinite samples, raise
+    ``DataError``; float files are clamped to [-1, 1].
     """
     import soundfile
 
@@ -391,13 +422,14 @@ def load_audio(
     except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
         raise DataError(f"cannot decode audio '{source}': {_one_line(error)}") from error
     array = np.ascontiguousarray(data.T)
+    if not np.isfinite(array).all():
+        raise DataError(f"audio file '{source}' holds NaN or infinite samples")
+    array = np.clip(array, -1.0, 1.0)
     if channels is not None:
         array = mix_channels(array, channels)
     if sample_rate is not None and int(sample_rate) != rate:
-        import torchaudio
-
-        resampled = torchaudio.functional.resample(torch.from_numpy(array), rate, int(sample_rate))
-        array, rate = resampled.clamp(-1.0, 1.0).numpy(), int(sample_rate)
+        resampled = resample_audio(torch.from_numpy(array), rate, int(sample_rate), f"audio file '{source}'")
+        array, rate = resampled.numpy(), int(sample_rate)
     return array.astype(np.float32, copy=False), int(rate)
 
 
@@ -408,6 +440,8 @@ def load_audio(
 #: File suffixes ``save_video`` writes; ``load_video`` also reads ``.webm``, ``.avi``, ``.mov`` and ``.mkv``.
 VIDEO_WRITE_FORMATS: tuple[str, ...] = (".mp4", ".gif")
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".gif", ".webm", ".avi", ".mov", ".mkv")
+#: Most frames ``load_video`` returns after resampling in time (a corrupt timestamp can claim years).
+MAX_VIDEO_FRAMES = 100_000
 
 
 def _video_frames_array(frames: np.ndarray | torch.Tensor, target: Path) -> np.ndarray:
@@ -580,6 +614,13 @@ def load_video(
         starts = np.asarray(times, dtype=np.float64) - times[0]
         duration = starts[-1] + 1.0 / source_fps
         count = max(1, int(math.floor(duration * fps + 1e-6)))
+        if max_frames is not None:
+            count = min(count, max_frames)
+        if count > MAX_VIDEO_FRAMES:
+            raise DataError(
+                f"video '{source}' claims {duration:.0f} s, {count} frames at {fps:g} fps; at most "
+                f"{MAX_VIDEO_FRAMES} frames are read (pass max_frames, or check the file's timestamps)"
+            )
         # Output frame k shows the latest source frame shown at or before time k / fps.
         chosen = np.searchsorted(starts, np.arange(count) / fps + 1e-6, side="right") - 1
         frames = [frames[i] for i in np.clip(chosen, 0, len(frames) - 1)]

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vqgen.data.folders import MediaFolder
+from vqgen.data.folders import DataWarning, MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import _one_line, mix_channels
+from vqgen.io import _one_line, check_resampling, mix_channels
 
 __all__ = ["AUDIO_EXTENSIONS", "DEMO_AUDIO_DATASETS", "AudioFolderDataset", "audio_data_root"]
 
@@ -24,7 +25,7 @@ AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg")
 _RESAMPLE_MARGIN = 64
 
 
-def _inspect(path: Path, channels: int):
+def _inspect(path: Path, channels: int, sample_rate: int):
     """``(frames, sample_rate, channels)`` of ``path``, or a reason string why it cannot be used."""
     import soundfile
 
@@ -38,6 +39,10 @@ def _inspect(path: Path, channels: int):
         return f"holds no audio ({info.frames} frames, {info.channels} channels, {info.samplerate} Hz)"
     if info.channels != channels and channels != 1 and info.channels != 1:
         return f"has {info.channels} channels, which cannot be mixed to {channels}"
+    try:
+        check_resampling(int(info.samplerate), sample_rate, "it")
+    except DataError as error:
+        return str(error).removeprefix("it ")
     return int(info.frames), int(info.samplerate), int(info.channels)
 
 
@@ -86,7 +91,7 @@ class AudioFolderDataset(Dataset):
             self.root,
             AUDIO_EXTENSIONS,
             ("audio", "audio"),
-            lambda path: _inspect(path, self.channels),
+            lambda path: _inspect(path, self.channels, self.sample_rate),
             strict,
         )
         self.files, self.skipped, self._labels = folder.files, folder.skipped, folder.labels
@@ -145,6 +150,14 @@ class AudioFolderDataset(Dataset):
         except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
             raise DataError(f"cannot decode audio '{path}': {_one_line(error)}") from error
         wave = torch.from_numpy(audio)
+        if not torch.isfinite(wave).all():
+            # Found only when read (a scan would decode every file): warn and silence the bad samples.
+            warnings.warn(
+                f"audio file '{path}' holds NaN or infinite samples; they are read as 0",
+                DataWarning,
+                stacklevel=2,
+            )
+            wave = torch.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
         if rate != self.sample_rate:
             wave = torchaudio.functional.resample(wave, rate, self.sample_rate)
             wave = wave[:, offset - read_start * self.sample_rate // rate :]

@@ -224,7 +224,7 @@ class CodeShardDataset(Dataset):
             raise DataError(
                 f"'{self.folder}' holds codes in [{lo}, {hi}], outside its codebook [0, {manifest['codebook_size']})"
             )
-        classes = len(manifest["label_names"] or ())
+        classes = len(manifest.get("label_names") or ())
         lo, hi = int(self.labels.min()), int(self.labels.max())
         if lo < -1 or (classes and hi >= classes):
             expected = f"[-1, {classes})" if classes else ">= -1"

@@ -18,7 +18,7 @@ import torch
 from diffusers.utils import BaseOutput
 
 from vqgen.errors import ConfigError, ShapeError
-from vqgen.io import load_audio, mix_channels
+from vqgen.io import load_audio, mix_channels, resample_audio
 from vqgen.pipelines.base import TokenPipeline
 
 __all__ = ["AudioPipeline", "AudioPipelineOutput"]
@@ -229,6 +229,13 @@ class AudioPipeline(TokenPipeline):
                 raise ShapeError(f"{what}: the clips have different lengths")
             return torch.cat(parts)
         if isinstance(audio, (str, os.PathLike)):
+            if sample_rate is not None:
+                _, file_rate = load_audio(Path(audio))
+                if file_rate != sample_rate:
+                    raise ConfigError(
+                        f"{what}: '{audio}' is {file_rate} Hz, not the {sample_rate} Hz passed; "
+                        "leave the sample rate out for files (it is read from the file)"
+                    )
             array, _ = load_audio(Path(audio), sample_rate=rate, channels=channels)
             if array.shape[-1] < 1:
                 raise ShapeError(f"{what}: '{audio}' holds no samples")
@@ -258,8 +265,5 @@ class AudioPipeline(TokenPipeline):
         audio = audio.detach().float().cpu()
         if audio.shape[1] != channels:
             audio = torch.from_numpy(np.stack([mix_channels(a, channels) for a in audio.numpy()]))
-        if source_rate != rate:
-            import torchaudio
-
-            audio = torchaudio.functional.resample(audio, source_rate, rate).clamp(-1.0, 1.0)
+        audio = resample_audio(audio, source_rate, rate, what)
         return audio.contiguous()

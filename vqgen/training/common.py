@@ -394,16 +394,35 @@ def ema_weights(model: torch.nn.Module, ema: EMAModel | None) -> Iterator[None]:
 
 
 def finish_loop(
-    accelerator: Accelerator, model, ema: EMAModel | None, output: Path, bar: tqdm, *loggers: MetricLogger
+    accelerator: Accelerator,
+    model,
+    ema: EMAModel | None,
+    output: Path,
+    bar: tqdm,
+    *loggers: MetricLogger,
+    prepared=None,
 ):
-    """Close the bar and logs, put the EMA weights in for good, ``save_pretrained`` on the main process."""
+    """Close the bar and logs, put the EMA weights in for good, ``save_pretrained`` on the main process.
+
+    ``prepared`` is the model ``accelerator.prepare`` returned. Under FSDP or DeepSpeed the parameters are
+    sharded: every process joins ``accelerator.get_state_dict`` (a collective) and the main process saves a
+    full copy built from the gathered weights.
+    """
+    from accelerate.utils import DistributedType
+
     bar.close()
     for logger in loggers:
         logger.close()
     accelerator.wait_for_everyone()
     if ema is not None:
         ema.copy_to(model.parameters())
-    if accelerator.is_main_process:
+    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        state = accelerator.get_state_dict(prepared if prepared is not None else model)
+        if accelerator.is_main_process:
+            full = type(model).from_config(model.config)
+            full.load_state_dict(state)
+            full.save_pretrained(str(output))
+    elif accelerator.is_main_process:
         model.save_pretrained(str(output))
     accelerator.end_training()
     return model

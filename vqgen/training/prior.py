@@ -120,7 +120,7 @@ def train_prior(
             model.train()
         if step % options.checkpoint_every == 0 or step == options.max_steps:
             last_checkpoint = checkpoints.save(accelerator, step, ema)
-    return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger)
+    return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger, prepared=model)
 
 
 @torch.no_grad()

@@ -191,7 +191,7 @@ def train_tokenizer(
             model.train()
         if step % options.checkpoint_every == 0 or step == options.max_steps:
             last_checkpoint = checkpoints.save(accelerator, step, ema)
-    return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger)
+    return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger, prepared=model)
 
 
 def _evaluation_batch(dataset, key: str, device: torch.device, size: int = 32) -> torch.Tensor:
