@@ -34,3 +34,28 @@ def test_the_default_draws_seeded_digits_and_round_trips(tmp_path):
         **kwargs, generator=torch.Generator().manual_seed(0)
     ).images
     np.testing.assert_array_equal(a, c)
+
+
+def test_the_default_video_pipeline_draws_seeded_moving_digits(tmp_path):
+    from vqgen.cli import main
+    from vqgen.io import load_video
+    from vqgen.pipelines import VideoPipeline
+
+    folder = PRETRAINED_DIR / SHIPPED_PIPELINES["video"]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 15e6 and (folder / "README.md").is_file()
+    pipe = load_pipeline("video")
+    assert isinstance(pipe, VideoPipeline) and pipe.num_classes == 10 and pipe.sample_shape == (1, 9, 32, 32)
+    a = pipe(num_samples=2, class_labels=[3, 7], generator=torch.Generator().manual_seed(0)).videos
+    b = pipe(num_samples=2, class_labels=[3, 7], generator=torch.Generator().manual_seed(0)).videos
+    assert a.shape == (2, 9, 32, 32, 1) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    # A bright digit on a dark frame in every frame, not noise or blank.
+    dark = (a < 64).mean()
+    assert 0.6 < dark < 0.97 and (a > 160).reshape(2, 9, -1).any(-1).all()
+    assert (
+        main(["generate", "video", "--class-label", "3", "--seed", "0", "--output", str(tmp_path / "3.mp4")])
+        == 0
+    )
+    frames, fps = load_video(tmp_path / "3.mp4")
+    assert frames.shape[0] == 9 and fps == pipe.fps
