@@ -12,6 +12,16 @@ $V data build spoken-digits
 # Codes looked up l2-normalised in 8 dimensions (as in DAC): plain 64-d lookups collapsed to a few codes here.
 $V train-tokenizer --modality audio --data demo:spoken-digits --output "$RUN/tok" --sample-rate 16000 \
   --segment-seconds 0.5 --strides 2,4,5,8 --base-channels 16 --num-levels 12 --codebook-size 1024 --codebook-dim 8 --l2-normalize \
-  --quantizer-dropout 0.5 --dead-code-threshold 20 --spectral-weight 1.0 --max-steps 3000 --batch-size 16 \
+  --quantizer-dropout 0.5 --dead-code-threshold 20 --spectral-weight 1.0 --max-steps 1800 --batch-size 16 \
   --learning-rate 1e-3 --lr-schedule cosine --warmup-steps 100 --checkpoint-every 100 --eval-every 500 \
   --log-every 50 --seed 0 --resume
+$V evaluate-tokenizer --tokenizer "$RUN/tok" --data demo:spoken-digits --split test --segment-seconds 1 --no-progress
+$V encode --tokenizer "$RUN/tok" --data demo:spoken-digits --split train --segment-seconds 1 --output "$RUN/shards-train"
+$V encode --tokenizer "$RUN/tok" --data demo:spoken-digits --split test --segment-seconds 1 --output "$RUN/shards-test"
+# MusicGen's delay pattern: one transformer step per frame (50 + 11 steps per second), 12 level heads.
+$V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --tokenizer "$RUN/tok" --layout delay \
+  --output "$RUN/prior" --hidden-size 128 --num-layers 6 --num-heads 4 --max-steps 3000 --batch-size 32 \
+  --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 200 --weight-decay 0.01 --ema-decay 0.999 \
+  --mixed-precision bf16 --checkpoint-every 250 --eval-every 500 --log-every 50 --seed 0 --resume
+.venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/audio-spoken-digits \
+  --script scripts/train_default_audio.sh

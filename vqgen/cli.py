@@ -642,11 +642,15 @@ def cmd_generate(args: argparse.Namespace) -> None:
         )
         key = next(iter(out.keys()))  # images / videos / audios
         chunks.append(out[key])
-    if not process_state().is_main_process:  # under accelerate launch every process holds all samples
-        return
-    out[key] = np.concatenate(chunks)  # BaseOutput sets the attribute too
-    writers = {"image": _write_images, "video": _write_videos, "audio": _write_audios}
-    writers[args.modality](args, out, output)
+    state = process_state()
+    if state.is_main_process:  # under accelerate launch every process holds all samples; one writes them
+        out[key] = np.concatenate(chunks)  # BaseOutput sets the attribute too
+        writers = {"image": _write_images, "video": _write_videos, "audio": _write_audios}
+        writers[args.modality](args, out, output)
+    if state.num_processes > 1:
+        # Leave together: a process exiting while another still uses the group can abort it.
+        state.wait_for_everyone()
+        state.destroy_process_group()
 
 
 def _pipeline_modality(pipe) -> str:
