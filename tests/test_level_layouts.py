@@ -135,6 +135,10 @@ def test_forward_matches_hand_built_loss(layout):
     real = tokens[0] != getattr(prior.layout, "pad_id", -1)
     expected = F.cross_entropy(logits[:, real].reshape(-1, logits.shape[-1]), tokens[:, real].reshape(-1))
     torch.testing.assert_close(out.loss, expected, atol=1e-5, rtol=1e-5)
+    # Training's path: each position scored over its own level's lm_head rows only, no full logits.
+    lean = prior(codes, labels, return_logits=False)
+    assert lean.logits is None
+    torch.testing.assert_close(lean.loss, expected, atol=1e-5, rtol=1e-5)
     # the likelihood sums log p over the codes only (pads add nothing)
     ll = prior.log_likelihood(codes, labels)
     assert ll.shape == (3,)

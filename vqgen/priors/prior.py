@@ -153,6 +153,14 @@ class CodePrior(ModelMixin, ConfigMixin):
             ids = torch.arange(self.num_code_tokens)
             mask = (ids[None] >= ranges[:, :1]) & (ids[None] < ranges[:, 1:])
             self.register_buffer("_code_mask", mask, persistent=False)
+        # Positions grouped by their code range: scoring a position needs only its range's lm_head rows, which
+        # for level-ranged layouts (flatten, delay) is K times fewer than the whole code vocabulary.
+        ranges = self.layout.code_ranges() if self._code_mask is not None else None
+        self._range_groups: list[tuple[int, int, torch.Tensor]] = []
+        if ranges is not None:
+            for lo, hi in torch.unique(ranges, dim=0).tolist():
+                positions = ((ranges[:, 0] == lo) & (ranges[:, 1] == hi)).nonzero().flatten()
+                self._range_groups.append((int(lo), int(hi), positions))
         fixed = self.layout.fixed_tokens()
         # Filler positions (delay pads): True where the token is an input only, never a prediction target.
         if fixed is not None and bool((fixed >= 0).any()):
@@ -272,17 +280,8 @@ class CodePrior(ModelMixin, ConfigMixin):
         steps = embed(tokens.reshape(batch, -1, self.layout.streams)).sum(dim=2)
         return steps if prefix_ids is None else torch.cat([embed(prefix_ids), steps], dim=1)
 
-    def forward(self, codes: torch.Tensor, class_labels: ClassLabels = None) -> PriorOutput:
-        """Teacher-forced next-code prediction.
-
-        Args:
-            codes: LongTensor ``[B, *grid]`` in ``[0, codebook_size)``.
-            class_labels: None (null class / unconditional) or labels ``[B]`` in ``[0, num_classes)``.
-
-        Returns:
-            ``PriorOutput(loss=scalar, logits=[B, length, N])``.
-        """
-        tokens = self.code_tokens(codes)
+    def _hidden(self, tokens: torch.Tensor, class_labels: ClassLabels) -> torch.Tensor:
+        """Teacher-forced hidden states ``[B, steps, H]``, one per layout step (the step's prediction)."""
         batch = tokens.shape[0]
         condition = self.condition_tokens(class_labels, batch)
         prefix = self.prefix_ids(condition, batch)
@@ -293,10 +292,54 @@ class CodePrior(ModelMixin, ConfigMixin):
         else:
             embeds = self.step_embeddings(prefix, tokens[:, :-streams])
             hidden = self.model.model(inputs_embeds=embeds, use_cache=False).last_hidden_state
-        logits = self.code_logits(hidden[:, self.num_prefix_tokens - 1 :])
+        return hidden[:, self.num_prefix_tokens - 1 :]
+
+    def _token_log_probs(self, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``log p(token)`` (nats, float32) at every position ``[B, length]``, 0 at filler positions.
+
+        Each position is scored over its own code range only (the same numbers as a softmax over
+        :meth:`code_logits`, whose other ids are ``-inf``), group by group of positions sharing a range.
+        """
+        head = self.model.lm_head
+        bias = getattr(head, "bias", None)
+        if self.layout.streams > 1:
+            hidden = hidden.repeat_interleave(self.layout.streams, dim=1)
+        logp = hidden.new_zeros(tokens.shape, dtype=torch.float32)
+        for lo, hi, positions in self._range_groups:
+            positions = positions.to(hidden.device)
+            logits = F.linear(hidden[:, positions], head.weight[lo:hi], None if bias is None else bias[lo:hi])
+            picked = (tokens[:, positions] - lo).clamp(0, hi - lo - 1).unsqueeze(-1)
+            logp[:, positions] = torch.log_softmax(logits.float(), dim=-1).gather(-1, picked).squeeze(-1)
+        if self._filler is not None:
+            logp = logp.masked_fill(self._filler, 0.0)
+        return logp
+
+    def forward(
+        self, codes: torch.Tensor, class_labels: ClassLabels = None, return_logits: bool = True
+    ) -> PriorOutput:
+        """Teacher-forced next-code prediction.
+
+        Args:
+            codes: LongTensor ``[B, *grid]`` in ``[0, codebook_size)``.
+            class_labels: None (null class / unconditional) or labels ``[B]`` in ``[0, num_classes)``.
+            return_logits: False skips the ``[B, length, N]`` logits (training needs only the loss; for
+                level-ranged layouts the loss is then computed per range, K times cheaper).
+
+        Returns:
+            ``PriorOutput(loss=scalar, logits=[B, length, N] or None)``.
+        """
+        tokens = self.code_tokens(codes)
+        hidden = self._hidden(tokens, class_labels)
+        if self._range_groups and not return_logits:
+            logp = self._token_log_probs(hidden, tokens)
+            count = tokens.numel() - (
+                0 if self._filler is None else int(self._filler.sum()) * tokens.shape[0]
+            )
+            return PriorOutput(loss=-logp.sum() / count, logits=None)
+        logits = self.code_logits(hidden)
         targets = tokens if self._filler is None else tokens.masked_fill(self._filler, -100)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
-        return PriorOutput(loss=loss, logits=logits)
+        return PriorOutput(loss=loss, logits=logits if return_logits else None)
 
     def log_likelihood(self, codes: torch.Tensor, class_labels: ClassLabels = None) -> torch.Tensor:
         """Sum over code positions of ``log p(code)`` in nats, per item: float32 ``[B]`` (eval mode, no grad).
@@ -308,10 +351,11 @@ class CodePrior(ModelMixin, ConfigMixin):
         try:
             with torch.no_grad():
                 tokens = self.code_tokens(codes)
-                logits = self(codes, class_labels).logits.float()
-                logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-                if self._filler is not None:
-                    logp = logp.masked_fill(self._filler, 0.0)
+                if self._range_groups:
+                    logp = self._token_log_probs(self._hidden(tokens, class_labels), tokens)
+                else:
+                    logits = self(codes, class_labels).logits.float()
+                    logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         finally:
             self.train(was_training)
         return logp.sum(dim=1)

@@ -74,7 +74,7 @@ def train_prior(
             batch = next(batches)
             codes = batch["codes"].to(accelerator.device)
             with accelerator.accumulate(model):
-                loss = model(codes, _labels(unwrapped, batch, accelerator.device)).loss
+                loss = model(codes, _labels(unwrapped, batch, accelerator.device), return_logits=False).loss
                 ok = guard.all_finite(accelerator, loss)
                 if ok:
                     accelerator.backward(loss)
