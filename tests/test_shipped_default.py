@@ -59,3 +59,27 @@ def test_the_default_video_pipeline_draws_seeded_moving_digits(tmp_path):
     )
     frames, fps = load_video(tmp_path / "3.mp4")
     assert frames.shape[0] == 9 and fps == pipe.fps
+
+
+def test_the_default_audio_pipeline_speaks_seeded_digits(tmp_path):
+    import soundfile
+
+    from vqgen.cli import main
+    from vqgen.pipelines import AudioPipeline
+
+    folder = PRETRAINED_DIR / SHIPPED_PIPELINES["audio"]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 15e6 and (folder / "README.md").is_file()
+    pipe = load_pipeline("audio")
+    assert isinstance(pipe, AudioPipeline) and pipe.num_classes == 10 and pipe.sample_rate == 16000
+    a = pipe(num_samples=2, class_labels=[7, 1], generator=torch.Generator().manual_seed(0)).audios
+    b = pipe(num_samples=2, class_labels=[7, 1], generator=torch.Generator().manual_seed(0)).audios
+    assert a.shape == (2, 1, 16000) and np.isfinite(a).all()
+    np.testing.assert_array_equal(a, b)
+    assert (np.sqrt((a**2).mean(-1)) > 0.005).all()  # a word, not silence
+    assert (
+        main(["generate", "audio", "--class-label", "7", "--seed", "0", "--output", str(tmp_path / "7.wav")])
+        == 0
+    )
+    info = soundfile.info(str(tmp_path / "7.wav"))
+    assert info.samplerate == 16000 and info.frames == 16000
