@@ -116,6 +116,7 @@ def _load_video_dataset(
     strict: bool = False,
 ):
     """A video data set by name: ``demo:moving-mnist`` or a folder of video files (``VideoFolderDataset``)."""
+    from vqgen.data.folders import folder_split_root
     from vqgen.data.video import VideoFolderDataset, moving_mnist
     from vqgen.errors import DataError, ShapeError
 
@@ -131,19 +132,7 @@ def _load_video_dataset(
         return moving_mnist(
             split, num_clips=clips, frames=frames, size=resolution or 32, seed=seed, fps=fps or 8.0
         )
-    root = Path(spec)
-    if not root.exists():
-        raise DataError(
-            f"data folder '{root}' does not exist (demo datasets: {', '.join(DEMO_VIDEO_DATASETS)})"
-        )
-    if resolution is None:
-        raise ConfigError(
-            f"folder dataset '{root}' needs a resolution: pass --resolution (e.g. --resolution 64)"
-        )
-    if channels is None:
-        raise ConfigError(f"folder dataset '{root}' needs a channel count: pass --channels 1 or --channels 3")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        root = root / split
+    root = folder_split_root(spec, split, resolution, channels, DEMO_VIDEO_DATASETS)
     return VideoFolderDataset(
         root, frames, resolution, channels, fps=fps, train=split == "train", strict=strict
     )

@@ -62,9 +62,9 @@ def _deterministic_cpu(pipe) -> Iterator[None]:
 def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code_position) -> torch.Tensor:
     """Run the prior's KV-cached decoder over the layout step by step; returns tokens ``[rows, length]``.
 
-    At every coded position ``code_position(position, probabilities)`` gets float64 probabilities
-    ``[rows, hi - lo]`` over the position's code range (``layout.code_range``; the same numbers on both
-    sides) and returns the chosen codes ``[rows]`` relative to ``lo``: the encoder looks them up and codes
+    At every coded position ``code_position(position, lo, probabilities)`` gets float64 probabilities
+    ``[rows, hi - lo]`` over the position's code range ``[lo, hi)`` (``layout.code_range``; the same numbers
+    on both sides) and returns the chosen codes ``[rows]`` relative to ``lo``: the encoder looks them up and codes
     them, the decoder decodes them. Positions the layout fixes (delay pads) are not coded.
     """
     from vqgen.priors.sampling import KVDecoder
@@ -90,7 +90,7 @@ def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code_positio
                     continue
                 lo, hi = layout.code_range(position)
                 probabilities = torch.softmax(logits[:, lo:hi].double(), dim=-1).numpy()
-                tokens[:, position] = torch.as_tensor(code_position(position, probabilities)) + lo
+                tokens[:, position] = torch.as_tensor(code_position(position, lo, probabilities)) + lo
             if step + 1 < steps:
                 feed = tokens[:, step * streams : (step + 1) * streams]
                 logits = decoder(feed) if streams == 1 else decoder(embeds=prior.step_embeddings(None, feed))
@@ -118,8 +118,8 @@ def compress(pipe, media, class_labels=None) -> bytes:
         labels = _labels(pipe, class_labels, num_items)
         encoder = constriction.stream.queue.RangeEncoder()
 
-        def encode_position(position: int, probabilities: np.ndarray) -> np.ndarray:
-            symbols = tokens[:, position] - pipe.prior.layout.code_range(position)[0]
+        def encode_position(position: int, lo: int, probabilities: np.ndarray) -> np.ndarray:
+            symbols = tokens[:, position] - lo
             for row in range(num_items):
                 model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
                 encoder.encode(int(symbols[row]), model)
@@ -182,7 +182,7 @@ def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
         labels = None if header["class_labels"] is None else torch.tensor(header["class_labels"])
         decoder = constriction.stream.queue.RangeDecoder(words)
 
-        def decode_position(position: int, probabilities: np.ndarray) -> np.ndarray:
+        def decode_position(position: int, lo: int, probabilities: np.ndarray) -> np.ndarray:
             symbols = np.zeros(num_items, dtype=np.int64)
             for row in range(num_items):
                 model = constriction.stream.model.Categorical(probabilities[row], perfect=False)

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from vqgen.data.folders import DataWarning, MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import _one_line, check_resampling, mix_channels
+from vqgen.io import _one_line, check_resampling, mix_channels, resample_audio
 
 __all__ = ["AUDIO_EXTENSIONS", "DEMO_AUDIO_DATASETS", "AudioFolderDataset", "audio_data_root"]
 
@@ -124,7 +124,6 @@ class AudioFolderDataset(Dataset):
     def _read(self, index: int) -> torch.Tensor:
         """The segment of file ``index``: float32 ``[channels, <= segment_samples]`` at ``sample_rate``."""
         import soundfile
-        import torchaudio
 
         path = self.files[index]
         frames, rate, _ = self._info[index]
@@ -159,7 +158,7 @@ class AudioFolderDataset(Dataset):
             )
             wave = torch.nan_to_num(wave, nan=0.0, posinf=0.0, neginf=0.0)
         if rate != self.sample_rate:
-            wave = torchaudio.functional.resample(wave, rate, self.sample_rate)
+            wave = resample_audio(wave, rate, self.sample_rate, f"audio file '{path}'")
             wave = wave[:, offset - read_start * self.sample_rate // rate :]
         return wave[:, : self.segment_samples]
 

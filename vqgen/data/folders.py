@@ -8,12 +8,31 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from vqgen.errors import DataError
+from vqgen.errors import ConfigError, DataError
 from vqgen.io import _one_line
 
 __all__ = ["DataWarning", "MediaFolder", "find_media_files"]
 
 _NAMES_IN_WARNING = 5
+
+
+def folder_split_root(
+    spec: str, split: str, resolution: object, channels: int | None, demo_names: Sequence[str]
+) -> Path:
+    """The folder a data spec names, checked: it exists, ``resolution`` and ``channels`` are given, and
+    ``root/split`` when the folder holds both ``train`` and ``test`` (otherwise the folder itself)."""
+    root = Path(spec)
+    if not root.exists():
+        raise DataError(f"data folder '{root}' does not exist (demo datasets: {', '.join(demo_names)})")
+    if resolution is None:
+        raise ConfigError(
+            f"folder dataset '{root}' needs a resolution: pass --resolution (e.g. --resolution 64)"
+        )
+    if channels is None:
+        raise ConfigError(f"folder dataset '{root}' needs a channel count: pass --channels 1 or --channels 3")
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        root = root / split
+    return root
 
 
 class DataWarning(UserWarning):

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from vqgen.data.demo import MNIST_LABEL_NAMES, MNIST_SPLITS, mnist_split
-from vqgen.data.folders import DataWarning, MediaFolder
+from vqgen.data.folders import DataWarning, MediaFolder, folder_split_root
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line, image_mode_channels, pil_to_channels
 
@@ -247,17 +247,5 @@ def load_image_dataset(
         images, labels = mnist_split(split)
         return TensorImageDataset(images, labels, resolution=resolution, label_names=MNIST_LABEL_NAMES)
 
-    root = Path(spec)
-    if not root.exists():
-        raise DataError(
-            f"data folder '{root}' does not exist (demo datasets: {', '.join(DEMO_IMAGE_DATASETS)})"
-        )
-    if resolution is None:
-        raise ConfigError(
-            f"folder dataset '{root}' needs a resolution: pass --resolution (e.g. --resolution 64)"
-        )
-    if channels is None:
-        raise ConfigError(f"folder dataset '{root}' needs a channel count: pass --channels 1 or --channels 3")
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        root = root / split
+    root = folder_split_root(spec, split, resolution, channels, DEMO_IMAGE_DATASETS)
     return ImageFolderDataset(root, resolution=resolution, channels=channels, strict=strict)

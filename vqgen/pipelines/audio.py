@@ -229,14 +229,14 @@ class AudioPipeline(TokenPipeline):
                 raise ShapeError(f"{what}: the clips have different lengths")
             return torch.cat(parts)
         if isinstance(audio, (str, os.PathLike)):
-            if sample_rate is not None:
-                _, file_rate = load_audio(Path(audio))
-                if file_rate != sample_rate:
-                    raise ConfigError(
-                        f"{what}: '{audio}' is {file_rate} Hz, not the {sample_rate} Hz passed; "
-                        "leave the sample rate out for files (it is read from the file)"
-                    )
-            array, _ = load_audio(Path(audio), sample_rate=rate, channels=channels)
+            array, file_rate = load_audio(Path(audio), channels=channels)
+            if sample_rate is not None and file_rate != sample_rate:
+                raise ConfigError(
+                    f"{what}: '{audio}' is {file_rate} Hz, not the {sample_rate} Hz passed; "
+                    "leave the sample rate out for files (it is read from the file)"
+                )
+            # As load_audio(sample_rate=rate) would, without reading the file a second time.
+            array = resample_audio(torch.from_numpy(array), file_rate, rate, f"audio file '{audio}'").numpy()
             if array.shape[-1] < 1:
                 raise ShapeError(f"{what}: '{audio}' holds no samples")
             return torch.from_numpy(array)[None]
