@@ -1,13 +1,20 @@
-"""Learned compression on the demo test digits: raw codes vs codes range-coded under the prior.
+"""Learned compression on the demo test sets: raw codes vs codes range-coded under the prior.
 
-Images (the default, ``--pipeline image``) report bits per pixel; a video pipeline (``--pipeline video``:
-moving-digit test clips, seed 1) reports bits per second of video. Both report (a) raw codes, log2(codebook size) bits each, (b) each image in its own ``.vqz``
-file (header included, and payload only), (c) all test images in one stream (payload only), with the PSNR
-of the decoded images, and checks that every decoded image equals the tokenizer's reconstruction exactly.
-Target (issue): range-coded size at least 40% below raw codes at the same distortion.
+Images (the default, ``--pipeline image``: demo test digits) report bits per pixel; a video pipeline
+(``--pipeline video``: moving-digit test clips, seed 1) and an audio pipeline (``--pipeline audio``: the
+spoken-digits test split, unseen voices, read at the pipeline's sample rate and clip length, ``--num-items``
+clips spread evenly over the split) report bits per second. Each reports (a) raw codes, log2(codebook size)
+bits each, (b) each item in its own ``.vqz`` file (header included, and payload only), (c) all items in one
+stream (payload only), and (d) for a class-conditional prior, that stream coded given the true labels, with
+the distortion of the decoded items (PSNR for images and video, ``mel_distance`` for audio: log-mel L1, 80
+mels, lower is better), and checks that every decoded item equals the tokenizer's reconstruction exactly.
+Target (issue): range-coded size at least 40% below raw codes at the same distortion (images).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compression.py --seed 0
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compression.py --pipeline video --num-images 200
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compression.py --pipeline video --num-items 100
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compression.py --pipeline audio --num-items 100
+
+Audio needs ``vqgen data build spoken-digits`` first.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import argparse
 import math
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,34 +36,93 @@ from common import environment, print_table, write_json  # noqa: E402
 from vqgen.compression import read_header  # noqa: E402
 from vqgen.data.demo import mnist_split  # noqa: E402
 from vqgen.evaluation.metrics import psnr  # noqa: E402
+from vqgen.pipelines.audio import AudioPipeline  # noqa: E402
 from vqgen.pipelines.loading import load_pipeline  # noqa: E402
 from vqgen.pipelines.video import VideoPipeline  # noqa: E402
 
+#: Items coded when ``--num-items`` is not given: audio clips cost far more to code than digits.
+DEFAULT_ITEMS, DEFAULT_AUDIO_ITEMS = 500, 100
 
-def test_media(pipe, n: int) -> tuple[torch.Tensor, list[int], str, float]:
-    """Test items ``[n, *sample_shape]`` in [-1, 1], their labels, the unit and its size per item."""
+
+@dataclass
+class TestMedia:
+    """Test items of one medium and how to report them."""
+
+    x: torch.Tensor  # [n, *sample_shape] in [-1, 1]
+    labels: list[int]
+    unit: str  # the rate's unit: "bits per pixel" / "bits per second"
+    per_item: float  # pixels or seconds in one item
+    noun: str  # what the rows call an item
+    distortion: str  # column header of the distortion
+    measure: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (decoded, original) -> [n]
+    digits: int  # decimals the distortion is shown with
+    indices: list[int] | None = None  # the items taken from the test split, where it is not its first n
+
+
+def _psnr_media(noun: str, x: torch.Tensor, labels: list[int], unit: str, per_item: float) -> TestMedia:
+    return TestMedia(x, labels, unit, per_item, noun, distortion="PSNR dB", measure=psnr, digits=2)
+
+
+def test_media(pipe, n: int) -> TestMedia:
+    """The first ``n`` test items (audio: ``n`` clips spread evenly over the split) and how to report them."""
+    if isinstance(pipe, AudioPipeline):
+        from vqgen.data.audio import AudioFolderDataset, audio_data_root
+        from vqgen.evaluation.audio import mel_distance
+
+        channels, _ = pipe.sample_shape
+        clips = AudioFolderDataset(
+            audio_data_root("demo:spoken-digits", "test"),
+            pipe.sample_rate,
+            channels,
+            pipe.max_seconds,
+            train=False,
+        )
+        # The split is sorted by digit, then voice: spread the clips so that every digit and voice shows up.
+        indices = np.linspace(0, len(clips) - 1, min(n, len(clips))).round().astype(int).tolist()
+        x = torch.stack([clips[i]["audio"] for i in indices])
+        return TestMedia(
+            x,
+            labels=[clips.labels[i] for i in indices],
+            unit="bits per second",
+            per_item=pipe.max_seconds,
+            noun="clip",
+            distortion="mel dist",
+            measure=lambda decoded, original: mel_distance(decoded, original, pipe.sample_rate),
+            digits=3,
+            indices=indices,
+        )
     if isinstance(pipe, VideoPipeline):
         from vqgen.data.video import moving_mnist
 
         _, frames, size, _ = pipe.sample_shape
         clips = moving_mnist("test", num_clips=n, frames=frames, size=size, seed=1)
         x = torch.stack([clips[i]["video"] for i in range(n)])
-        return x, clips.labels, "bits per second", frames / pipe.fps
+        return _psnr_media("clip", x, clips.labels, "bits per second", frames / pipe.fps)
     digits, labels = mnist_split("test")
     x = torch.from_numpy(np.array(digits[:n], copy=True)).float()[:, None] / 127.5 - 1
-    return x, labels[:n].tolist(), "bits per pixel", float(math.prod(x.shape[2:]))
+    return _psnr_media("image", x, labels[:n].tolist(), "bits per pixel", float(math.prod(x.shape[2:])))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", default="image")
-    parser.add_argument("--num-images", type=int, default=500)
+    parser.add_argument("--pipeline", default="image", help="image, video, audio or a pipeline folder")
+    parser.add_argument(
+        "--num-items",
+        "--num-images",
+        dest="num_items",
+        type=int,
+        default=None,
+        help=f"test items to code (default {DEFAULT_ITEMS}; audio {DEFAULT_AUDIO_ITEMS})",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.manual_seed(args.seed)
 
     pipe = load_pipeline(args.pipeline)
-    x, labels, unit, per_item = test_media(pipe, args.num_images)
+    if args.num_items is None:
+        args.num_items = DEFAULT_AUDIO_ITEMS if isinstance(pipe, AudioPipeline) else DEFAULT_ITEMS
+    media = test_media(pipe, args.num_items)
+    x, labels, unit, per_item, noun = media.x, media.labels, media.unit, media.per_item, media.noun
     n = x.shape[0]
     with torch.no_grad():
         reconstruction = pipe.tokenizer.decode(pipe.tokenizer.encode(x)).float().clamp(-1, 1)
@@ -76,34 +144,36 @@ def main() -> None:
     exact &= torch.equal(pipe.decompress(stream), reconstruction)
     conditional = pipe.compress(x, class_labels=labels) if pipe.num_classes else None
 
-    quality = float(psnr(reconstruction, x).mean())
-    rows = [["raw codes", round(raw_bpp, 4), "1.000", round(quality, 2)]]
+    quality = round(float(media.measure(reconstruction, x).mean()), media.digits)
+    rows = [["raw codes", round(raw_bpp, 4), "1.000", quality]]
 
     def row(name: str, total_bytes: float) -> list:
         bpp = 8 * total_bytes / (n * per_item)
-        return [name, round(bpp, 4), f"{bpp / raw_bpp:.3f}", round(quality, 2)]
+        return [name, round(bpp, 4), f"{bpp / raw_bpp:.3f}", quality]
 
-    rows.append(row("one .vqz file per image (with header)", sum(file_bytes)))
-    rows.append(row("one file per image, payload only", sum(payload_bytes)))
-    rows.append(row("one stream, all images (payload)", 4 * len(words)))
+    rows.append(row(f"one .vqz file per {noun} (with header)", sum(file_bytes)))
+    rows.append(row(f"one file per {noun}, payload only", sum(payload_bytes)))
+    rows.append(row(f"one stream, all {noun}s (payload)", 4 * len(words)))
     if conditional is not None:
         _, cond_words = read_header(conditional)
         rows.append(row("one stream, coded given the true labels", 4 * len(cond_words)))
     print_table(
         f"Compression of {n} test items {list(x.shape[1:])}",
-        ["coding", unit, "ratio to raw", "PSNR dB"],
+        ["coding", unit, "ratio to raw", media.distortion],
         rows,
     )
     print(
-        f"every decoded image equals the tokenizer's reconstruction: {exact}; "
-        f"{per_file_seconds / n * 1000:.0f} ms per image to compress and decompress"
+        f"every decoded {noun} equals the tokenizer's reconstruction: {exact}; "
+        f"{per_file_seconds / n * 1000:.0f} ms per {noun} to compress and decompress"
     )
     write_json(
         "compression" if args.pipeline == "image" else f"compression_{Path(args.pipeline).name}",
         {
             "unit": unit,
+            "distortion": media.distortion,
             "pipeline": args.pipeline,
             "seed": args.seed,
+            "items": n if media.indices is None else media.indices,
             "rows": rows,
             "exact": exact,
             "per_image_seconds": per_file_seconds / n,

@@ -235,6 +235,31 @@ def train_and_evaluate(name: str, build, train, test, args: argparse.Namespace) 
     return metrics
 
 
+def score_pretrained(path: str, train_images, test_images, test, seed: int) -> dict:
+    """An already trained tokenizer (``save_pretrained`` folder) on the test split, beside full-batch patch
+    k-means fitted at the same code grid and codebook size (so the same bits per pixel)."""
+    from vqgen.loading import load_tokenizer
+
+    tokenizer = load_tokenizer(path).eval()
+    metrics = evaluate_tokenizer(tokenizer, test, progress=False)
+    metrics.pop("code_counts")
+    kmeans = patch_kmeans(
+        train_images, test_images, tuple(metrics["code_grid"]), metrics["codebook_size"], seed
+    )
+    metrics.update(
+        tokenizer=str(path),
+        kmeans_psnr=kmeans["psnr"],
+        margin_over_kmeans_db=metrics["psnr"] - kmeans["psnr"],
+        parameters=count_parameters(tokenizer),
+    )
+    print(
+        f"[{path}] test PSNR {metrics['psnr']:.2f} dB at {metrics['bits_per_pixel']:.4g} bpp; patch k-means "
+        f"{kmeans['psnr']:.2f} dB",
+        flush=True,
+    )
+    return metrics
+
+
 # --------------------------------------------------------------------------------------------------------
 # (2) patch k-means
 
@@ -379,12 +404,20 @@ def main() -> None:
         help=f"comma-separated vqgen settings among {', '.join(SETTINGS)}",
     )
     parser.add_argument("--no-vqmodel", action="store_true", help="skip diffusers' VQModel")
+    parser.add_argument(
+        "--pretrained",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also score an already trained image tokenizer (e.g. the shipped "
+        "vqgen/pretrained/image-mnist/tokenizer) against patch k-means at its bits per pixel; repeatable",
+    )
     parser.add_argument("--jpeg-qualities", default="1,5,10,20,40,70")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 10 steps, the 256-code setting only, 3 qualities"
     )
     args = parser.parse_args()
-    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    settings = [s.strip() for s in args.settings.split(",") if s.strip() and s.strip() != "none"]
     qualities = [int(q) for q in args.jpeg_qualities.split(",")]
     if args.quick:
         args.steps = 10
@@ -534,6 +567,25 @@ def main() -> None:
         ],
         target_rows,
     )
+    pretrained = [
+        score_pretrained(path, train_images, test_images, test, args.seed) for path in args.pretrained
+    ]
+    if pretrained:
+        print_table(
+            "Trained tokenizers loaded as they are (not retrained here) vs patch k-means at equal bpp",
+            ["tokenizer", "bpp", "vqgen PSNR", "k-means PSNR", "vqgen - k-means", "vqgen test usage"],
+            [
+                [
+                    p["tokenizer"],
+                    round(p["bits_per_pixel"], 4),
+                    round(p["psnr"], 2),
+                    round(p["kmeans_psnr"], 2),
+                    f"{p['margin_over_kmeans_db']:+.2f} ({'met' if p['margin_over_kmeans_db'] >= 3 else 'missed'})",
+                    f"{100 * p['usage']:.1f}%",
+                ]
+                for p in pretrained
+            ],
+        )
     print(f"total time {total / 60:.1f} min", flush=True)
 
     write_json(
@@ -554,6 +606,7 @@ def main() -> None:
             "vqgen": vqgen_results,
             "patch_kmeans": kmeans_results,
             "diffusers_vqmodel": vqmodel,
+            "pretrained": pretrained,
             "jpeg": jpeg,
             "total_seconds": round(total, 1),
             "table": table,

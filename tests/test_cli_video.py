@@ -266,3 +266,60 @@ def test_train_tokenizer_video_refuses_bad_data(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main([*base, "--data", str(tmp_path / "empty")]) == 2
     assert "needs a resolution" in capsys.readouterr().err
+
+
+def test_train_tokenizer_video_from_an_image_tokenizer(tmp_path, capsys):
+    """--init-from inflates a trained image tokenizer: step 0 codes a one-frame clip as the image tokenizer does."""
+    from vqgen.loading import load_tokenizer
+    from vqgen.tokenizers.image import ImageTokenizer
+
+    torch.manual_seed(0)
+    image = ImageTokenizer(
+        in_channels=1,
+        base_channels=4,
+        channel_multipliers=(1, 2),
+        latent_channels=4,
+        quantizer_config={"type": "vq", "codebook_size": 8, "kmeans_init": False, "ema": False},
+    )
+    image.save_pretrained(tmp_path / "image")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(4):
+        save_video(moving_square(i), clips / f"{i}.gif", fps=8)
+    argv = [
+        "train-tokenizer",
+        "--modality",
+        "video",
+        "--data",
+        str(clips),
+        "--resolution",
+        "8",
+        "--frames",
+        "5",
+        "--channels",
+        "1",
+        "--temporal-factor",
+        "2",
+        "--no-progress",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "1",
+        "--learning-rate",
+        "1e-12",
+        "--init-from",
+        str(tmp_path / "image"),
+        "--output",
+        str(tmp_path / "video"),
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    video = load_tokenizer(tmp_path / "video")
+    assert video.config.base_channels == 4 and video.config.temporal_factor == 2
+    frame = torch.rand(2, 1, 8, 8) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(video.encode(frame[:, :, None])[:, 0], image.encode(frame))
+    assert main([*argv[:-4], "--init-from", str(tmp_path / "video"), "--output", str(tmp_path / "v2")]) == 2
+    assert "an ImageTokenizer is expected" in capsys.readouterr().err
+    image_argv = ["train-tokenizer", "--data", str(clips), "--init-from", str(tmp_path / "image")]
+    assert main([*image_argv, "--output", str(tmp_path / "i"), "--max-steps", "1"]) == 2
+    assert "--init-from needs --modality video" in capsys.readouterr().err

@@ -70,6 +70,11 @@ def test_another_pipeline_or_junk_is_refused(pipe):
         pipe.decompress(data[:-1])
     with pytest.raises(DataError, match="truncated"):
         pipe.decompress(data[:15])
+    for position in (20, len(data) // 2, len(data) - 6, len(data) - 1):  # header, body, trailer
+        flipped = bytearray(data)
+        flipped[position] ^= 0x10
+        with pytest.raises(DataError, match="corrupt"):
+            pipe.decompress(bytes(flipped))
     with pytest.raises(ConfigError, match="unconditional"):
         ImagePipeline(make_tokenizer(), make_prior(num_classes=0)).compress(pixels(1), class_labels=[0])
 

@@ -63,6 +63,8 @@ def _positive_float(text: str) -> float:
 
 def _add_video_data_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that shape video clips (used with video tokenizers and --modality video)."""
+    from vqgen.data.video import DEFAULT_VIDEO_FRAMES
+
     parser.add_argument(
         "--frames",
         type=_positive_int,
@@ -100,66 +102,6 @@ def _int_list(text: str) -> list[int]:
 
 # ---------------------------------------------------------------- data sets per modality
 
-#: Demo video clips: ``demo:moving-mnist`` (one real digit bouncing in 32x32 or 64x64 frames, 8 fps).
-DEMO_VIDEO_DATASETS = ("demo:moving-mnist",)
-_MOVING_MNIST_CLIPS = {"train": (8000, 0), "test": (1000, 1)}  # clips and seed per split
-DEFAULT_VIDEO_FRAMES = 9  # 1 + n * temporal_factor for every factor (1, 2, 4)
-
-
-def _load_video_dataset(
-    spec: str,
-    split: str,
-    resolution: int | None,
-    channels: int | None,
-    frames: int | None,
-    fps: float | None,
-    strict: bool = False,
-):
-    """A video data set by name: ``demo:moving-mnist`` or a folder of video files (``VideoFolderDataset``)."""
-    from vqgen.data.folders import folder_split_root
-    from vqgen.data.video import VideoFolderDataset, moving_mnist
-    from vqgen.errors import DataError, ShapeError
-
-    frames = frames or DEFAULT_VIDEO_FRAMES
-    if spec.startswith("demo:"):
-        if spec not in DEMO_VIDEO_DATASETS:
-            raise DataError(
-                f"unknown demo video dataset '{spec}', available: {', '.join(DEMO_VIDEO_DATASETS)}"
-            )
-        if channels not in (None, 1):
-            raise ShapeError(f"{spec} has 1 channel, the tokenizer expects {channels}")
-        clips, seed = _MOVING_MNIST_CLIPS[split]
-        return moving_mnist(
-            split, num_clips=clips, frames=frames, size=resolution or 32, seed=seed, fps=fps or 8.0
-        )
-    root = folder_split_root(spec, split, resolution, channels, DEMO_VIDEO_DATASETS)
-    return VideoFolderDataset(
-        root, frames, resolution, channels, fps=fps, train=split == "train", strict=strict
-    )
-
-
-def _load_audio_dataset(
-    spec: str,
-    split: str,
-    sample_rate: int | None,
-    channels: int | None,
-    segment_seconds: float | None,
-    strict: bool = False,
-):
-    """An audio data set: ``demo:spoken-digits`` (``vqgen data build spoken-digits``) or a folder of audio files
-    (``AudioFolderDataset``: resampled to ``sample_rate``, mixed to ``channels`` (default mono), cut to
-    ``segment_seconds``; labels from subfolders)."""
-    from vqgen.data.audio import AudioFolderDataset, audio_data_root
-
-    return AudioFolderDataset(
-        audio_data_root(spec, split),
-        sample_rate or 16000,
-        channels or 1,
-        segment_seconds or 1.0,
-        train=split == "train",
-        strict=strict,
-    )
-
 
 def _load_dataset(
     args: argparse.Namespace,
@@ -178,12 +120,16 @@ def _load_dataset(
             args.data, split, resolution=args.resolution, channels=channels, strict=strict
         )
     if modality == "video":
-        return _load_video_dataset(
+        from vqgen.data.video import load_video_dataset
+
+        return load_video_dataset(
             args.data, split, args.resolution, channels, args.frames, args.fps, strict=strict
         )
     if modality == "audio":
+        from vqgen.data.audio import load_audio_dataset
+
         rate = sample_rate or getattr(args, "sample_rate", None)
-        return _load_audio_dataset(args.data, split, rate, channels, args.segment_seconds, strict=strict)
+        return load_audio_dataset(args.data, split, rate, channels, args.segment_seconds, strict=strict)
     raise ConfigError(f"--modality {modality} is not available; use --modality image, video or audio")
 
 
@@ -274,6 +220,8 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--modality {args.modality} is not available; use --modality image, video or audio"
         )
+    if args.init_from is not None and args.modality != "video":
+        raise ConfigError(f"--init-from needs --modality video, got --modality {args.modality}")
     options = dataclass_from_args(TrainingOptions, args)
     options.validate()
     loss_options = dataclass_from_args(TokenizerLossOptions, args)
@@ -283,7 +231,10 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
         held_out = _load_dataset(args, args.modality, "test", args.channels)
     channels = args.channels or train.channels
     set_seed(options.seed)  # the initial weights follow --seed too
-    tokenizer = classes[args.modality](**_tokenizer_config(args, channels))
+    if args.init_from is not None:
+        tokenizer = _inflated_video_tokenizer(args, channels)
+    else:
+        tokenizer = classes[args.modality](**_tokenizer_config(args, channels))
     tokenizer.code_grid(_media_shape(train))
     preview = _save_preview
     if args.modality == "audio":
@@ -295,6 +246,24 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
         preview = functools.partial(_save_audio_preview, sample_rate=train.sample_rate)
     train_tokenizer(tokenizer, train, options, loss_options, eval_dataset=held_out, save_preview=preview)
     print(f"saved tokenizer to {options.output}")
+
+
+def _inflated_video_tokenizer(args: argparse.Namespace, channels: int):
+    """``--init-from``: a VideoTokenizer inflated from a trained ImageTokenizer."""
+    from vqgen.loading import load_tokenizer
+    from vqgen.tokenizers.image import ImageTokenizer
+    from vqgen.tokenizers.video import VideoTokenizer
+
+    image = load_tokenizer(args.init_from)
+    if not isinstance(image, ImageTokenizer):
+        raise ConfigError(
+            f"--init-from '{args.init_from}' holds a {type(image).__name__}; an ImageTokenizer is expected"
+        )
+    if image.config.in_channels != channels:
+        raise ConfigError(
+            f"--init-from '{args.init_from}' takes {image.config.in_channels} channels, the data has {channels}"
+        )
+    return VideoTokenizer.from_image_tokenizer(image, temporal_factor=args.temporal_factor)
 
 
 def _save_preview(originals, reconstructions, path: Path) -> None:
@@ -762,14 +731,35 @@ def cmd_reconstruct(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- score
 
 
+def _score_dataset(args: argparse.Namespace, pipe):
+    """The ``--data`` set shaped as ``pipe`` takes it: its channels and frame size; video clips of its frame
+    count from the first frame (``--fps`` resamples them first); audio at its rate, the centre of each file cut
+    (or zero-padded) to its clip length."""
+    modality = _pipeline_modality(pipe)
+    shape = pipe.sample_shape  # (C, H, W), (C, T, H, W) or (C, S)
+    if modality == "video" and args.frames not in (None, pipe.max_frames):
+        raise ConfigError(f"--frames {args.frames}: this pipeline scores clips of {pipe.max_frames} frames")
+    if modality != "video" and (args.frames is not None or args.fps is not None):
+        raise ConfigError("--frames and --fps work with video pipelines only")
+    height, width = shape[-2:]
+    options = argparse.Namespace(
+        data=args.data,
+        resolution=height if height == width else (height, width),
+        frames=pipe.max_frames if modality == "video" else None,
+        fps=args.fps,
+        segment_seconds=pipe.max_samples / pipe.sample_rate if modality == "audio" else None,
+    )
+    rate = pipe.sample_rate if modality == "audio" else None
+    return _load_dataset(options, modality, args.split, shape[0], sample_rate=rate)
+
+
 def cmd_score(args: argparse.Namespace) -> None:
-    from vqgen.data.images import load_image_dataset
+    """Bits per dim of every item of ``--data`` under the pipeline, as CSV rows most anomalous first."""
     from vqgen.evaluation.likelihood import plot_scores, score_dataset, write_scores
     from vqgen.pipelines.loading import load_pipeline
 
     pipe = load_pipeline(args.pipeline)
-    channels, height, width = pipe.sample_shape
-    dataset = load_image_dataset(args.data, args.split, resolution=(height, width), channels=channels)
+    dataset = _score_dataset(args, pipe)
     rows = score_dataset(
         pipe, dataset, batch_size=args.batch_size, conditional=args.conditional, progress=not args.no_progress
     )
@@ -786,34 +776,68 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- compress / decompress
 
+COMPRESSED_SUFFIX = ".vqz"
+#: Audio files ``decompress`` writes: lossless, so the file holds the decoded clip (as 16-bit PCM).
+LOSSLESS_AUDIO_OUTPUTS = (".wav", ".flac")
+
+
+def _check_suffix(path: Path, suffixes: tuple[str, ...], what: str) -> None:
+    """Refuse a ``path`` whose suffix is not one of ``suffixes`` (checked before any work)."""
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"--output '{path}' must be {what} ({', '.join(suffixes)})")
+
 
 def cmd_compress(args: argparse.Namespace) -> None:
+    """Range-code one image, video or audio file (any form ``pipe.preprocess`` reads) into a ``.vqz`` file."""
+    from vqgen.errors import DataError
     from vqgen.io import atomic_write_bytes
     from vqgen.pipelines.loading import load_pipeline
 
+    source = Path(args.input)
+    _check_suffix(Path(args.output), (COMPRESSED_SUFFIX,), "a compressed file")
+    if not source.is_file():
+        raise DataError(f"input file '{source}' does not exist")
     pipe = load_pipeline(args.pipeline)
-    data = pipe.compress(args.input, class_labels=args.class_label)
+    data = pipe.compress(source, class_labels=args.class_label)
     atomic_write_bytes(args.output, data)
-    size = Path(args.input).stat().st_size
-    print(f"wrote {args.output}: {len(data)} bytes ({size} bytes in)")
+    print(f"wrote {args.output}: {len(data)} bytes ({source.stat().st_size} bytes in)")
+
+
+def _media_writer(pipe):
+    """``(write(media, path), suffixes)`` for float media ``[1, *sample_shape]`` of ``pipe``'s medium: images as
+    they are, videos at the pipeline's fps, audio at its sample rate."""
+    from vqgen.io import VIDEO_WRITE_FORMATS, save_audio, save_image, save_video, to_uint8_images
+    from vqgen.pipelines.video import to_uint8_videos
+
+    modality = _pipeline_modality(pipe)
+    suffixes = {"image": IMAGE_OUTPUTS, "video": VIDEO_WRITE_FORMATS, "audio": LOSSLESS_AUDIO_OUTPUTS}
+    writers = {
+        "image": lambda media, path: save_image(to_uint8_images(media)[0], path),
+        "video": lambda media, path: save_video(to_uint8_videos(media)[0], path, fps=pipe.fps),
+        "audio": lambda media, path: save_audio(media[0], path, pipe.sample_rate),
+    }
+    return writers[modality], suffixes[modality]
 
 
 def cmd_decompress(args: argparse.Namespace) -> None:
+    """A ``.vqz`` file -> the image, video or audio file it codes (exactly the tokenizer's reconstruction)."""
     from vqgen.errors import DataError
-    from vqgen.io import save_image, to_uint8_images
     from vqgen.pipelines.loading import load_pipeline
 
-    path = Path(args.input)
+    path, output = Path(args.input), Path(args.output)
     if not path.is_file():
         raise DataError(f"compressed file '{path}' does not exist")
     pipe = load_pipeline(args.pipeline)
+    write, suffixes = _media_writer(pipe)
+    modality = _pipeline_modality(pipe)
+    _check_suffix(output, suffixes, f"{'an' if modality[0] in 'aeiou' else 'a'} {modality} file")
     media = pipe.decompress(path.read_bytes())
     if media.shape[0] != 1:
         raise ConfigError(
-            f"'{path}' holds {media.shape[0]} images; decompress it from Python with pipe.decompress"
+            f"'{path}' holds {media.shape[0]} items; decompress it from Python with pipe.decompress"
         )
-    save_image(to_uint8_images(media)[0], args.output)
-    print(f"wrote {args.output}")
+    write(media, output)
+    print(f"wrote {output}")
 
 
 # ---------------------------------------------------------------- info
@@ -942,6 +966,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=4,
         help="video: frames per latent frame after the first (1, 2, 4)",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="IMAGE_TOKENIZER",
+        help="video: start from a trained image tokenizer's weights (2-D kernels inflated into 3-D; its "
+        "widths and quantizer replace the architecture flags)",
     )
     _add_video_data_flags(p)
     _add_audio_data_flags(p, sample_rate=True)
@@ -1074,29 +1105,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="likelihood of every item under a pipeline (anomaly scores), as CSV")
     p.add_argument("--pipeline", default="image", help="a pipeline folder (default: the shipped one)")
-    p.add_argument("--data", required=True, help="a folder of images, or demo:mnist")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a folder of the pipeline's medium (images, video clips or audio files; read at the pipeline's "
+        "size, frame count, sample rate and clip length), or a demo data set (demo:mnist, demo:moving-mnist, "
+        "demo:spoken-digits)",
+    )
     p.add_argument("--split", choices=["train", "test"], default="test")
     p.add_argument("--output", required=True, help="the CSV to write, one row per item, most anomalous first")
     p.add_argument("--conditional", action="store_true", help="score each item under its own class label")
     p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--plot", action="store_true", help="also write a histogram PNG with the top anomalies")
+    p.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write a histogram PNG (beside the CSV) with the top anomalies as thumbnails "
+        "(video: first, middle and last frames; audio: spectrograms)",
+    )
     p.add_argument("--top-k", type=_positive_int, default=8, help="anomalies shown in the plot")
+    _add_video_data_flags(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("compress", help="entropy-code an image with a pipeline's prior (.vqz)")
-    p.add_argument("--pipeline", default="image", help="a pipeline folder (default: the shipped one)")
-    p.add_argument("--input", required=True, help="an image file of the pipeline's size")
+    p = sub.add_parser(
+        "compress", help="entropy-code an image, video or audio clip with a pipeline's prior (.vqz)"
+    )
+    p.add_argument(
+        "--pipeline", default="image", help="a pipeline folder, or image / video / audio (shipped)"
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        help="a file of the pipeline's shape: an image, a video (.mp4, .gif, ...) of its frame count and size, "
+        "or audio (.wav, .flac, .ogg; any rate, mono or stereo) of its clip length",
+    )
     p.add_argument("--output", required=True, help="the .vqz file to write")
     p.add_argument(
         "--class-label", type=int, default=None, help="code under this class (default: null class)"
     )
     p.set_defaults(func=cmd_compress)
 
-    p = sub.add_parser("decompress", help="decode a .vqz file back to an image")
+    p = sub.add_parser("decompress", help="decode a .vqz file back to an image, video or audio file")
     p.add_argument("--pipeline", default="image", help="the pipeline that compressed it")
     p.add_argument("--input", required=True)
-    p.add_argument("--output", required=True, help="an image file (.png)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="an image (.png, ...), a video (.gif keeps grey frames exactly, .mp4 is lossy H.264; at the "
+        "pipeline's fps) or audio (.wav, .flac; at the pipeline's sample rate)",
+    )
     p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser("data", help="build a demo data set")

@@ -1,7 +1,8 @@
 """Learned compression: a tokenizer's codes range-coded under the prior's next-code probabilities.
 
 File layout (``.vqz``, little-endian): the magic ``VQZ1``, format version, 8-byte pipeline checksum, media
-shape, item count and optional class labels, then the range coder's uint32 words.
+shape, item count and optional class labels, then the range coder's uint32 words, then a CRC-32 of all the
+bytes before it (a flipped bit anywhere is refused instead of decoding to other media).
 
 Decoding must rebuild exactly the probabilities the encoder used, so both sides run the same computation:
 the prior's KV-cached decoder step by step on the CPU in float32 with one thread (thread count can change
@@ -17,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import struct
+import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,7 +29,7 @@ from vqgen.errors import ConfigError, DataError, MismatchError
 __all__ = ["FORMAT_VERSION", "MAGIC", "compress", "decompress", "pipeline_checksum"]
 
 MAGIC = b"VQZ1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def pipeline_checksum(pipe) -> str:
@@ -128,7 +130,8 @@ def compress(pipe, media, class_labels=None) -> bytes:
         _walk_layout(pipe, num_items, labels, encode_position)
         words = encoder.get_compressed()
         header = _pack_header(pipeline_checksum(pipe), pipe.sample_shape, num_items, labels)
-    return header + words.astype("<u4").tobytes()
+    payload = header + words.astype("<u4").tobytes()
+    return payload + struct.pack("<I", zlib.crc32(payload))
 
 
 def _pack_header(checksum: str, shape, num_items: int, labels: torch.Tensor | None) -> bytes:
@@ -148,6 +151,10 @@ def read_header(data: bytes) -> tuple[dict, np.ndarray]:
         version, checksum, ndim = struct.unpack_from("<B8sB", data, 4)
         if version != FORMAT_VERSION:
             raise DataError(f"unsupported compressed format version {version}, expected {FORMAT_VERSION}")
+        (crc,) = struct.unpack_from("<I", data, len(data) - 4)
+        if zlib.crc32(data[:-4]) != crc:
+            raise DataError("the compressed file is corrupt or truncated (its CRC-32 does not match)")
+        data = data[:-4]
         offset = 14
         *shape, num_items, has_labels = struct.unpack_from(f"<{ndim}HIB", data, offset)
         offset += struct.calcsize(f"<{ndim}HIB")

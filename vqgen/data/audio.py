@@ -18,7 +18,13 @@ from vqgen.data.folders import DataWarning, MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line, check_resampling, mix_channels, resample_audio
 
-__all__ = ["AUDIO_EXTENSIONS", "DEMO_AUDIO_DATASETS", "AudioFolderDataset", "audio_data_root"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "DEMO_AUDIO_DATASETS",
+    "AudioFolderDataset",
+    "audio_data_root",
+    "load_audio_dataset",
+]
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg")
 # Extra source samples read on each side of a crop, so the resampling filter sees real context at its edges.
@@ -197,3 +203,24 @@ def audio_data_root(spec: str, split: str = "train") -> Path:
     if (root / "train").is_dir() and (root / "test").is_dir():
         return root / split
     return root
+
+
+def load_audio_dataset(
+    spec: str,
+    split: str,
+    sample_rate: int | None = None,
+    channels: int | None = None,
+    segment_seconds: float | None = None,
+    strict: bool = False,
+) -> AudioFolderDataset:
+    """An audio data set: ``demo:spoken-digits`` (``vqgen data build spoken-digits``) or a folder of audio files
+    (``AudioFolderDataset``: resampled to ``sample_rate`` (default 16 kHz), mixed to ``channels`` (default mono),
+    cut to ``segment_seconds`` (default 1); labels from subfolders)."""
+    return AudioFolderDataset(
+        audio_data_root(spec, split),
+        sample_rate or 16000,
+        channels or 1,
+        segment_seconds or 1.0,
+        train=split == "train",
+        strict=strict,
+    )

@@ -16,12 +16,20 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from vqgen.data.demo import MNIST_LABEL_NAMES, mnist_split
-from vqgen.data.folders import MediaFolder
+from vqgen.data.folders import MediaFolder, folder_split_root
 from vqgen.data.images import _check_channels, _resolution_pair
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import VIDEO_EXTENSIONS, load_video
 
-__all__ = ["MOVING_MNIST_SIZES", "TensorVideoDataset", "VideoFolderDataset", "moving_mnist"]
+__all__ = [
+    "DEFAULT_VIDEO_FRAMES",
+    "DEMO_VIDEO_DATASETS",
+    "MOVING_MNIST_SIZES",
+    "TensorVideoDataset",
+    "VideoFolderDataset",
+    "load_video_dataset",
+    "moving_mnist",
+]
 
 MOVING_MNIST_SIZES: tuple[int, ...] = (32, 64)
 _DIGIT = 28
@@ -229,3 +237,39 @@ class VideoFolderDataset(Dataset):
         pixels = self._resized(pixels) / 127.5 - 1.0
         video = pixels.clamp_(-1.0, 1.0).permute(1, 0, 2, 3).contiguous()
         return {"video": video, "label": self._labels[index], "index": index}
+
+
+#: Demo video clips: ``demo:moving-mnist`` (one real digit bouncing in 32x32 or 64x64 frames, 8 fps).
+DEMO_VIDEO_DATASETS = ("demo:moving-mnist",)
+_MOVING_MNIST_CLIPS = {"train": (8000, 0), "test": (1000, 1)}  # clips and seed per split
+DEFAULT_VIDEO_FRAMES = 9  # 1 + n * temporal_factor for every factor (1, 2, 4)
+
+
+def load_video_dataset(
+    spec: str,
+    split: str,
+    resolution: int | None = None,
+    channels: int | None = None,
+    frames: int | None = None,
+    fps: float | None = None,
+    strict: bool = False,
+):
+    """A video data set by name: ``demo:moving-mnist`` (its ``split``) or a folder of video files
+    (``VideoFolderDataset``; ``DIR/train`` and ``DIR/test`` when present). Clips of ``frames`` frames
+    (default 9) at ``fps``, frames ``resolution`` square."""
+    frames = frames or DEFAULT_VIDEO_FRAMES
+    if spec.startswith("demo:"):
+        if spec not in DEMO_VIDEO_DATASETS:
+            raise DataError(
+                f"unknown demo video dataset '{spec}', available: {', '.join(DEMO_VIDEO_DATASETS)}"
+            )
+        if channels not in (None, 1):
+            raise ShapeError(f"{spec} has 1 channel, the tokenizer expects {channels}")
+        clips, seed = _MOVING_MNIST_CLIPS[split]
+        return moving_mnist(
+            split, num_clips=clips, frames=frames, size=resolution or 32, seed=seed, fps=fps or 8.0
+        )
+    root = folder_split_root(spec, split, resolution, channels, DEMO_VIDEO_DATASETS)
+    return VideoFolderDataset(
+        root, frames, resolution, channels, fps=fps, train=split == "train", strict=strict
+    )

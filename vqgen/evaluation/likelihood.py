@@ -1,24 +1,31 @@
-"""Scoring a data set with a pipeline: one row per item, most anomalous first, optional histogram plot."""
+"""Scoring a data set with a pipeline: one row per item, most anomalous first, optional histogram plot.
+
+Works for every medium: data set items hold ``pixels`` ``[C, H, W]``, ``video`` ``[C, T, H, W]`` or ``audio``
+``[C, S]`` (``vqgen.training.tokenizer.media_key``), with ``label`` and ``index``.
+"""
 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vqgen.io import atomic_path, to_uint8_images
+from vqgen.io import atomic_path, make_grid, to_uint8_images
 from vqgen.training.common import collate
+from vqgen.training.tokenizer import media_key
 
-__all__ = ["plot_scores", "score_dataset", "write_scores"]
+__all__ = ["plot_scores", "score_dataset", "spectrogram", "thumbnail", "write_scores"]
 
 
 def score_dataset(
     pipe, dataset, batch_size: int = 64, conditional: bool = False, progress: bool = True
 ) -> list[dict]:
-    """Score every item of ``dataset`` (items ``{"pixels", "label", "index"}``); rows sorted by bits per dim, highest first.
+    """Score every item of ``dataset`` (items ``{"pixels" | "video" | "audio", "label", "index"}``, the media
+    of the pipeline's shape); rows sorted by bits per dim, highest first.
 
     ``conditional=True`` scores each item under its own label (items without one use the null class).
     """
@@ -28,7 +35,9 @@ def score_dataset(
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         labels = batch["label"]
         use_labels = conditional and pipe.num_classes > 0 and bool((labels >= 0).all())
-        out = pipe.score(batch["pixels"], class_labels=labels if use_labels else None, batch_size=batch_size)
+        out = pipe.score(
+            batch[media_key(batch)], class_labels=labels if use_labels else None, batch_size=batch_size
+        )
         for i, index in enumerate(batch["index"].tolist()):
             rows.append(
                 {
@@ -57,7 +66,8 @@ def write_scores(rows: list[dict], path: str | Path) -> None:
 
 
 def plot_scores(rows: list[dict], dataset, path: str | Path, top_k: int = 8) -> None:
-    """Histogram of bits per dim with the ``top_k`` most anomalous items shown as thumbnails, as one PNG."""
+    """Histogram of bits per dim with the ``top_k`` most anomalous items shown as thumbnails, as one PNG
+    (see :func:`thumbnail`: images as they are, videos as a strip of frames, audio as a spectrogram)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,14 +83,50 @@ def plot_scores(rows: list[dict], dataset, path: str | Path, top_k: int = 8) -> 
     axis.set_ylabel("items")
     axis.set_title(f"{len(rows)} items scored; the {len(top)} most anomalous below")
     for column, row in enumerate(top):
-        image = to_uint8_images(torch.as_tensor(dataset[row["index"]]["pixels"])[None])[0]
+        item = dataset[row["index"]]
+        array, style = thumbnail(torch.as_tensor(item[media_key(item)]))
         ax = fig.add_subplot(grid[1, column])
-        ax.imshow(
-            image[..., 0] if image.shape[-1] == 1 else image, cmap="gray" if image.shape[-1] == 1 else None
-        )
+        ax.imshow(array, **style)
         ax.set_title(f"{row['bits_per_dim']:.3f}", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     with atomic_path(path) as temporary:
         fig.savefig(temporary, format="png", dpi=100)
     plt.close(fig)
+
+
+def thumbnail(media: torch.Tensor) -> tuple[np.ndarray, dict]:
+    """One item's float media in [-1, 1] -> (an array for ``imshow``, its ``imshow`` keyword arguments).
+
+    Image ``[C, H, W]``: uint8 ``[H, W, C]`` (grey shown as ``[H, W]``). Video ``[C, T, H, W]``: its first,
+    middle and last frames side by side, uint8 ``[H', W', C]``. Audio ``[C, S]``: :func:`spectrogram` of the
+    channel mean.
+    """
+    if media.dim() == 2:
+        return spectrogram(media.float().mean(0)), {"origin": "lower", "aspect": "auto", "cmap": "magma"}
+    if media.dim() == 4:
+        steps = sorted({0, media.shape[1] // 2, media.shape[1] - 1})
+        image = make_grid(to_uint8_images(media[:, steps].transpose(0, 1)), nrow=len(steps), padding=1)
+    else:
+        image = to_uint8_images(media[None])[0]
+    if image.shape[-1] == 1:
+        return image[..., 0], {"cmap": "gray", "vmin": 0, "vmax": 255}
+    return image, {}
+
+
+def spectrogram(wave: torch.Tensor, top_db: float = 80.0) -> np.ndarray:
+    """Float ``[S]`` -> log-magnitude STFT in dB ``[n_fft / 2 + 1, frames]`` (Hann window, hop ``n_fft / 4``,
+    ``n_fft`` a power of two from 16 to 512 that fits about 8 windows in the clip), floored ``top_db`` below
+    its loudest bin."""
+    n_fft = 2 ** min(9, max(4, int(math.log2(max(1, wave.shape[-1] // 8)))))
+    magnitude = torch.stft(
+        wave.float(),
+        n_fft,
+        hop_length=n_fft // 4,
+        window=torch.hann_window(n_fft),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    ).abs()
+    decibels = 20 * torch.log10(magnitude.clamp_min(1e-10))
+    return decibels.clamp_min(decibels.max() - top_db).numpy()

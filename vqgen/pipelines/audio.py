@@ -140,10 +140,7 @@ class AudioPipeline(TokenPipeline):
         prefix = None
         if prompt_audio is not None:
             prefix = self.prompt_codes(prompt_audio, samples, prompt_sample_rate)
-            if prefix.shape[0] not in (1, num_samples):
-                raise ConfigError(
-                    f"prompt_audio holds {prefix.shape[0]} clips; give one clip or one per sample ({num_samples})"
-                )
+            self.check_prompt_count(prefix, num_samples, "prompt_audio")
         audios = self.generate_media(
             num_samples,
             class_labels,

@@ -221,6 +221,14 @@ class TokenPipeline(DiffusionPipeline):
             raise ConfigError(f"output_type must be {names}, got {output_type!r}")
 
     @torch.no_grad()
+    @staticmethod
+    def check_prompt_count(prefix: torch.Tensor, num_samples: int, name: str) -> None:
+        """A prompt's codes ``[N, ...]`` serve every sample (``N == 1``) or one each (``N == num_samples``)."""
+        if prefix.shape[0] not in (1, num_samples):
+            raise ConfigError(
+                f"{name} holds {prefix.shape[0]} clips; give one clip or one per sample ({num_samples})"
+            )
+
     def generate_media(
         self,
         num_samples: int = 1,

@@ -139,10 +139,7 @@ class VideoPipeline(TokenPipeline):
         prefix = None
         if prompt_frames is not None:
             prefix = self.prompt_codes(prompt_frames, frames)
-            if prefix.shape[0] not in (1, num_samples):
-                raise ConfigError(
-                    f"prompt_frames holds {prefix.shape[0]} clips; give one clip or one per sample ({num_samples})"
-                )
+            self.check_prompt_count(prefix, num_samples, "prompt_frames")
         full = latent_frames == self.prior.config.code_grid[-3]
         videos = self.generate_media(
             num_samples,
