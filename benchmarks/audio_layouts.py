@@ -52,12 +52,11 @@ LAYOUTS = ("flatten", "delay")
 class FirstLevels(torch.utils.data.Dataset):
     """Code shards ``{"codes": [12, T], "label"}`` -> the same items with ``codes [levels, T]``."""
 
-    def __init__(self, shards: CodeShardDataset, levels: int, limit: int | None = None) -> None:
+    def __init__(self, shards: CodeShardDataset, levels: int) -> None:
         self.shards, self.levels = shards, levels
-        self.length = len(shards) if limit is None else min(limit, len(shards))
 
     def __len__(self) -> int:
-        return self.length
+        return len(self.shards)
 
     def __getitem__(self, index: int) -> dict:
         item = dict(self.shards[index])
@@ -65,13 +64,14 @@ class FirstLevels(torch.utils.data.Dataset):
         return item
 
 
-def encode_split(tokenizer, split: str, folder: Path) -> CodeShardDataset:
-    """Encode the 1-second spoken-digit clips of ``split`` (once; reused from ``folder`` when there)."""
+def encode_split(tokenizer, split: str, folder: Path, limit: int | None = None) -> CodeShardDataset:
+    """Encode the 1-second spoken-digit clips of ``split`` (the first ``limit`` of them; once: reused from
+    ``folder`` when there)."""
     if not (folder / "manifest.json").is_file():
         data = load_audio_dataset("demo:spoken-digits", split, tokenizer.config.sample_rate, 1, 1.0)
-        encode_dataset(
-            tokenizer, data, folder, batch_size=64, source=f"demo:spoken-digits/{split}", progress=False
-        )
+        if limit is not None:
+            data = torch.utils.data.Subset(data, range(min(limit, len(data))))
+        encode_dataset(tokenizer, data, folder, batch_size=64, source=f"demo:spoken-digits/{split}")
     return CodeShardDataset(folder)
 
 
@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--levels must be in [1, {tokenizer.num_levels}]")
     frames_per_second = tokenizer.frame_rate
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="audio-layouts-"))
-    train = FirstLevels(encode_split(tokenizer, "train", work / "shards-train"), args.levels, limit)
-    test = FirstLevels(encode_split(tokenizer, "test", work / "shards-test"), args.levels, limit)
+    train = FirstLevels(encode_split(tokenizer, "train", work / "shards-train", limit), args.levels)
+    test = FirstLevels(encode_split(tokenizer, "test", work / "shards-test", limit), args.levels)
     grid = list(train[0]["codes"].shape)
     print(f"{len(train)} train / {len(test)} test clips, code grid {grid}", flush=True)
 
