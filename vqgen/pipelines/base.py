@@ -220,7 +220,6 @@ class TokenPipeline(DiffusionPipeline):
             names = ", ".join(repr(t) for t in self.output_types[:-1]) + f" or {self.output_types[-1]!r}"
             raise ConfigError(f"output_type must be {names}, got {output_type!r}")
 
-    @torch.no_grad()
     @staticmethod
     def check_prompt_count(prefix: torch.Tensor, num_samples: int, name: str) -> None:
         """A prompt's codes ``[N, ...]`` serve every sample (``N == 1``) or one each (``N == num_samples``)."""
@@ -229,6 +228,7 @@ class TokenPipeline(DiffusionPipeline):
                 f"{name} holds {prefix.shape[0]} clips; give one clip or one per sample ({num_samples})"
             )
 
+    @torch.no_grad()
     def generate_media(
         self,
         num_samples: int = 1,
