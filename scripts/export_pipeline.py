@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from vqgen.integrity import read_manifest
 from vqgen.pipelines.loading import load_pipeline
 
 
@@ -23,7 +24,9 @@ def main() -> None:
     pipe = load_pipeline(args.pipeline)
     output = Path(args.output)
     shutil.rmtree(output, ignore_errors=True)
-    provenance = {"exported_from": args.pipeline, "dtype": "float16", "script": args.script}
+    # What trained the weights (e.g. fit-background's record) comes along.
+    provenance = (read_manifest(args.pipeline) or {}).get("provenance", {})
+    provenance.update({"exported_from": args.pipeline, "dtype": "float16", "script": args.script})
     pipe.to(torch.float16).save_pretrained(str(output), provenance=provenance)
     if args.card:
         shutil.copy(args.card, output / "README.md")

@@ -17,5 +17,9 @@ $V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --to
   --output "$RUN/prior" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 3000 --batch-size 64 \
   --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 200 --weight-decay 0.01 --ema-decay 0.999 \
   --checkpoint-every 250 --eval-every 500 --log-every 50 --seed 0 --resume
-.venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/image-mnist \
+# The background prior of likelihood-ratio anomaly scores (vqgen score, benchmarks/anomaly.py): a small
+# unconditional prior on the codes of 8 generic views (rotated, mirrored, warped, re-stroked) of each digit.
+$V fit-background --pipeline "$RUN/prior/pipeline" --data demo:mnist --output "$RUN/pipeline" --copies 8 \
+  --steps 1500 --seed 0
+.venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/pipeline" --output vqgen/pretrained/image-mnist \
   --card "$RUN/MODEL_CARD.md" --script scripts/train_default_image.sh

@@ -26,7 +26,9 @@ FRAMES, SIZE, TRAIN_CLIPS, TEST_CLIPS = 9, 32, 8000, 1000
 PRIOR_CLIPS = 10000
 
 
-def tokenizer_stage(run: Path) -> None:
+def tokenizer_stage(run: Path, max_steps: int = 1200, mixed_precision: str = "bf16", init_from=None) -> None:
+    """Train the video tokenizer into ``run/tok``; ``init_from`` starts from a saved video tokenizer of this
+    architecture (e.g. the shipped one) instead of fresh weights."""
     set_seed(0)
     tokenizer = VideoTokenizer(
         in_channels=1,
@@ -37,16 +39,20 @@ def tokenizer_stage(run: Path) -> None:
         temporal_factor=4,
         quantizer_config={"type": "vq", "codebook_size": 256, "dead_code_threshold": 20},
     )
+    if init_from is not None:
+        from vqgen.loading import load_tokenizer
+
+        tokenizer.load_state_dict(load_tokenizer(init_from).float().state_dict())
     train = moving_mnist("train", num_clips=TRAIN_CLIPS, frames=FRAMES, size=SIZE, seed=0)
     test = moving_mnist("test", num_clips=TEST_CLIPS, frames=FRAMES, size=SIZE, seed=1)
     options = TrainingOptions(
         output=str(run / "tok"),
-        max_steps=1200,
+        max_steps=max_steps,
         batch_size=16,
         learning_rate=1e-3,
         lr_schedule="cosine",
         warmup_steps=100,
-        mixed_precision="bf16",
+        mixed_precision=mixed_precision,
         checkpoint_every=100,
         eval_every=300,
         log_every=50,
@@ -121,11 +127,19 @@ def main() -> None:
     parser.add_argument("--stage", choices=["tokenizer", "prior", "export"], required=True)
     parser.add_argument("--run", default="runs/video-default")
     parser.add_argument("--output", default="vqgen/pretrained/video-moving-mnist")
+    parser.add_argument("--tokenizer-steps", type=int, default=1200)
+    parser.add_argument(
+        "--mixed-precision",
+        default="bf16",
+        choices=["no", "bf16", "fp16"],
+        help="tokenizer stage (bf16 made the shipped one; on CPUs without fast bf16 'no' is faster)",
+    )
+    parser.add_argument("--init-from", default=None, help="tokenizer stage: start from this video tokenizer")
     args = parser.parse_args()
     run = Path(args.run)
     torch.set_float32_matmul_precision("high")
     if args.stage == "tokenizer":
-        tokenizer_stage(run)
+        tokenizer_stage(run, args.tokenizer_steps, args.mixed_precision, args.init_from)
     elif args.stage == "prior":
         prior_stage(run)
     else:

@@ -134,3 +134,18 @@ def test_compress_and_decompress_commands(pipe, tmp_path):
         == 2
     )
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_a_moved_copy_of_the_pipeline_decompresses(pipe, tmp_path):
+    import shutil
+
+    from vqgen.pipelines.loading import load_pipeline
+
+    pipe.save_pretrained(tmp_path / "here")
+    data = load_pipeline(tmp_path / "here").compress(pixels(2))
+    shutil.copytree(tmp_path / "here", tmp_path / "elsewhere")
+    shutil.rmtree(tmp_path / "here")
+    moved = load_pipeline(tmp_path / "elsewhere")
+    torch.testing.assert_close(
+        moved.decompress(data), moved.tokenizer.decode(moved.tokenizer.encode(pixels(2)))
+    )

@@ -754,24 +754,87 @@ def _score_dataset(args: argparse.Namespace, pipe):
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    """Bits per dim of every item of ``--data`` under the pipeline, as CSV rows most anomalous first."""
-    from vqgen.evaluation.likelihood import plot_scores, score_dataset, write_scores
+    """Bits per dim (and the likelihood ratio, with a background) of every item of ``--data`` under the
+    pipeline, as CSV rows most anomalous first."""
+    from vqgen.evaluation.likelihood import SCORE_NAMES, plot_scores, ranking_key, score_dataset, write_scores
     from vqgen.pipelines.loading import load_pipeline
 
     pipe = load_pipeline(args.pipeline)
     dataset = _score_dataset(args, pipe)
     rows = score_dataset(
-        pipe, dataset, batch_size=args.batch_size, conditional=args.conditional, progress=not args.no_progress
+        pipe,
+        dataset,
+        batch_size=args.batch_size,
+        conditional=args.conditional,
+        progress=not args.no_progress,
+        views=args.views,
+        seed=args.seed,
     )
     write_scores(rows, args.output)
+    key = ranking_key(rows)
     print(
         f"wrote {len(rows)} scores to {args.output} (most anomalous first: {rows[0]['item']}, "
-        f"{rows[0]['bits_per_dim']:.4f} bits per dim)"
+        f"{rows[0][key]:.4f} {SCORE_NAMES[key]})"
     )
     if args.plot:
         plot_path = Path(args.output).with_suffix(".png")
         plot_scores(rows, dataset, plot_path, top_k=args.top_k)
         print(f"wrote {plot_path}")
+
+
+def cmd_fit_background(args: argparse.Namespace) -> None:
+    """Fit a general-domain background prior on generic views of ``--data`` and save the pipeline with it."""
+    from vqgen.evaluation.background import fit_background, generic_view_codes
+    from vqgen.integrity import read_manifest
+    from vqgen.io import atomic_path
+    from vqgen.pipelines.loading import PRETRAINED_DIR, SHIPPED_PIPELINES, load_pipeline
+    from vqgen.training.common import collate
+
+    pipe = load_pipeline(args.pipeline)
+    if _pipeline_modality(pipe) != "image":
+        raise ConfigError(
+            f"fit-background works with image pipelines (its views rotate and warp 2-D images); "
+            f"'{args.pipeline}' is a {type(pipe).__name__}"
+        )
+    channels, height, width = pipe.sample_shape
+    options = argparse.Namespace(data=args.data, resolution=height if height == width else (height, width))
+    dataset = _load_dataset(options, "image", args.split, channels)
+    count = min(len(dataset), args.max_images)
+    images = collate([dataset[i] for i in range(count)])["pixels"]
+    codes = generic_view_codes(
+        pipe.tokenizer, images, copies=args.copies, seed=args.seed, progress=not args.no_progress
+    )
+    background = fit_background(
+        codes,
+        pipe.tokenizer.codebook_size,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    pipe.set_background(background)
+    source = (
+        PRETRAINED_DIR / SHIPPED_PIPELINES[args.pipeline]
+        if args.pipeline in SHIPPED_PIPELINES
+        else args.pipeline
+    )
+    provenance = (read_manifest(source) or {}).get("provenance", {})
+    provenance["background"] = {
+        "command": "vqgen fit-background",
+        "data": str(args.data),
+        "images": count,
+        **{k: getattr(args, k) for k in ("split", "copies", "steps", "batch_size", "learning_rate", "seed")},
+        **{k: getattr(args, k) for k in ("hidden_size", "num_layers", "num_heads")},
+    }
+    with atomic_path(args.output) as temporary:
+        pipe.save_pretrained(str(temporary), provenance=provenance)
+    print(
+        f"saved the pipeline with a background prior ({count} images x {args.copies} views) to {args.output}"
+    )
 
 
 # ---------------------------------------------------------------- compress / decompress
@@ -1115,6 +1178,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["train", "test"], default="test")
     p.add_argument("--output", required=True, help="the CSV to write, one row per item, most anomalous first")
     p.add_argument("--conditional", action="store_true", help="score each item under its own class label")
+    p.add_argument(
+        "--views",
+        type=_positive_int,
+        default=1,
+        help="average the likelihood ratio over the image and views-1 jittered views of it (image pipelines "
+        "with a background; 4 is what benchmarks/anomaly.py reports)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seeds the jittered views")
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument(
         "--plot",
@@ -1126,6 +1197,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_video_data_flags(p)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "fit-background",
+        help="fit a background prior on generic views of the training images (likelihood-ratio anomaly "
+        "scores in score), and save the pipeline with it",
+    )
+    p.add_argument("--pipeline", default="image", help="an image pipeline folder (default: the shipped one)")
+    p.add_argument(
+        "--data", required=True, help="the images the prior was trained on: a folder or demo:mnist"
+    )
+    p.add_argument("--split", choices=["train", "test"], default="train")
+    p.add_argument(
+        "--output", required=True, help="the pipeline folder to write (tokenizer, prior, background)"
+    )
+    p.add_argument("--copies", type=_positive_int, default=8, help="random generic views of each image")
+    p.add_argument("--max-images", type=_positive_int, default=20000, help="use at most this many images")
+    p.add_argument("--steps", type=_positive_int, default=1500)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--learning-rate", type=_positive_float, default=1e-3)
+    p.add_argument("--hidden-size", type=_positive_int, default=128)
+    p.add_argument("--num-layers", type=_positive_int, default=4)
+    p.add_argument("--num-heads", type=_positive_int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="seeds the views, the initial weights and the batches")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_fit_background)
 
     p = sub.add_parser(
         "compress", help="entropy-code an image, video or audio clip with a pipeline's prior (.vqz)"

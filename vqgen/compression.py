@@ -37,7 +37,9 @@ def pipeline_checksum(pipe) -> str:
     from vqgen.data.shards import tokenizer_fingerprint
 
     digest = hashlib.sha256(tokenizer_fingerprint(pipe.tokenizer).encode())
-    digest.update(json.dumps(dict(pipe.prior.config), sort_keys=True, default=str).encode())
+    # Keys such as ``_name_or_path`` say where the prior was loaded from, not how it codes.
+    config = {k: v for k, v in dict(pipe.prior.config).items() if not k.startswith("_")}
+    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     for name, tensor in sorted(pipe.prior.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())

@@ -116,7 +116,9 @@ def describe_pipeline(folder: str | Path) -> dict:
     manifest = verify_manifest(folder)
     index = json.loads((folder / "model_index.json").read_text())
     components = {}
-    for name in ("tokenizer", "prior"):
+    # The optional background prior (likelihood-ratio scores) is listed where the index names one.
+    names = ["tokenizer", "prior"] + (["background"] if (index.get("background") or [None])[0] else [])
+    for name in names:
         config = read_config(folder / name)
         size = sum(p.stat().st_size for p in (folder / name).glob("*.safetensors"))
         components[name] = {"class": config.get("_class_name"), "weight_bytes": size, "config": config}

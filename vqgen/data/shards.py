@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from vqgen.errors import DataError, MismatchError
 from vqgen.io import _one_line, atomic_path
 
-__all__ = ["CodeShardDataset", "MANIFEST_NAME", "encode_dataset", "tokenizer_fingerprint"]
+__all__ = ["CodeShardDataset", "MANIFEST_NAME", "encode_dataset", "jitter_images", "tokenizer_fingerprint"]
 
 MANIFEST_NAME = "manifest.json"
 SHARD_FORMAT = "vqgen-code-shards"
@@ -39,8 +39,9 @@ def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Small random affine jitter of ``images [B, C, H, W]``: rotation +-8 deg, shift +-8 %, scale 0.9-1.1."""
+def jitter_images(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Small random affine jitter of ``images [B, C, H, W]``: rotation +-8 deg, shift +-8 %, scale 0.9-1.1
+    (the augmentation of ``--augment-copies``, and the views of ``ImagePipeline.score(views=...)``)."""
     batch = images.shape[0]
     angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(8)
     scale = 0.9 + 0.2 * torch.rand(batch, generator=generator)
@@ -93,7 +94,7 @@ def encode_dataset(
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         media = batch[key]
         for copy in range(1 + augment_copies):
-            views = media if copy == 0 else _jitter(media, generator)
+            views = media if copy == 0 else jitter_images(media, generator)
             codes.append(tokenizer.encode(views.to(device)).to("cpu", torch.int32))
             labels.append(batch["label"].long())
     codes, labels = torch.cat(codes), torch.cat(labels)

@@ -34,6 +34,7 @@ __all__ = [
     "class_marginal_bits",
     "code_bits",
     "fit_background",
+    "generic_view_codes",
     "generic_views",
     "likelihood_ratio_bits",
     "load_background",
@@ -72,6 +73,31 @@ def generic_views(images: torch.Tensor, generator: torch.Generator | None = None
     return torch.where(thickness < 0.25, thick, torch.where(thickness > 0.85, thin, views))
 
 
+@torch.no_grad()
+def generic_view_codes(
+    tokenizer,
+    images: torch.Tensor,
+    copies: int = 8,
+    seed: int = 0,
+    batch_size: int = 500,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Codes long ``[copies * N, *grid]`` of ``copies`` rounds of :func:`generic_views` of ``images`` float
+    ``[N, C, H, W]`` in [-1, 1], encoded by an image ``tokenizer``; the views are drawn from ``seed``."""
+    if copies < 1:
+        raise ConfigError(f"copies must be >= 1, got {copies}")
+    generator = torch.Generator().manual_seed(seed)
+    codes = []
+    total = copies * -(-images.shape[0] // batch_size)
+    with tqdm(total=total, desc="encode generic views", unit="batch", disable=not progress) as bar:
+        for _ in range(copies):
+            for start in range(0, images.shape[0], batch_size):
+                views = generic_views(images[start : start + batch_size], generator)
+                codes.append(tokenizer.encode(views.to(tokenizer.device)).cpu())
+                bar.update()
+    return torch.cat(codes)
+
+
 def fit_background(
     codes: torch.Tensor,
     codebook_size: int,
@@ -81,16 +107,22 @@ def fit_background(
     hidden_size: int = 128,
     num_layers: int = 4,
     num_heads: int = 4,
+    code_noise: float = 0.0,
     seed: int = 0,
     progress: bool = False,
 ) -> CodePrior:
     """Fit an unconditional :class:`CodePrior` on code grids ``codes`` long ``[N, *grid]`` in
-    ``[0, codebook_size)`` (the tokenizer's codes of :func:`generic_views`): AdamW (betas 0.9, 0.95, weight decay 0.01), linear warm-up over 100 steps
-    then cosine decay, gradients clipped to norm 1, batches drawn with replacement. Returns it in eval mode."""
+    ``[0, codebook_size)`` (the tokenizer's codes of :func:`generic_views`): AdamW (betas 0.9, 0.95, weight
+    decay 0.01), linear warm-up over 100 steps then cosine decay, gradients clipped to norm 1, batches drawn
+    with replacement. ``code_noise`` > 0 replaces each training code by a uniformly random one with that
+    probability (Ren et al. 2019's perturbed background, for comparison; the general-domain background uses
+    0). Returns it in eval mode."""
     if codes.dim() < 2 or codes.shape[0] == 0:
         raise ShapeError(f"codes must be a non-empty [N, *grid] tensor, got shape {tuple(codes.shape)}")
     if steps < 1 or batch_size < 1:
         raise ConfigError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
+    if not 0.0 <= code_noise < 1.0:
+        raise ConfigError(f"code_noise must be in [0, 1), got {code_noise}")
     codes = codes.long()
     torch.manual_seed(seed)
     background = CodePrior(
@@ -114,6 +146,11 @@ def fit_background(
     background.train()
     for _ in tqdm(range(steps), desc="fit background", unit="step", disable=not progress):
         batch = codes[torch.randint(0, codes.shape[0], (batch_size,), generator=generator)]
+        if code_noise > 0:
+            noisy = torch.rand(batch.shape, generator=generator) < code_noise
+            batch = torch.where(
+                noisy, torch.randint(0, codebook_size, batch.shape, generator=generator), batch
+            )
         loss = background(batch, return_logits=False).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,7 +171,9 @@ def load_background(folder: str | Path) -> CodePrior:
 
 
 @torch.no_grad()
-def code_bits(prior: CodePrior, codes: torch.Tensor, class_labels=None, batch_size: int = 256) -> torch.Tensor:
+def code_bits(
+    prior: CodePrior, codes: torch.Tensor, class_labels=None, batch_size: int = 256
+) -> torch.Tensor:
     """``-log2 p(codes)`` float ``[B]`` of code grids long ``[B, *grid]`` (null class for a conditional prior
     without ``class_labels``, or labels ``[B]``)."""
     labels = prior.labels_tensor(class_labels, codes.shape[0])
@@ -164,8 +203,7 @@ def likelihood_ratio_bits(
 ) -> torch.Tensor:
     """Anomaly score float ``[B]`` of code grids long ``[B, *grid]``: class-marginal bits under ``prior``
     minus bits under ``background`` (higher = more anomalous)."""
-    if list(prior.config.code_grid) != list(background.config.code_grid):
-        raise ShapeError(
-            f"prior models code grid {list(prior.config.code_grid)}, background {list(background.config.code_grid)}"
-        )
+    from vqgen.pipelines.base import check_background
+
+    check_background(prior, background)
     return class_marginal_bits(prior, codes, batch_size) - code_bits(background, codes, batch_size=batch_size)

@@ -18,25 +18,51 @@ from vqgen.io import atomic_path, make_grid, to_uint8_images
 from vqgen.training.common import collate
 from vqgen.training.tokenizer import media_key
 
-__all__ = ["plot_scores", "score_dataset", "spectrogram", "thumbnail", "write_scores"]
+__all__ = ["plot_scores", "ranking_key", "score_dataset", "spectrogram", "thumbnail", "write_scores"]
+
+SCORE_COLUMNS = ["item", "label", "bits_per_dim", "bits_per_token", "reconstruction_error"]
+#: What the axis of :func:`plot_scores` says for each ranking score.
+SCORE_NAMES = {
+    "bits_per_dim": "bits per dim",
+    "likelihood_ratio": "bits per dim above the background (likelihood ratio)",
+}
+
+
+def ranking_key(rows: list[dict]) -> str:
+    """The score rows are ranked by: ``likelihood_ratio`` where the pipeline has a background, else
+    ``bits_per_dim``."""
+    return "likelihood_ratio" if rows and "likelihood_ratio" in rows[0] else "bits_per_dim"
 
 
 def score_dataset(
-    pipe, dataset, batch_size: int = 64, conditional: bool = False, progress: bool = True
+    pipe,
+    dataset,
+    batch_size: int = 64,
+    conditional: bool = False,
+    progress: bool = True,
+    views: int = 1,
+    seed: int = 0,
 ) -> list[dict]:
     """Score every item of ``dataset`` (items ``{"pixels" | "video" | "audio", "label", "index"}``, the media
-    of the pipeline's shape); rows sorted by bits per dim, highest first.
+    of the pipeline's shape); rows sorted by :func:`ranking_key`, highest (most anomalous) first. A pipeline with
+    a background prior adds each item's ``likelihood_ratio``.
 
     ``conditional=True`` scores each item under its own label (items without one use the null class).
+    ``views`` > 1 averages the likelihood ratio over jittered views drawn from ``seed`` (``pipe.score``).
     """
     rows = []
+    generator = torch.Generator().manual_seed(seed)
     files = getattr(dataset, "files", None)
     for start in tqdm(range(0, len(dataset), batch_size), desc="score", unit="batch", disable=not progress):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         labels = batch["label"]
         use_labels = conditional and pipe.num_classes > 0 and bool((labels >= 0).all())
         out = pipe.score(
-            batch[media_key(batch)], class_labels=labels if use_labels else None, batch_size=batch_size
+            batch[media_key(batch)],
+            class_labels=labels if use_labels else None,
+            batch_size=batch_size,
+            views=views,
+            generator=generator,
         )
         for i, index in enumerate(batch["index"].tolist()):
             rows.append(
@@ -49,37 +75,39 @@ def score_dataset(
                     "index": index,
                 }
             )
-    rows.sort(key=lambda row: row["bits_per_dim"], reverse=True)
+            if out.likelihood_ratio is not None:
+                rows[-1]["likelihood_ratio"] = float(out.likelihood_ratio[i])
+    key = ranking_key(rows)
+    rows.sort(key=lambda row: row[key], reverse=True)
     return rows
 
 
 def write_scores(rows: list[dict], path: str | Path) -> None:
     """One CSV row per item (columns of ``score_dataset``'s rows), written atomically."""
+    columns = SCORE_COLUMNS + (["likelihood_ratio"] if ranking_key(rows) == "likelihood_ratio" else [])
     with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
-        writer = csv.DictWriter(
-            handle,
-            ["item", "label", "bits_per_dim", "bits_per_token", "reconstruction_error"],
-            extrasaction="ignore",
-        )
+        writer = csv.DictWriter(handle, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
 
 def plot_scores(rows: list[dict], dataset, path: str | Path, top_k: int = 8) -> None:
-    """Histogram of bits per dim with the ``top_k`` most anomalous items shown as thumbnails, as one PNG
-    (see :func:`thumbnail`: images as they are, videos as a strip of frames, audio as a spectrogram)."""
+    """Histogram of the ranking score (:func:`ranking_key`) with the ``top_k`` most anomalous items shown as
+    thumbnails, as one PNG (see :func:`thumbnail`: images as they are, videos as a strip of frames, audio as
+    a spectrogram)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scores = np.array([row["bits_per_dim"] for row in rows])
+    key = ranking_key(rows)
+    scores = np.array([row[key] for row in rows])
     top = rows[: min(top_k, len(rows))]
     fig = plt.figure(figsize=(max(8, 1.2 * len(top)), 5))
     grid = fig.add_gridspec(2, max(1, len(top)), height_ratios=[3, 1.3])
     axis = fig.add_subplot(grid[0, :])
     axis.hist(scores, bins=min(50, max(5, len(scores) // 5)), color="#4c72b0")
-    axis.set_xlabel("bits per dim (higher = more anomalous)")
+    axis.set_xlabel(f"{SCORE_NAMES[key]} (higher = more anomalous)")
     axis.set_ylabel("items")
     axis.set_title(f"{len(rows)} items scored; the {len(top)} most anomalous below")
     for column, row in enumerate(top):
@@ -87,7 +115,7 @@ def plot_scores(rows: list[dict], dataset, path: str | Path, top_k: int = 8) -> 
         array, style = thumbnail(torch.as_tensor(item[media_key(item)]))
         ax = fig.add_subplot(grid[1, column])
         ax.imshow(array, **style)
-        ax.set_title(f"{row['bits_per_dim']:.3f}", fontsize=8)
+        ax.set_title(f"{row[key]:.3f}", fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     with atomic_path(path) as temporary:

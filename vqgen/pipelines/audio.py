@@ -44,6 +44,7 @@ class AudioPipeline(TokenPipeline):
         tokenizer: an ``AudioTokenizer``.
         prior: a ``CodePrior`` over the tokenizer's ``(K, T)`` grid of one clip (layout ``"flatten"`` or
             ``"delay"``; a ``"raster"`` prior works too, without ``audio_length_in_s`` or prompts when ``K > 1``).
+        background: optional unconditional ``CodePrior`` over the same grid, for likelihood-ratio scores.
     """
 
     output_types = ("np", "pt")

@@ -20,9 +20,11 @@ from diffusers.utils import BaseOutput
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
 from vqgen.integrity import verify_manifest, write_manifest
 
-__all__ = ["ScoreOutput", "TokenPipeline", "check_components", "process_state"]
+__all__ = ["ScoreOutput", "TokenPipeline", "check_background", "check_components", "process_state"]
 
 COMPONENTS = ("tokenizer", "prior")
+#: Components a pipeline may hold or not: ``background``, the general-domain prior of likelihood-ratio scores.
+OPTIONAL_COMPONENTS = ("background",)
 #: Classifier-free guidance used when class labels are given and no ``guidance_scale``.
 DEFAULT_GUIDANCE_SCALE = 3.0
 
@@ -63,6 +65,25 @@ def check_components(tokenizer, prior) -> tuple[int, ...]:
     return shape
 
 
+def check_background(prior, background) -> None:
+    """Refuse a background prior that cannot score the prior's codes: it must be an unconditional
+    ``CodePrior`` over the same code grid and codebook (see ``vqgen.evaluation.background``)."""
+    from vqgen.priors.prior import CodePrior
+
+    if not isinstance(background, CodePrior):
+        raise ConfigError(f"background must be a CodePrior, got {type(background).__name__}")
+    if background.is_conditional:
+        raise MismatchError(
+            f"the background prior has {background.num_classes} classes; a background is unconditional"
+        )
+    ours, theirs = list(prior.config.code_grid), list(background.config.code_grid)
+    if ours != theirs or background.config.codebook_size != prior.config.codebook_size:
+        raise MismatchError(
+            f"the background models code grid {theirs} of {background.config.codebook_size} codes, "
+            f"the prior {ours} of {prior.config.codebook_size}"
+        )
+
+
 @dataclass
 class ScoreOutput(BaseOutput):
     """How likely each item is under the pipeline (higher bits = more surprising, e.g. an anomaly).
@@ -71,11 +92,16 @@ class ScoreOutput(BaseOutput):
         bits_per_dim: float ``[N]``, ``-log2 p(codes)`` divided by the item's media values (C x H x W).
         bits_per_token: float ``[N]``, ``-log2 p(codes)`` divided by the number of codes.
         reconstruction_error: float ``[N]``, mean squared error of ``decode(encode(x))`` against ``x`` in [-1, 1].
+        likelihood_ratio: float ``[N]``, or None for a pipeline without a background prior: bits per dim under
+            the prior (its class marginal ``-log2 (1/C) sum_y p(codes | y)`` without labels, else under the
+            given labels) minus bits per dim under the background. The anomaly score to rank by: it discounts
+            what any image of the kind costs (see ``vqgen.evaluation.background``).
     """
 
     bits_per_dim: torch.Tensor
     bits_per_token: torch.Tensor
     reconstruction_error: torch.Tensor
+    likelihood_ratio: torch.Tensor | None = None
 
 
 def item_generators(generator, num_items: int) -> list[torch.Generator] | None:
@@ -104,11 +130,22 @@ class TokenPipeline(DiffusionPipeline):
     #: Position of the time axis counted from the end of a code grid, for media with one (video: 3, as in
     #: ``(t, h, w)``); None for media without a time axis. Lets ``generate_media`` cut ``time_steps``.
     time_axis_from_end: int | None = None
+    _optional_components = list(OPTIONAL_COMPONENTS)
 
-    def __init__(self, tokenizer, prior):
+    def __init__(self, tokenizer, prior, background=None):
         super().__init__()
         check_components(tokenizer, prior)
-        self.register_modules(tokenizer=tokenizer, prior=prior)
+        if background is not None:
+            check_background(prior, background)
+        self.register_modules(tokenizer=tokenizer, prior=prior, background=background)
+
+    def set_background(self, background) -> None:
+        """Attach a background prior for :attr:`ScoreOutput.likelihood_ratio` (None removes it); it is saved
+        with the pipeline as its ``background`` component."""
+        if background is not None:
+            check_background(self.prior, background)
+            background.eval()
+        self.register_modules(background=background)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -136,8 +173,10 @@ class TokenPipeline(DiffusionPipeline):
             raise CheckpointError(f"'{index}' is not valid JSON ({error})") from None
         if not isinstance(entries, dict):
             raise CheckpointError(f"'{index}' must hold a JSON object")
-        for name in COMPONENTS:
+        for name in COMPONENTS + OPTIONAL_COMPONENTS:
             entry = entries.get(name)
+            if name in OPTIONAL_COMPONENTS and entry in (None, [None, None]):
+                continue
             # Only vqgen's own classes may be named: diffusers imports whatever module the index names.
             if not (isinstance(entry, list) and len(entry) == 2 and str(entry[0]).split(".")[0] == "vqgen"):
                 raise CheckpointError(f"'{index}' must name a vqgen '{name}' component, got {entry!r}")
@@ -162,6 +201,9 @@ class TokenPipeline(DiffusionPipeline):
             raise CheckpointError(f"cannot load pipeline from '{folder}': {text[:300]}") from None
         pipe.tokenizer.eval()
         pipe.prior.eval()
+        if pipe.background is not None:
+            check_background(pipe.prior, pipe.background)
+            pipe.background.eval()
         return pipe
 
     def save_pretrained(self, save_directory, provenance: dict | None = None, **kwargs) -> None:
@@ -176,30 +218,76 @@ class TokenPipeline(DiffusionPipeline):
         """Media in the user's form -> float ``[N, *sample_shape]`` in [-1, 1]; each medium implements it."""
         raise NotImplementedError
 
+    def augment(self, media: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A random view of media float ``[N, *sample_shape]`` for ``score(views=...)``; images implement it."""
+        raise ConfigError(f"score views > 1 work with image pipelines, not a {type(self).__name__}")
+
     @torch.no_grad()
-    def score(self, media, class_labels=None, batch_size: int = 64) -> ScoreOutput:
+    def score(
+        self,
+        media,
+        class_labels=None,
+        batch_size: int = 64,
+        views: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> ScoreOutput:
         """Likelihood of ``media`` under the prior, per item.
 
         ``class_labels=None`` scores with the null class, the prior's class-marginal (unconditional) model;
-        labels score ``log p(codes | class)``. Media forms are those :meth:`preprocess` accepts.
+        labels score ``log p(codes | class)``. Media forms are those :meth:`preprocess` accepts. A pipeline
+        with a ``background`` also returns ``likelihood_ratio``, the better anomaly score; ``views`` > 1
+        averages it over the item and ``views - 1`` jittered views of it (:meth:`augment`, drawn from
+        ``generator``, default seeded 0), a steadier estimate. ``bits_per_dim`` and ``bits_per_token`` are
+        always those of the item itself.
         """
+        from vqgen.evaluation.background import code_bits
+
+        if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+            raise ConfigError(f"views must be an int >= 1, got {views!r}")
+        if views > 1 and self.background is None:
+            raise ConfigError(
+                "views > 1 average the likelihood ratio, which needs a pipeline with a background"
+            )
         media = self.preprocess(media)
         labels = self.prior.labels_tensor(class_labels, media.shape[0])
         dims = math.prod(media.shape[1:])
-        bits, errors = [], []
+        jittered = []
+        if views > 1:
+            generator = generator if generator is not None else torch.Generator().manual_seed(0)
+            jittered = [self.augment(media, generator) for _ in range(views - 1)]
+        bits, errors, ratios = [], [], []
         for start in range(0, media.shape[0], batch_size):
             x = media[start : start + batch_size].to(self.tokenizer.device)
             codes = self.tokenizer.encode(x)
             chunk = None if labels is None else labels[start : start + batch_size]
-            bits.append((-self.prior.log_likelihood(codes.to(self.prior.device), chunk) / math.log(2)).cpu())
+            bits.append(code_bits(self.prior, codes.to(self.prior.device), chunk, batch_size))
+            if self.background is not None:
+                inputs = [codes] + [
+                    self.tokenizer.encode(view[start : start + batch_size].to(self.tokenizer.device))
+                    for view in jittered
+                ]
+                ratios.append(torch.stack([self._ratio_bits(c, chunk) for c in inputs]).mean(0))
             reconstruction = self.tokenizer.decode(codes).float().clamp(-1, 1)
             errors.append((reconstruction - x.float()).pow(2).flatten(1).mean(1).cpu())
-        total = torch.cat(bits)
+        total = torch.cat(bits) if bits else torch.zeros(0)
+        ratio = None if self.background is None else torch.cat(ratios or [torch.zeros(0)]) / dims
         return ScoreOutput(
             bits_per_dim=total / dims,
             bits_per_token=total / self.prior.layout.num_codes,
-            reconstruction_error=torch.cat(errors),
+            reconstruction_error=torch.cat(errors) if errors else torch.zeros(0),
+            likelihood_ratio=ratio,
         )
+
+    def _ratio_bits(self, codes: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Bits under the prior (class marginal without ``labels``) minus bits under the background, ``[B]``."""
+        from vqgen.evaluation.background import class_marginal_bits, code_bits
+
+        prior_codes = codes.to(self.prior.device)
+        if labels is None:
+            prior_bits = class_marginal_bits(self.prior, prior_codes)
+        else:
+            prior_bits = code_bits(self.prior, prior_codes, labels)
+        return prior_bits - code_bits(self.background, codes.to(self.background.device))
 
     def compress(self, media, class_labels=None) -> bytes:
         """Range-code ``media`` under the prior (see ``vqgen.compression``); ``decompress`` inverts it."""

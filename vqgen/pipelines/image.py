@@ -10,6 +10,7 @@ import PIL.Image
 import torch
 from diffusers.utils import BaseOutput
 
+from vqgen.data.shards import jitter_images
 from vqgen.errors import ShapeError
 from vqgen.io import load_image, to_uint8_images
 from vqgen.pipelines.base import TokenPipeline
@@ -26,7 +27,8 @@ class ImagePipelineOutput(BaseOutput):
 
 
 class ImagePipeline(TokenPipeline):
-    """``ImageTokenizer`` + ``CodePrior``: ``pipe(num_samples=8, class_labels=[3] * 8).images``."""
+    """``ImageTokenizer`` + ``CodePrior``: ``pipe(num_samples=8, class_labels=[3] * 8).images``; an optional
+    ``background`` prior (``vqgen fit-background``) adds likelihood-ratio anomaly scores to :meth:`score`."""
 
     def __call__(
         self,
@@ -75,6 +77,11 @@ class ImagePipeline(TokenPipeline):
         return ImagePipelineOutput(
             images=[PIL.Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in array]
         )
+
+    def augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A jittered view of images float ``[N, C, H, W]``: the small affine jitter of the prior's training
+        codes (``vqgen encode --augment-copies``; ``vqgen.data.shards.jitter_images``)."""
+        return jitter_images(images, generator)
 
     def preprocess(self, images) -> torch.Tensor:
         """Images -> float ``[N, C, H, W]`` in [-1, 1] at the pipeline's size.

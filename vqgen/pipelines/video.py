@@ -62,13 +62,14 @@ class VideoPipeline(TokenPipeline):
         tokenizer: a ``VideoTokenizer``.
         prior: a ``CodePrior`` over the tokenizer's ``(t, h, w)`` (or ``(L, t, h, w)``) grid of one clip.
         fps: frames per second of the clips the prior was trained on (saved in ``model_index.json``).
+        background: optional unconditional ``CodePrior`` over the same grid, for likelihood-ratio scores.
     """
 
     output_types = ("np", "pt")
     time_axis_from_end = 3  # (t, h, w)
 
-    def __init__(self, tokenizer, prior, fps: float = DEFAULT_FPS):
-        super().__init__(tokenizer, prior)
+    def __init__(self, tokenizer, prior, fps: float = DEFAULT_FPS, background=None):
+        super().__init__(tokenizer, prior, background)
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
             raise ConfigError(f"fps must be a positive number, got {fps!r}")
         self.register_to_config(fps=float(fps))
