@@ -152,6 +152,7 @@ def test_fit_background_command_then_score_ranks_by_the_ratio(tmp_path):
     from vqgen.cli import main
 
     image_pipeline(background=False).save_pretrained(tmp_path / "p")
+    (tmp_path / "p" / "README.md").write_text("model card")
     data = tmp_path / "images"
     data.mkdir()
     images = make_images(12)
@@ -162,6 +163,7 @@ def test_fit_background_command_then_score_ranks_by_the_ratio(tmp_path):
     argv = ["fit-background", "--pipeline", str(tmp_path / "p"), "--data", str(data), "--output"]
     assert main([*argv, str(tmp_path / "bg"), *flags]) == 0
     assert (tmp_path / "bg" / "background" / "config.json").is_file()
+    assert (tmp_path / "bg" / "README.md").read_text() == "model card"
     assert main(["score", "--pipeline", str(tmp_path / "bg"), "--data", str(data), "--output",
                  str(tmp_path / "s.csv"), "--plot", "--no-progress"]) == 0  # fmt: skip
     with open(tmp_path / "s.csv", newline="") as f:

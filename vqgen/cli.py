@@ -784,10 +784,13 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 def cmd_fit_background(args: argparse.Namespace) -> None:
     """Fit a general-domain background prior on generic views of ``--data`` and save the pipeline with it."""
+
+    import shutil
+
     from vqgen.evaluation.background import fit_background, generic_view_codes
     from vqgen.integrity import read_manifest
     from vqgen.io import atomic_path
-    from vqgen.pipelines.loading import PRETRAINED_DIR, SHIPPED_PIPELINES, load_pipeline
+    from vqgen.pipelines.loading import load_pipeline, pipeline_folder
     from vqgen.training.common import collate
 
     pipe = load_pipeline(args.pipeline)
@@ -817,11 +820,7 @@ def cmd_fit_background(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
     )
     pipe.set_background(background)
-    source = (
-        PRETRAINED_DIR / SHIPPED_PIPELINES[args.pipeline]
-        if args.pipeline in SHIPPED_PIPELINES
-        else args.pipeline
-    )
+    source = pipeline_folder(args.pipeline)
     provenance = (read_manifest(source) or {}).get("provenance", {})
     provenance["background"] = {
         "command": "vqgen fit-background",
@@ -832,6 +831,8 @@ def cmd_fit_background(args: argparse.Namespace) -> None:
     }
     with atomic_path(args.output) as temporary:
         pipe.save_pretrained(str(temporary), provenance=provenance)
+        if (source / "README.md").is_file():  # the model card comes along
+            shutil.copy(source / "README.md", Path(temporary) / "README.md")
     print(
         f"saved the pipeline with a background prior ({count} images x {args.copies} views) to {args.output}"
     )

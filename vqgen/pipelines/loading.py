@@ -9,7 +9,7 @@ import torch
 
 from vqgen.errors import CheckpointError
 
-__all__ = ["PRETRAINED_DIR", "SHIPPED_PIPELINES", "load_pipeline", "pipeline_class_for"]
+__all__ = ["PRETRAINED_DIR", "SHIPPED_PIPELINES", "load_pipeline", "pipeline_class_for", "pipeline_folder"]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 #: Short names of the defaults that ship inside the package -> their folder under ``vqgen/pretrained``.
@@ -40,6 +40,12 @@ def pipeline_class_for(tokenizer):
     return _pipeline_classes()[name]
 
 
+def pipeline_folder(name_or_path: str | Path) -> Path:
+    """The folder a pipeline name or path stands for: a shipped default's folder for its name, else the path."""
+    key = str(name_or_path)
+    return PRETRAINED_DIR / SHIPPED_PIPELINES[key] if key in SHIPPED_PIPELINES else Path(name_or_path)
+
+
 def load_pipeline(name_or_path: str | Path = "image", device: str | torch.device = "cpu"):
     """Load the pipeline class named in ``model_index.json`` from a folder, or a shipped default by name.
 
@@ -47,7 +53,7 @@ def load_pipeline(name_or_path: str | Path = "image", device: str | torch.device
     run in float32.
     """
     key = str(name_or_path)
-    folder = PRETRAINED_DIR / SHIPPED_PIPELINES[key] if key in SHIPPED_PIPELINES else Path(name_or_path)
+    folder = pipeline_folder(name_or_path)
     index = folder / "model_index.json"
     if key in SHIPPED_PIPELINES and not index.is_file():
         raise CheckpointError(
