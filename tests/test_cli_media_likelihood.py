@@ -183,3 +183,13 @@ def test_bad_input_is_one_line_and_writes_nothing(saved, tmp_path, capsys):
         ]
         assert_one_line_error(*run(capsys, *argv), match)
         assert not (tmp_path / output).exists()
+
+
+@pytest.mark.parametrize("medium", ["video", "audio"])
+def test_black_video_and_silent_audio_round_trip(saved, medium):
+    """The empty-ish extremes: an all-black clip and digital silence, each of the pipeline's full length."""
+    _, pipes = saved
+    pipe = pipes[medium]
+    media = torch.full((1, *pipe.sample_shape), -1.0 if medium == "video" else 0.0)
+    expected = pipe.tokenizer.decode(pipe.tokenizer.encode(media)).float().clamp(-1, 1)
+    torch.testing.assert_close(pipe.decompress(pipe.compress(media)), expected, rtol=0, atol=0)

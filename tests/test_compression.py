@@ -149,3 +149,9 @@ def test_a_moved_copy_of_the_pipeline_decompresses(pipe, tmp_path):
     torch.testing.assert_close(
         moved.decompress(data), moved.tokenizer.decode(moved.tokenizer.encode(pixels(2)))
     )
+
+
+def test_an_all_black_image_round_trips(pipe):
+    black = -torch.ones(2, 1, 8, 8)
+    expected = pipe.tokenizer.decode(pipe.tokenizer.encode(black)).clamp(-1, 1)
+    torch.testing.assert_close(pipe.decompress(pipe.compress(black)), expected, rtol=0, atol=0)

@@ -106,3 +106,19 @@ def test_the_default_ranks_letters_above_digits_by_likelihood_ratio():
     raw = auroc(normal.bits_per_dim, odd.bits_per_dim)
     # benchmarks/anomaly.py on all 500 + 500: 0.74 raw, 0.94 ratio (0.955 with 4 views)
     assert ratio > 0.85 and ratio > raw
+
+
+def test_the_default_scores_are_finite_and_shuffled_codes_cost_more():
+    from vqgen.data.demo import mnist_split
+    from vqgen.evaluation.background import code_bits
+
+    pipe = load_pipeline("image")
+    digits = torch.from_numpy(mnist_split("test")[0][:32].copy()).float()[:, None] / 127.5 - 1
+    out = pipe.score(digits)
+    for field in ("bits_per_dim", "bits_per_token", "reconstruction_error", "likelihood_ratio"):
+        assert torch.isfinite(getattr(out, field)).all(), field
+    codes = pipe.tokenizer.encode(digits)  # [32, 7, 7]
+    generator = torch.Generator().manual_seed(0)
+    shuffled = torch.stack([c.flatten()[torch.randperm(49, generator=generator)].view(7, 7) for c in codes])
+    torch.testing.assert_close(code_bits(pipe.prior, codes) / 784, out.bits_per_dim)
+    assert (code_bits(pipe.prior, shuffled) > code_bits(pipe.prior, codes)).all()
