@@ -184,6 +184,13 @@ def test_fit_background_command_refuses_other_media(tmp_path, capsys):
     assert main([*argv, str(tmp_path / "out")]) != 0
     assert "image pipelines" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+    image_pipeline(background=False).save_pretrained(tmp_path / "p")
+    argv = ["fit-background", "--pipeline", str(tmp_path / "p"), "--data", str(tmp_path / "nowhere")]
+    assert main([*argv, "--output", str(tmp_path / "out"), "--hidden-size", "30"]) != 0
+    assert "multiple of num_heads" in capsys.readouterr().err
+    assert main([*argv, "--output", str(tmp_path / "out")]) != 0
+    assert "nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_score_views_average_the_ratio_over_jittered_views():

@@ -784,13 +784,13 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 def cmd_fit_background(args: argparse.Namespace) -> None:
     """Fit a general-domain background prior on generic views of ``--data`` and save the pipeline with it."""
-
     import shutil
 
     from vqgen.evaluation.background import fit_background, generic_view_codes
     from vqgen.integrity import read_manifest
     from vqgen.io import atomic_path
     from vqgen.pipelines.loading import load_pipeline, pipeline_folder
+    from vqgen.priors.prior import CodePrior
     from vqgen.training.common import collate
 
     pipe = load_pipeline(args.pipeline)
@@ -799,6 +799,14 @@ def cmd_fit_background(args: argparse.Namespace) -> None:
             f"fit-background works with image pipelines (its views rotate and warp 2-D images); "
             f"'{args.pipeline}' is a {type(pipe).__name__}"
         )
+    # A bad model shape is refused before minutes of encoding (CodePrior checks it when built).
+    CodePrior(
+        pipe.tokenizer.codebook_size,
+        list(pipe.prior.config.code_grid),
+        hidden_size=args.hidden_size,
+        num_layers=1,
+        num_heads=args.num_heads,
+    )
     channels, height, width = pipe.sample_shape
     options = argparse.Namespace(data=args.data, resolution=height if height == width else (height, width))
     dataset = _load_dataset(options, "image", args.split, channels)
