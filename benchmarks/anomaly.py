@@ -52,6 +52,8 @@ def main() -> None:
 
     fields = ["bits_per_dim", "reconstruction_error"]
     headers = ["AUROC bits/dim", "AUROC recon. error"]
+    # Each data set's score columns, by field name.
+    columns = {name: {field: getattr(out, field) for field in fields} for name, out in scores.items()}
     if pipe.background is not None:
         fields += ["likelihood_ratio", "likelihood_ratio_views"]
         headers += ["AUROC likelihood ratio", f"AUROC l. ratio, {args.views} views"]
@@ -59,7 +61,8 @@ def main() -> None:
         for name, images in sets:
             generator = torch.Generator().manual_seed(args.seed)
             out = pipe.score(to_tensor(images), views=args.views, generator=generator)
-            scores[name].likelihood_ratio_views = out.likelihood_ratio
+            columns[name]["likelihood_ratio"] = scores[name].likelihood_ratio
+            columns[name]["likelihood_ratio_views"] = out.likelihood_ratio
         seconds_views = time.perf_counter() - started
     rows, results = [], {}
     normal = scores["digits"]
@@ -68,7 +71,7 @@ def main() -> None:
         truth = np.r_[np.zeros(len(normal.bits_per_dim)), np.ones(len(out.bits_per_dim))]
         aurocs = {
             field: float(
-                roc_auc_score(truth, np.r_[getattr(normal, field).numpy(), getattr(out, field).numpy()])
+                roc_auc_score(truth, np.r_[columns["digits"][field].numpy(), columns[name][field].numpy()])
             )
             for field in fields
         }

@@ -71,6 +71,10 @@ def test_bits_follow_the_formulas(tmp_path):
     torch.testing.assert_close(
         likelihood_ratio_bits(prior, background, codes), marginal - code_bits(background, codes)
     )
+    torch.testing.assert_close(
+        likelihood_ratio_bits(prior, background, codes, [0, 1, 2, 0, 1]),
+        code_bits(prior, codes, [0, 1, 2, 0, 1]) - code_bits(background, codes),
+    )
     prior.save_pretrained(tmp_path / "conditional", safe_serialization=True)
     with pytest.raises(CheckpointError):
         load_background(tmp_path / "conditional")

@@ -199,11 +199,16 @@ def class_marginal_bits(prior: CodePrior, codes: torch.Tensor, batch_size: int =
 
 
 def likelihood_ratio_bits(
-    prior: CodePrior, background: CodePrior, codes: torch.Tensor, batch_size: int = 256
+    prior: CodePrior, background: CodePrior, codes: torch.Tensor, class_labels=None, batch_size: int = 256
 ) -> torch.Tensor:
-    """Anomaly score float ``[B]`` of code grids long ``[B, *grid]``: class-marginal bits under ``prior``
-    minus bits under ``background`` (higher = more anomalous)."""
+    """Anomaly score float ``[B]`` of code grids long ``[B, *grid]``: bits under ``prior`` (its class marginal
+    without ``class_labels``, else under labels ``[B]``) minus bits under ``background`` (higher = more
+    anomalous). Both priors must be on ``codes``' device."""
     from vqgen.pipelines.base import check_background
 
     check_background(prior, background)
-    return class_marginal_bits(prior, codes, batch_size) - code_bits(background, codes, batch_size=batch_size)
+    if class_labels is None:
+        prior_bits = class_marginal_bits(prior, codes, batch_size)
+    else:
+        prior_bits = code_bits(prior, codes, class_labels, batch_size)
+    return prior_bits - code_bits(background, codes, batch_size=batch_size)

@@ -240,7 +240,7 @@ class TokenPipeline(DiffusionPipeline):
         ``generator``, default seeded 0), a steadier estimate. ``bits_per_dim`` and ``bits_per_token`` are
         always those of the item itself.
         """
-        from vqgen.evaluation.background import code_bits
+        from vqgen.evaluation.background import code_bits, likelihood_ratio_bits
 
         if isinstance(views, bool) or not isinstance(views, int) or views < 1:
             raise ConfigError(f"views must be an int >= 1, got {views!r}")
@@ -262,11 +262,15 @@ class TokenPipeline(DiffusionPipeline):
             chunk = None if labels is None else labels[start : start + batch_size]
             bits.append(code_bits(self.prior, codes.to(self.prior.device), chunk, batch_size))
             if self.background is not None:
-                inputs = [codes] + [
+                view_codes = [codes] + [
                     self.tokenizer.encode(view[start : start + batch_size].to(self.tokenizer.device))
                     for view in jittered
                 ]
-                ratios.append(torch.stack([self._ratio_bits(c, chunk) for c in inputs]).mean(0))
+                per_view = [
+                    likelihood_ratio_bits(self.prior, self.background, c.to(self.prior.device), chunk)
+                    for c in view_codes
+                ]
+                ratios.append(torch.stack(per_view).mean(0))
             reconstruction = self.tokenizer.decode(codes).float().clamp(-1, 1)
             errors.append((reconstruction - x.float()).pow(2).flatten(1).mean(1).cpu())
         total = torch.cat(bits) if bits else torch.zeros(0)
@@ -277,17 +281,6 @@ class TokenPipeline(DiffusionPipeline):
             reconstruction_error=torch.cat(errors) if errors else torch.zeros(0),
             likelihood_ratio=ratio,
         )
-
-    def _ratio_bits(self, codes: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """Bits under the prior (class marginal without ``labels``) minus bits under the background, ``[B]``."""
-        from vqgen.evaluation.background import class_marginal_bits, code_bits
-
-        prior_codes = codes.to(self.prior.device)
-        if labels is None:
-            prior_bits = class_marginal_bits(self.prior, prior_codes)
-        else:
-            prior_bits = code_bits(self.prior, prior_codes, labels)
-        return prior_bits - code_bits(self.background, codes.to(self.background.device))
 
     def compress(self, media, class_labels=None) -> bytes:
         """Range-code ``media`` under the prior (see ``vqgen.compression``); ``decompress`` inverts it."""
