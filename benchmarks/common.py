@@ -33,12 +33,26 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> tuple[f
     return statistics.median(times), times
 
 
-def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
-    """The machine's dense fp32 matrix-multiply rate in GFLOP/s: ``2 * size**3`` flops per ``size`` square
-    product, median of ``repeats`` timed products after two warm-ups, with torch's default thread count."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
-    seconds, _ = median_time(lambda: torch.mm(a, b), repeats, warmup=2)
+def synchronize(device: str | torch.device = "cpu") -> None:
+    """Wait for queued GPU work on ``device`` (a no-op on the CPU), so a timer sees the work done."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_gflops(
+    size: int = 1024, repeats: int = 5, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> float:
+    """The machine's dense matrix-multiply rate in GFLOP/s for ``dtype`` on ``device``: ``2 * size**3`` flops
+    per ``size`` square product, median of ``repeats`` timed products after two warm-ups, with torch's
+    default thread count."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+
+    def product() -> None:
+        torch.mm(a, b)
+        synchronize(device)
+
+    seconds, _ = median_time(product, repeats, warmup=2)
     return 2 * size**3 / seconds / 1e9
 
 
@@ -51,6 +65,8 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
     }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
     if hasattr(os, "getloadavg"):
         info["load_average_1m"] = round(os.getloadavg()[0], 2)
     return info

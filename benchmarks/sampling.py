@@ -6,7 +6,8 @@ Command (the figures in RESULTS.md)::
 
 (about 3 minutes on the loaded 2-core machine; each extra repeat adds about as much again.)
 
-Smoke run: ``.venv/bin/python benchmarks/sampling.py --quick``.
+Smoke run: ``.venv/bin/python benchmarks/sampling.py --quick``. On a GPU: ``--device cuda --dtype bfloat16``
+(both samplers and the matmul rate then run on that device in that dtype; ``benchmarks/gpu_checks.sh``).
 
 Part 1, sampler: ``CodePrior(codebook_size=256, code_grid=[16, 16], num_classes=10, hidden_size=256,
 num_layers=6, num_heads=8)`` (random weights, eval mode). vqgen draws with ``prior.sample(B, class_labels=...,
@@ -40,7 +41,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, matmul_gflops, print_table, write_json  # noqa: E402
+from common import environment, matmul_gflops, print_table, synchronize, write_json  # noqa: E402
 
 from vqgen.io import to_uint8_images  # noqa: E402
 from vqgen.pipelines.image import ImagePipeline  # noqa: E402
@@ -75,7 +76,7 @@ def generate_codes(
     prompt = prior.prefix_ids(prior.class_token(labels), batch)
     kwargs = {}
     if guidance_scale != 1.0:
-        null = torch.full((batch,), prior.null_class_id, dtype=torch.long)
+        null = torch.full((batch,), prior.null_class_id, dtype=torch.long, device=prior.device)
         kwargs = {"guidance_scale": guidance_scale, "negative_prompt_ids": prior.prefix_ids(null, batch)}
     with torch.inference_mode():
         out = prior.model.generate(
@@ -96,23 +97,35 @@ def generate_codes(
     return out[:, prompt.shape[1] :]
 
 
-def timed(fn):
-    """(seconds, result) of one call."""
+def timed(fn, device: str = "cpu"):
+    """(seconds, result) of one call, its GPU work included."""
+    synchronize(device)
     start = time.perf_counter()
     out = fn()
+    synchronize(device)
     return time.perf_counter() - start, out
+
+
+def warm_up(args: argparse.Namespace, *fns) -> None:
+    """On a GPU, one untimed call of each (kernel loading, cuBLAS handles, allocator growth)."""
+    if args.device != "cpu":
+        for fn in fns:
+            timed(fn, args.device)
 
 
 def bench_sampler(args: argparse.Namespace) -> tuple[list[dict], dict]:
     grid = [args.new_tokens // 16, 16] if args.new_tokens % 16 == 0 else [args.new_tokens]
     torch.manual_seed(args.seed)
-    prior = CodePrior(codebook_size=256, code_grid=grid, **PRIOR_SHAPE).eval()
+    prior = (
+        CodePrior(codebook_size=256, code_grid=grid, **PRIOR_SHAPE).eval().to(args.device, args.torch_dtype)
+    )
     flops_per_token = 2 * prior.non_embedding_parameters()
     rows = []
     for batch in args.batch_sizes:
-        labels = torch.arange(batch) % PRIOR_SHAPE["num_classes"]
+        labels = (torch.arange(batch) % PRIOR_SHAPE["num_classes"]).to(args.device)
         tokens = batch * args.new_tokens
-        generator = torch.Generator().manual_seed(args.seed)
+        generator = torch.Generator(args.device).manual_seed(args.seed)
+        torch.manual_seed(args.seed)  # generate() draws from the global generators
 
         def ours(labels: torch.Tensor = labels, generator: torch.Generator = generator) -> torch.Tensor:
             return prior.sample(labels.shape[0], class_labels=labels, top_k=args.top_k, generator=generator)
@@ -121,12 +134,13 @@ def bench_sampler(args: argparse.Namespace) -> tuple[list[dict], dict]:
             return generate_codes(prior, labels, args.new_tokens, args.top_k)
 
         # Alternate the two so that a change in machine load hits both alike; every output is checked.
+        warm_up(args, ours, theirs)
         our_times, their_times = [], []
         for _ in range(args.repeats):
-            seconds, out = timed(ours)
+            seconds, out = timed(ours, args.device)
             assert out.reshape(batch, -1).shape == (batch, args.new_tokens)
             our_times.append(seconds)
-            seconds, out = timed(theirs)
+            seconds, out = timed(theirs, args.device)
             assert out.shape == (batch, args.new_tokens) and int(out.max()) < prior.num_code_tokens
             their_times.append(seconds)
         our_s, their_s = sorted(our_times)[len(our_times) // 2], sorted(their_times)[len(their_times) // 2]
@@ -163,27 +177,28 @@ def bench_pipeline(args: argparse.Namespace) -> dict:
         quantizer_config={"type": "vq", "codebook_size": 256},
     ).eval()
     prior = CodePrior(codebook_size=256, code_grid=[7, 7], **PRIOR_SHAPE).eval()
-    pipe = ImagePipeline(tokenizer, prior)
+    pipe = ImagePipeline(tokenizer, prior).to(args.device, args.torch_dtype)
     n = args.pipeline_samples
     labels = [3] * n
 
     def ours() -> object:
-        generator = torch.Generator().manual_seed(args.seed)
+        generator = torch.Generator(args.device).manual_seed(args.seed)
         return pipe(
             num_samples=n, class_labels=labels, guidance_scale=3.0, generator=generator, output_type="np"
         ).images
 
     def theirs() -> object:
-        codes = generate_codes(prior, torch.tensor(labels), 49, None, guidance_scale=3.0)
+        codes = generate_codes(prior, torch.tensor(labels, device=prior.device), 49, None, guidance_scale=3.0)
         with torch.no_grad():
             images = tokenizer.decode(codes.reshape(n, 7, 7).clone()).float().clamp(-1, 1)
         return to_uint8_images(images)
 
+    warm_up(args, ours, theirs)
     our_times, their_times = [], []
     for _ in range(args.repeats):
-        seconds, a = timed(ours)
+        seconds, a = timed(ours, args.device)
         our_times.append(seconds)
-        seconds, b = timed(theirs)
+        seconds, b = timed(theirs, args.device)
         their_times.append(seconds)
         assert a.shape == b.shape == (n, 28, 28, 1), (a.shape, b.shape)
     our_s, their_s = sorted(our_times)[len(our_times) // 2], sorted(their_times)[len(their_times) // 2]
@@ -209,7 +224,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--pipeline-samples", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="tiny sizes for a smoke run")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both samplers and the matmul rate)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = parser.parse_args(argv)
+    args.torch_dtype = getattr(torch, args.dtype)
     if args.quick:
         args.batch_sizes, args.new_tokens, args.repeats = [1, 4], 32, 1
         args.matmul_size, args.pipeline_samples = 512, 4
@@ -219,13 +237,13 @@ def main(argv: list[str] | None = None) -> None:
     hf_logging.set_verbosity_error()
     print(f"environment: {environment()}", flush=True)
 
-    rate_before = matmul_gflops(args.matmul_size)
+    rate_before = matmul_gflops(args.matmul_size, device=args.device, dtype=args.torch_dtype)
     rows, info = bench_sampler(args)
     pipeline = bench_pipeline(args)
-    rate_after = matmul_gflops(args.matmul_size)
+    rate_after = matmul_gflops(args.matmul_size, device=args.device, dtype=args.torch_dtype)
     rate = (rate_before + rate_after) / 2
     print(
-        f"fp32 matmul {args.matmul_size}^3: {rate_before:.1f} GFLOP/s before, {rate_after:.1f} after "
+        f"{args.dtype} matmul {args.matmul_size}^3: {rate_before:.1f} GFLOP/s before, {rate_after:.1f} after "
         f"(mean {rate:.1f}); prior non-embedding parameters {info['non_embedding_parameters']:,}",
         flush=True,
     )
@@ -265,10 +283,11 @@ def main(argv: list[str] | None = None) -> None:
             ["speed-up (vqgen / generate)", pipeline["speedup"], ""],
         ],
     )
+    plain = args.device == "cpu" and args.dtype == "float32"
     write_json(
-        "sampling",
+        "sampling" if plain else f"sampling-{args.device}-{args.dtype}",
         {
-            "args": vars(args),
+            "args": {k: v for k, v in vars(args).items() if k != "torch_dtype"},
             "prior": info,
             "matmul_gflops": {"before": rate_before, "after": rate_after, "mean": rate},
             "sampler": rows,

@@ -26,7 +26,9 @@ FRAMES, SIZE, TRAIN_CLIPS, TEST_CLIPS = 9, 32, 8000, 1000
 PRIOR_CLIPS = 10000
 
 
-def tokenizer_stage(run: Path, max_steps: int = 1200, mixed_precision: str = "bf16", init_from=None) -> None:
+def tokenizer_stage(
+    run: Path, max_steps: int = 1200, mixed_precision: str = "bf16", init_from=None, batch_size: int = 16
+) -> None:
     """Train the video tokenizer into ``run/tok``; ``init_from`` starts from a saved video tokenizer of this
     architecture (e.g. the shipped one) instead of fresh weights."""
     set_seed(0)
@@ -48,7 +50,7 @@ def tokenizer_stage(run: Path, max_steps: int = 1200, mixed_precision: str = "bf
     options = TrainingOptions(
         output=str(run / "tok"),
         max_steps=max_steps,
-        batch_size=16,
+        batch_size=batch_size,
         learning_rate=1e-3,
         lr_schedule="cosine",
         warmup_steps=100,
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--run", default="runs/video-default")
     parser.add_argument("--output", default="vqgen/pretrained/video-moving-mnist")
     parser.add_argument("--tokenizer-steps", type=int, default=1200)
+    parser.add_argument("--tokenizer-batch-size", type=int, default=16)
     parser.add_argument(
         "--mixed-precision",
         default="bf16",
@@ -139,7 +142,9 @@ def main() -> None:
     run = Path(args.run)
     torch.set_float32_matmul_precision("high")
     if args.stage == "tokenizer":
-        tokenizer_stage(run, args.tokenizer_steps, args.mixed_precision, args.init_from)
+        tokenizer_stage(
+            run, args.tokenizer_steps, args.mixed_precision, args.init_from, args.tokenizer_batch_size
+        )
     elif args.stage == "prior":
         prior_stage(run)
     else:

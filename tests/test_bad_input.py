@@ -490,6 +490,11 @@ def _cli_cases(art: dict[str, Path], tmp: Path) -> dict[str, tuple[list[str], st
             "top_p must be None or a number in (0, 1], got 1.5",
         ),
         "negative-temperature": (generate + ["--temperature", "-1", *grid], "temperature must be"),
+        "device-unknown": (
+            generate + ["--device", "tpu9", *grid],
+            "--device must be auto, cpu, cuda or cuda:N",
+        ),
+        "device-cuda-99": (generate + ["--device", "cuda:99", *grid], "--device cuda:99: this machine has"),
         "top-k-0": (generate + ["--top-k", "0", *grid], "top_k must be None or an int in [1, 16], got 0"),
         "output-under-a-file": (
             generate + ["--num-samples", "2", "--output", str(art["a-file"] / "sub" / "g.png")],
@@ -565,6 +570,8 @@ CLI_CASES = [
     "class-label-12",
     "top-p-1.5",
     "negative-temperature",
+    "device-unknown",
+    "device-cuda-99",
     "top-k-0",
     "output-under-a-file",
     "output-dir-under-a-file",

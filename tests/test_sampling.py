@@ -78,7 +78,10 @@ def greedy_full(prior, batch, labels=None, guidance_scale=1.0, known=None) -> to
 
 @pytest.mark.parametrize("num_kv_heads", [4, 2, 1], ids=["mha", "gqa", "mqa"])
 @pytest.mark.parametrize("prefill", [2, 7])
-def test_kv_decoder_matches_full_forward(num_kv_heads, prefill):
+@pytest.mark.parametrize("static", [False, True], ids=["filled-cache", "static-cache"])
+def test_kv_decoder_matches_full_forward(num_kv_heads, prefill, static):
+    """Both one-token paths: attention over the filled cache (the CPU default) and the fixed-shape masked step
+    over the whole cache (what a CUDA graph captures; run eagerly here)."""
     prior = make_prior(num_kv_heads=num_kv_heads, seed=num_kv_heads)
     batch = 3
     codes = torch.randint(0, K, (batch, L), generator=torch.Generator().manual_seed(5))
@@ -87,7 +90,8 @@ def test_kv_decoder_matches_full_forward(num_kv_heads, prefill):
     full = full_code_logits(prior, seq)
     assert full.std() > 0.5  # the logits are far from uniform, so errors would show
     with torch.inference_mode():
-        decoder = KVDecoder(prior.model, batch, seq.shape[1], K)
+        decoder = KVDecoder(prior.model, batch, seq.shape[1], K, static=static)
+        assert decoder.static == static and not decoder.graphed
         logits = decoder(seq[:, :prefill])
         torch.testing.assert_close(logits, full[:, prefill - 1], atol=1e-4, rtol=1e-4)
         for t in range(prefill, seq.shape[1]):
@@ -97,6 +101,40 @@ def test_kv_decoder_matches_full_forward(num_kv_heads, prefill):
         assert decoder.length == seq.shape[1]
         with pytest.raises(ShapeError, match="positions"):
             decoder(seq[:, :1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_cuda_graph_decoder_matches_eager_steps(dtype):
+    """On a GPU the one-token step is captured as a CUDA graph: its logits follow the eager step's, and
+    sampling through it is reproducible for a seeded CUDA generator."""
+    prior = make_prior(num_kv_heads=2).to("cuda", dtype)
+    batch = 3
+    codes = torch.randint(0, K, (batch, L), generator=torch.Generator().manual_seed(5)).cuda()
+    seq = torch.cat([prior.prefix_ids(torch.tensor([1, 4, 9], device="cuda") + K, batch), codes], 1)[:, :-1]
+    tolerance = 1e-3 if dtype == torch.float32 else 0.1
+    with torch.inference_mode():
+        graphed = KVDecoder(prior.model, batch, seq.shape[1], K)
+        eager = KVDecoder(prior.model, batch, seq.shape[1], K, static=False)
+        assert graphed.graphed and not eager.static
+        for t in range(seq.shape[1]):
+            ids = seq[:, : t + 1] if t == 0 else seq[:, t : t + 1]
+            got, want = graphed(ids).clone(), eager(ids)
+            torch.testing.assert_close(got.float(), want.float(), atol=tolerance, rtol=tolerance)
+
+    def draw():
+        return sample_codes(
+            prior,
+            batch,
+            class_labels=[1, 4, 9],
+            guidance_scale=2.0,
+            top_k=8,
+            generator=torch.Generator("cuda").manual_seed(0),
+        )
+
+    first = draw()
+    assert first.device.type == "cuda" and int(first.max()) < K
+    assert torch.equal(first, draw())
 
 
 def test_kv_decoder_other_rope_theta_and_unconditional():
@@ -346,6 +384,27 @@ def test_guidance_scale_one_and_no_labels_do_not_double_batch(monkeypatch):
     sample_codes(prior, 3, class_labels=[1, 2, 3], guidance_scale=4.0)
     assert rows == [3, 3, 6]
     assert all(c.shape == (3, K) for c in calls)
+
+
+def test_static_cache_decoder_samples_the_same_codes(monkeypatch):
+    """sample_codes through the fixed-shape step (the CUDA-graph path, run eagerly) draws what the default
+    step draws from the same generator, with guidance and top-k."""
+    prior = make_prior(num_kv_heads=2)
+
+    def draw():
+        return sample_codes(
+            prior,
+            3,
+            class_labels=[1, 2, 3],
+            guidance_scale=2.0,
+            top_k=8,
+            generator=torch.Generator().manual_seed(3),
+        )
+
+    default = draw()
+    real = sampling.KVDecoder
+    monkeypatch.setattr(sampling, "KVDecoder", lambda *args, **kwargs: real(*args, static=True, **kwargs))
+    assert torch.equal(draw(), default)
 
 
 def test_unlabelled_sampling_uses_null_class():

@@ -555,11 +555,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
         raise ConfigError("--seconds works with 'generate audio' only")
     if args.num_frames is not None and args.modality != "video":
         raise ConfigError("--num-frames works with 'generate video' only")
+    device = _target_device(args.device)
     pipe = load_pipeline(args.pipeline or args.modality)
     if _pipeline_modality(pipe) != args.modality:
         raise ConfigError(
             f"the pipeline in '{args.pipeline}' ({type(pipe).__name__}) cannot generate {args.modality}"
         )
+    pipe = _place_pipeline(pipe, device, args.dtype)
     if args.modality == "video":
         pipe.check_num_frames(args.num_frames)  # a bad count fails before any file is read
     if args.modality == "audio":
@@ -576,7 +578,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
         labels = labels * num_samples
     if labels is None and pipe.num_classes and not args.unconditional:
         labels = [i % pipe.num_classes for i in range(num_samples)]  # a grid that shows every class
-    generator = torch.Generator().manual_seed(args.seed)
+    # The generator lives on the pipeline's device: the sampler then never waits for noise from the host.
+    generator = torch.Generator(pipe.device).manual_seed(args.seed)
     chunks, out = [], None
     batch = args.batch_size
     for start in tqdm(
@@ -609,6 +612,47 @@ def cmd_generate(args: argparse.Namespace) -> None:
         # Leave together: a process exiting while another still uses the group can abort it.
         state.wait_for_everyone()
         state.destroy_process_group()
+
+
+def _target_device(device: str):
+    """``--device`` as a ``torch.device`` (``auto``: this process's accelerator under Accelerate, or the GPU
+    when one is present, else the CPU); one clear line for a device this machine does not have."""
+    import torch
+
+    from vqgen.pipelines.base import process_state
+
+    if device == "auto":
+        return process_state().device
+    try:
+        target = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got '{device}'") from None
+    if target.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got '{device}'")
+    if target.type == "cuda" and (
+        not torch.cuda.is_available() or (target.index or 0) >= torch.cuda.device_count()
+    ):
+        raise ConfigError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use cpu or auto"
+        )
+    return target
+
+
+def _place_pipeline(pipe, target, dtype: str):
+    """``pipe`` on ``target`` in ``dtype`` (as loaded, with no cast, for the CPU in float32)."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+
+    torch_dtype = getattr(torch, dtype)
+    if target.type == "cpu" and torch_dtype == torch.float32:
+        return pipe
+    # diffusers 0.42 warns about "modules to keep in float32" on every cast, even when there are none.
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        return pipe.to(target, torch_dtype)
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
 
 
 def _pipeline_modality(pipe) -> str:
@@ -1131,6 +1175,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (this process's GPU under accelerate launch or when one is present, else the CPU), cpu, "
+        "cuda or cuda:N; the same seed gives the same samples on the same device",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="weights and activations (bfloat16 / float16 for GPUs)",
+    )
     p.add_argument("--nrow", type=_positive_int, default=None, help="images per row of a grid output")
     p.add_argument(
         "--num-frames", type=_positive_int, default=None, help="video: 1 + n * temporal factor frames"

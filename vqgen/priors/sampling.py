@@ -131,9 +131,23 @@ class KVDecoder:
     ``batch`` rows. Call it with the prefill ids ``[batch, T]`` once, then with one id ``[batch, 1]`` per step;
     or, for multi-stream layouts, with input vectors ``embeds=[batch, T, H]`` instead of ids (from
     ``CodePrior.step_embeddings``).
+
+    ``static``: one-token steps attend over the whole preallocated cache with a mask on the positions not yet
+    written, so every step has the same shapes and no host-side position in them. On a CUDA device (the
+    default there) that step is captured once as a CUDA graph and replayed: a small prior's step is a few
+    hundred tiny kernels, and launching them one by one from Python costs far more than running them. On a
+    CPU the static step runs eagerly (slower than the default there, which attends over the filled part only;
+    the tests use it to check the graph's arithmetic).
     """
 
-    def __init__(self, model: LlamaForCausalLM, batch: int, max_len: int, num_code_tokens: int) -> None:
+    def __init__(
+        self,
+        model: LlamaForCausalLM,
+        batch: int,
+        max_len: int,
+        num_code_tokens: int,
+        static: bool | None = None,
+    ) -> None:
         cfg = model.config
         inner = model.model
         weight = inner.embed_tokens.weight
@@ -164,34 +178,58 @@ class KVDecoder:
         self.head_bias = head.bias[:num_code_tokens] if getattr(head, "bias", None) is not None else None
 
         # The model's own rotary module gives the cos/sin table, so RoPE variants stay the model's business.
-        positions = torch.arange(max_len, device=self.device).unsqueeze(0)
-        cos, sin = inner.rotary_emb(weight[:1].unsqueeze(0), position_ids=positions)
+        positions = torch.arange(max_len, device=self.device)
+        cos, sin = inner.rotary_emb(weight[:1].unsqueeze(0), position_ids=positions.unsqueeze(0))
         half = self.head_dim // 2
         self.cos = cos[0]
         # rotate_half(x) * sin == swap_halves(x) * [-sin_lo, sin_hi]
         self.sin_signed = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
+        self.positions = positions
 
         shape = (len(self.layers), batch, self.num_kv_heads, max_len, self.head_dim)
         self.keys = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.values = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.batch, self.max_len, self.length = batch, max_len, 0
+        self.static = self.device.type == "cuda" if static is None else bool(static)
+        self.graphed = self.static and self.device.type == "cuda"
+        self._graph = None
 
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return weight * xf.to(x.dtype)
 
-    def _rope(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        """x ``[B, T, heads, D]`` at positions ``start ..`` -> rotated copy."""
-        t = x.shape[1]
-        cos = self.cos[start : start + t].unsqueeze(1)
-        sin = self.sin_signed[start : start + t].unsqueeze(1)
+    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+        """x ``[B, T, heads, D]``, cos/sin ``[T, D]`` of its positions -> rotated copy."""
         swapped = x.unflatten(-1, (2, self.head_dim // 2)).flip(-2).flatten(-2)
-        return torch.addcmul(x * cos, swapped, sin)
+        return torch.addcmul(x * cos.unsqueeze(1), swapped, sin_signed.unsqueeze(1))
+
+    def _one_query_attention(
+        self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, future: torch.Tensor | None
+    ) -> torch.Tensor:
+        """q ``[B, 1, heads, D]`` against keys/values ``[B, kv_heads, L, D]`` -> ``[B, 1, heads * D]``.
+
+        Plain matmuls beat SDPA's CPU kernel for one query; grouped heads share their key/value head without
+        ``repeat_kv``. ``future [L]`` (bool) masks the cache slots not written yet."""
+        batch, nh, d = q.shape[0], self.num_heads, self.head_dim
+        q = q.reshape(batch, self.num_kv_heads, nh // self.num_kv_heads, d)
+        scores = torch.matmul(q, keys.transpose(-1, -2)) * self.scaling
+        if future is not None:
+            scores = scores.masked_fill(future, float("-inf"))
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)
+        return torch.matmul(probs, values).reshape(batch, 1, nh * d)
+
+    def _mlp(self, x: torch.Tensor, norm2, gate_up, down, act) -> torch.Tensor:
+        gate, up = gate_up(self._rms(x, norm2)).chunk(2, dim=-1)
+        return x + down(act(gate) * up)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self._rms(x[:, -1], self.norm), self.head_weight, self.head_bias)
 
     def __call__(self, ids: torch.Tensor | None = None, embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Token ids ``[batch, T]`` or input vectors ``embeds [batch, T, H]`` (the next ``T`` positions) -> code
-        logits ``[batch, N]`` of the last one."""
+        logits ``[batch, N]`` of the last one. With a CUDA graph the result is the graph's output buffer,
+        overwritten by the next call: use it (or clone it) before calling again."""
         if (ids is None) == (embeds is None):
             raise ShapeError("pass exactly one of ids [batch, T] and embeds [batch, T, hidden]")
         if embeds is not None:
@@ -211,35 +249,75 @@ class KVDecoder:
             raise ShapeError(
                 f"only the first (prefill) call may pass several tokens, got {t} at position {start}"
             )
-        nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
-        rep = nh // nkv
         x = F.embedding(ids, self.embed) if embeds is None else embeds.to(self.dtype)
+        if t == 1 and self.graphed:
+            logits = self._replay(x, start)
+        elif t == 1 and self.static:
+            logits = self._static_step(x, torch.tensor([start], device=self.device))
+        else:
+            logits = self._forward(x, start)
+        self.length = end
+        return logits
+
+    def _forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """``T`` positions from ``start`` over the filled part of the cache."""
+        batch, t = x.shape[:2]
+        nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        end = start + t
+        cos, sin = self.cos[start:end], self.sin_signed[start:end]
         for i, (norm1, qkv_proj, o_proj, norm2, gate_up, down, act) in enumerate(self.layers):
-            h = self._rms(x, norm1)
-            qkv = qkv_proj(h).view(batch, t, nh + 2 * nkv, d)
-            qk = self._rope(qkv[:, :, : nh + nkv], start)
+            qkv = qkv_proj(self._rms(x, norm1)).view(batch, t, nh + 2 * nkv, d)
+            qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
             self.keys[i, :, :, start:end] = qk[:, :, nh:].transpose(1, 2)
             self.values[i, :, :, start:end] = qkv[:, :, nh + nkv :].transpose(1, 2)
             keys, values = self.keys[i, :, :, :end], self.values[i, :, :, :end]
             if t == 1:
-                # One query: plain matmuls over the filled cache beat SDPA's CPU kernel and need no mask;
-                # grouped heads share their key/value head without repeat_kv.
-                q = qk[:, 0, :nh].reshape(batch, nkv, rep, d)
-                scores = torch.matmul(q, keys.transpose(-1, -2)) * self.scaling
-                probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)
-                attn = torch.matmul(probs, values).reshape(batch, 1, nh * d)
+                attn = self._one_query_attention(qk[:, :, :nh], keys, values, None)
             else:
                 q = qk[:, :, :nh].transpose(1, 2)
                 attn = F.scaled_dot_product_attention(
-                    q, keys, values, is_causal=True, scale=self.scaling, enable_gqa=rep > 1
+                    q, keys, values, is_causal=True, scale=self.scaling, enable_gqa=nh > nkv
                 )
                 attn = attn.transpose(1, 2).reshape(batch, t, nh * d)
-            x = x + o_proj(attn)
-            gate, up = gate_up(self._rms(x, norm2)).chunk(2, dim=-1)
-            x = x + down(act(gate) * up)
-        self.length = end
-        h = self._rms(x[:, -1], self.norm)
-        return F.linear(h, self.head_weight, self.head_bias)
+            x = self._mlp(x + o_proj(attn), norm2, gate_up, down, act)
+        return self._logits(x)
+
+    def _static_step(self, x: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """One position ``x [batch, 1, H]`` at ``position`` (LongTensor ``[1]`` on the device), attending over
+        the whole cache with the unwritten slots masked: the same shapes at every step."""
+        batch = x.shape[0]
+        nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        cos, sin = self.cos.index_select(0, position), self.sin_signed.index_select(0, position)
+        future = self.positions > position
+        for i, (norm1, qkv_proj, o_proj, norm2, gate_up, down, act) in enumerate(self.layers):
+            qkv = qkv_proj(self._rms(x, norm1)).view(batch, 1, nh + 2 * nkv, d)
+            qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
+            self.keys[i].index_copy_(2, position, qk[:, :, nh:].transpose(1, 2))
+            self.values[i].index_copy_(2, position, qkv[:, :, nh + nkv :].transpose(1, 2))
+            attn = self._one_query_attention(qk[:, :, :nh], self.keys[i], self.values[i], future)
+            x = self._mlp(x + o_proj(attn), norm2, gate_up, down, act)
+        return self._logits(x)
+
+    def _replay(self, x: torch.Tensor, start: int) -> torch.Tensor:
+        """The static step through a CUDA graph, captured at the first call."""
+        if self._graph is None:
+            self._input = x.clone()
+            self._position = torch.full((1,), start, dtype=torch.long, device=self.device)
+            # Warm-up runs (required before capture) write cache slot ``start`` with this step's own values,
+            # which the replay below writes again: nothing is left behind.
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    self._static_step(self._input, self._position)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self._graph):
+                self._output = self._static_step(self._input, self._position)
+        self._input.copy_(x)
+        self._position.fill_(start)
+        self._graph.replay()
+        return self._output
 
 
 class _FusedLinear:

@@ -91,7 +91,9 @@ class QuantizedTokenizerMixin:
             raise ShapeError(f"codes must be a long tensor with {expected} dimensions, got {shape}")
         if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
             raise ShapeError(f"codes must be an integer tensor (long), got {codes.dtype}")
-        return self.decoder(self.quantizer.codes_to_vectors(codes.long()))
+        vectors = self.quantizer.codes_to_vectors(codes.long())
+        # The quantizer looks codes up in float32; a decoder cast to bf16 / fp16 takes its own dtype.
+        return self.decoder(vectors.to(next(self.decoder.parameters()).dtype))
 
     def forward(self, x: torch.Tensor) -> TokenizerOutput:
         """Encode, quantize and decode ``x``; losses hold quantizer loss, perplexity and usage."""
