@@ -177,6 +177,8 @@ def _tokenizer_config(args: argparse.Namespace, channels: int) -> dict:
             "dead_code_threshold": args.dead_code_threshold,
             "l2_normalize": args.l2_normalize,
         }
+        if args.learned_code_norms:  # only when asked: older configs stay byte-identical
+            quantizer["learned_code_norms"] = True
         if kind == "rvq":
             dropout = args.quantizer_dropout
             quantizer.update(
@@ -1054,7 +1056,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema-codebook", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--kmeans-init", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--dead-code-threshold", type=int, default=50)
-    p.add_argument("--l2-normalize", action="store_true")
+    p.add_argument("--l2-normalize", action="store_true", help="choose codes by cosine similarity")
+    p.add_argument(
+        "--learned-code-norms",
+        action="store_true",
+        help="with --l2-normalize: each code keeps its own length (DAC); lets residual levels refine each other",
+    )
     p.add_argument("--fsq-levels", type=_int_list, default=[8, 5, 5, 5])
     p.add_argument(
         "--num-levels",

@@ -121,6 +121,11 @@ class VectorQuantizer(nn.Module):
         dead_code_threshold: a code unused for this many training steps is re-seeded from a random
             encoder output of the current batch (0 disables restarts).
         l2_normalize: look codes up by cosine similarity on the unit sphere.
+        learned_code_norms: with ``l2_normalize``, codes are still chosen by direction but each code keeps
+            its own length (the mean of the projected vectors it stands for), and that unnormalised vector is
+            what the decoder gets and what the commitment term pulls towards (as in DAC). Without it every code
+            has length 1, so in a residual quantizer a later level cannot add a small correction: it can only
+            add a vector of fixed length, and the levels stop refining each other.
     """
 
     def __init__(
@@ -136,8 +141,11 @@ class VectorQuantizer(nn.Module):
         kmeans_iters: int = 10,
         dead_code_threshold: int = 50,
         l2_normalize: bool = False,
+        learned_code_norms: bool = False,
     ):
         super().__init__()
+        if learned_code_norms and not l2_normalize:
+            raise ConfigError("learned_code_norms needs l2_normalize (codes chosen by cosine similarity)")
         if codebook_size < 2:
             raise ConfigError(f"codebook_size must be at least 2, got {codebook_size}")
         if not 0.0 < decay < 1.0:
@@ -150,11 +158,12 @@ class VectorQuantizer(nn.Module):
             dead_code_threshold,
             l2_normalize,
         )
+        self.learned_code_norms = learned_code_norms
         self.project_in = nn.Linear(dim, codebook_dim) if codebook_dim != dim else nn.Identity()
         self.project_out = nn.Linear(codebook_dim, dim) if codebook_dim != dim else nn.Identity()
 
         initial = torch.randn(codebook_size, codebook_dim)
-        if l2_normalize:
+        if l2_normalize and not learned_code_norms:
             initial = F.normalize(initial, dim=-1)
         if ema:
             self.register_buffer("codebook", initial)
@@ -172,8 +181,13 @@ class VectorQuantizer(nn.Module):
     def _normalized_codebook(self) -> torch.Tensor:
         return F.normalize(self.codebook, dim=-1) if self.l2_normalize else self.codebook
 
+    def _output_codebook(self) -> torch.Tensor:
+        """The code vectors the decoder gets: unit length with ``l2_normalize``, unless their norms are learned."""
+        return self.codebook if self.learned_code_norms else self._normalized_codebook()
+
     def _nearest(self, flat: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-        """Index of the nearest code for each row of ``flat [N, d]`` (cosine when l2-normalised)."""
+        """Index of the nearest code for each row of ``flat [N, d]`` (cosine when l2-normalised: ``codebook``
+        rows are unit vectors then, and the length of each ``flat`` row does not change its argmax)."""
         if self.l2_normalize:
             return (flat @ codebook.t()).argmax(dim=-1)
         distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)[None]
@@ -187,7 +201,7 @@ class VectorQuantizer(nn.Module):
             raise ShapeError(
                 f"codes must lie in [0, {self.codebook_size}), got values in [{int(codes.min())}, {int(codes.max())}]"
             )
-        vectors = F.embedding(codes, self._normalized_codebook().float())
+        vectors = F.embedding(codes, self._output_codebook().float())
         vectors = self.project_out(vectors.to(self._projection_dtype()))
         return vectors.movedim(-1, 1)
 
@@ -207,17 +221,19 @@ class VectorQuantizer(nn.Module):
                 self.codebook_size, flat.shape[1], generator=generator, device=flat.device
             )
         centroids = _broadcast(seeds.contiguous())
-        if self.l2_normalize:
+        unit = self.l2_normalize and not self.learned_code_norms
+        if unit:
             centroids = F.normalize(centroids, dim=-1)
         counts = torch.zeros(self.codebook_size, device=flat.device)
         for _ in range(self.kmeans_iters):
-            assign = self._nearest(flat, centroids)
+            search = F.normalize(centroids, dim=-1) if self.l2_normalize else centroids
+            assign = self._nearest(flat, search)
             sums = torch.zeros_like(centroids).index_add_(0, assign, flat)
             counts = torch.bincount(assign, minlength=self.codebook_size).float()
             _all_reduce_sum(sums)
             _all_reduce_sum(counts)
             updated = sums / counts.clamp_min(1.0)[:, None]
-            if self.l2_normalize:
+            if unit:
                 updated = F.normalize(updated, dim=-1)
             centroids = torch.where(counts[:, None] > 0, updated, centroids)
         self.codebook.data.copy_(centroids)
@@ -238,7 +254,8 @@ class VectorQuantizer(nn.Module):
         total = self.ema_cluster_size.sum()
         smoothed = (self.ema_cluster_size + self.eps) / (total + self.codebook_size * self.eps) * total
         codebook = self.ema_embed_sum / smoothed[:, None]
-        self.codebook.data.copy_(F.normalize(codebook, dim=-1) if self.l2_normalize else codebook)
+        unit = self.l2_normalize and not self.learned_code_norms
+        self.codebook.data.copy_(F.normalize(codebook, dim=-1) if unit else codebook)
 
     @torch.no_grad()
     def _restart_dead_codes(self, flat: torch.Tensor, counts: torch.Tensor) -> None:
@@ -264,12 +281,15 @@ class VectorQuantizer(nn.Module):
         with torch.autocast(device_type=z.device.type, enabled=False):
             z = z.float()
             z_low = self.project_in(_channels_last_flat(z))
-            lookup = F.normalize(z_low, dim=-1) if self.l2_normalize else z_low
+            # What the codes stand for: unit directions, or the projected vectors themselves when the code
+            # lengths are learned (the search is by direction either way).
+            lookup = (
+                F.normalize(z_low, dim=-1) if self.l2_normalize and not self.learned_code_norms else z_low
+            )
             if self.training and not bool(self.initialized):
                 self._kmeans_init(lookup.detach())
-            codebook = self._normalized_codebook()
-            codes = self._nearest(lookup.detach(), codebook.detach())
-            selected = F.embedding(codes, codebook)
+            codes = self._nearest(lookup.detach(), self._normalized_codebook().detach())
+            selected = F.embedding(codes, self._output_codebook())
 
             commitment = F.mse_loss(lookup, selected.detach())
             loss = self.beta * commitment
