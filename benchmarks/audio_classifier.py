@@ -191,6 +191,17 @@ def features_and_predictions(
     return torch.cat(feats), torch.cat(preds)
 
 
+def load_audio_tokenizer(name: str):
+    """``audio`` (the shipped pipeline's), a pipeline folder or a tokenizer folder -> tokenizer (float32)."""
+    from vqgen.loading import load_tokenizer
+    from vqgen.pipelines.loading import load_pipeline
+
+    path = Path(name)
+    if name == "audio" or (path / "model_index.json").is_file():
+        return load_pipeline(name).tokenizer.float().eval()
+    return load_tokenizer(path).float().eval()
+
+
 def load_split(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """All clips of one split of a spoken-digits build: audio ``[N, 1, 16000]`` in [-1, 1] and labels ``[N]``."""
     from vqgen.data.audio import AudioFolderDataset

@@ -24,11 +24,10 @@ import torch
 import torchaudio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audio_classifier import SAMPLE_RATE, load_or_train_classifier, load_split  # noqa: E402
+from audio_classifier import SAMPLE_RATE, load_audio_tokenizer, load_or_train_classifier, load_split  # noqa: E402
 from common import environment, print_table, write_json  # noqa: E402
 
 from vqgen.data.spoken_digits import spoken_digits_root  # noqa: E402
-from vqgen.pipelines.loading import load_pipeline  # noqa: E402
 
 BANDS_HZ = [(0, 500), (500, 1000), (1000, 2000), (2000, 4000), (4000, SAMPLE_RATE // 2 + 1)]
 
@@ -51,7 +50,12 @@ def rms(audio: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", default="audio", help="an audio pipeline (its tokenizer is judged)")
+    parser.add_argument(
+        "--pipeline",
+        default="audio",
+        help="audio (shipped), an audio pipeline or a tokenizer folder: the codec judged",
+    )
+    parser.add_argument("--name", default=None, help="JSON name (default audio_judge_diagnosis)")
     parser.add_argument("--levels", type=int, default=None, help="residual levels to decode (default: all)")
     parser.add_argument("--clips", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0, help="picks the test clips")
@@ -61,7 +65,7 @@ def main() -> None:
     audio, labels = load_split(spoken_digits_root(), "test")
     pick = torch.randperm(len(labels), generator=torch.Generator().manual_seed(args.seed))[: args.clips]
     real, labels = audio[pick], labels[pick]
-    tokenizer = load_pipeline(args.pipeline).tokenizer
+    tokenizer = load_audio_tokenizer(args.pipeline)
     if tokenizer.config.sample_rate != SAMPLE_RATE:
         raise SystemExit(
             f"the judge listens at {SAMPLE_RATE} Hz, the tokenizer codes {tokenizer.config.sample_rate} Hz"
@@ -105,7 +109,7 @@ def main() -> None:
         rows,
     )
     write_json(
-        "audio_judge_diagnosis",
+        args.name or "audio_judge_diagnosis",
         {
             "pipeline": args.pipeline,
             "levels": args.levels,

@@ -17,22 +17,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audio_classifier import load_split  # noqa: E402
+from audio_classifier import load_audio_tokenizer, load_split  # noqa: E402
 from common import print_table, write_json  # noqa: E402
 
 from vqgen.data.spoken_digits import spoken_digits_root  # noqa: E402
 from vqgen.tokenizers.losses import MultiScaleMelLoss  # noqa: E402
-
-
-def load_audio_tokenizer(name: str):
-    """``audio`` (the shipped pipeline's), a pipeline folder or a tokenizer folder -> tokenizer (float32)."""
-    from vqgen.loading import load_tokenizer
-    from vqgen.pipelines.loading import load_pipeline
-
-    path = Path(name)
-    if name == "audio" or (path / "model_index.json").is_file():
-        return load_pipeline(name).tokenizer.float().eval()
-    return load_tokenizer(path).float().eval()
 
 
 def main() -> None:
