@@ -3,7 +3,9 @@
 For a residual-VQ audio tokenizer, encoder output ``z`` and the sum ``q_1 + ... + q_k`` of the first ``k``
 levels' vectors: the relative error ``||z - sum_k|| / ||z||`` (a working residual quantizer drives it down
 level by level), each level's share ``||q_k|| / ||z||``, and the codec's mel distance to the clip when
-decoding ``k`` levels (what the listener gets).
+decoding ``k`` levels (what the listener gets). A second table decodes all levels with some replaced by random
+codes: levels after ``k`` (if the decoder ignored them, nothing would change) and level 1 alone (if later levels
+only refined it, randomising it would ruin the result).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/rvq_levels.py --tokenizer audio --clips 64
 """
@@ -54,12 +56,43 @@ def main() -> None:
                     "mel_distance": float(mel(decoded, clips)),
                 }
             )
+    randomised = []
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        codes = tokenizer.encode(clips)
+        levels = codes.shape[1]
+        for keep in [k for k in (1, 2, 4, 8) if k < levels]:
+            noisy = codes.clone()
+            noisy[:, keep:] = torch.randint(
+                0, tokenizer.codebook_size, noisy[:, keep:].shape, generator=generator
+            )
+            randomised.append((f"levels {keep + 1}-{levels} random", noisy))
+        noisy = codes.clone()
+        noisy[:, 0] = torch.randint(0, tokenizer.codebook_size, noisy[:, 0].shape, generator=generator)
+        randomised.append(("level 1 random, the rest true", noisy))
+        randomised = [
+            {"codes": name, "mel_distance": float(mel(tokenizer.decode(c).float().clamp(-1, 1), clips))}
+            for name, c in [("all true", codes), *randomised]
+        ]
     table = print_table(
         f"residual levels of {args.tokenizer} ({args.clips} test clips)",
         ["levels", "error of the sum (rel. to z)", "level vector (rel. to z)", "mel distance"],
         [[r["levels"], r["relative_error"], r["level_share"], r["mel_distance"]] for r in rows],
     )
-    write_json(args.name or "rvq_levels", {"tokenizer": args.tokenizer, "rows": rows, "table": table})
+    random_table = print_table(
+        f"all {len(rows)} levels decoded, some replaced by random codes",
+        ["codes", "mel distance"],
+        [[r["codes"], r["mel_distance"]] for r in randomised],
+    )
+    write_json(
+        args.name or "rvq_levels",
+        {
+            "tokenizer": args.tokenizer,
+            "rows": rows,
+            "randomised": randomised,
+            "tables": [table, random_table],
+        },
+    )
 
 
 if __name__ == "__main__":
