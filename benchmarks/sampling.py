@@ -16,7 +16,7 @@ top_k=K, generator=...)`` (``sample_codes`` -> ``KVDecoder``); the peer with
 from the same ``[BOS, class]`` prompt, with a logits processor that keeps only code ids (what vqgen's sampler
 does by construction). Both sample at temperature 1 without guidance. Figures: tokens per second
 (``B * L / median seconds``), speed-up (vqgen tok/s / generate tok/s), and the achieved share of the machine's
-dense fp32 matmul rate, measured in the same run (a ``--matmul-size`` square product, ``2 n^3`` flops; median of
+dense matmul rate in the run's dtype on its device, measured in the same run (a ``--matmul-size`` square product, ``2 n^3`` flops; median of
 5, taken before and after the sampling runs), with sampler flops counted as
 ``2 * prior.non_embedding_parameters() * tokens`` (attention over the cache is not counted).
 

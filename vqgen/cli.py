@@ -1060,7 +1060,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--learned-code-norms",
         action="store_true",
-        help="with --l2-normalize: each code keeps its own length (DAC); lets residual levels refine each other",
+        help="with --l2-normalize: each code keeps its own length, as in DAC (unit codes add fixed-length vectors)",
     )
     p.add_argument("--fsq-levels", type=_int_list, default=[8, 5, 5, 5])
     p.add_argument(

@@ -125,7 +125,7 @@ class VectorQuantizer(nn.Module):
             its own length (the mean of the projected vectors it stands for), and that unnormalised vector is
             what the decoder gets and what the commitment term pulls towards (as in DAC). Without it every code
             has length 1, so in a residual quantizer a later level cannot add a small correction: it can only
-            add a vector of fixed length, and the levels stop refining each other.
+            add a vector of fixed length.
     """
 
     def __init__(
@@ -163,7 +163,7 @@ class VectorQuantizer(nn.Module):
         self.project_out = nn.Linear(codebook_dim, dim) if codebook_dim != dim else nn.Identity()
 
         initial = torch.randn(codebook_size, codebook_dim)
-        if l2_normalize and not learned_code_norms:
+        if self._unit_codes:
             initial = F.normalize(initial, dim=-1)
         if ema:
             self.register_buffer("codebook", initial)
@@ -177,6 +177,11 @@ class VectorQuantizer(nn.Module):
     @property
     def num_codes(self) -> int:
         return self.codebook_size
+
+    @property
+    def _unit_codes(self) -> bool:
+        """Codes (and what they are compared with) are unit vectors: ``l2_normalize`` without learned norms."""
+        return self.l2_normalize and not self.learned_code_norms
 
     def _normalized_codebook(self) -> torch.Tensor:
         return F.normalize(self.codebook, dim=-1) if self.l2_normalize else self.codebook
@@ -221,8 +226,7 @@ class VectorQuantizer(nn.Module):
                 self.codebook_size, flat.shape[1], generator=generator, device=flat.device
             )
         centroids = _broadcast(seeds.contiguous())
-        unit = self.l2_normalize and not self.learned_code_norms
-        if unit:
+        if self._unit_codes:
             centroids = F.normalize(centroids, dim=-1)
         counts = torch.zeros(self.codebook_size, device=flat.device)
         for _ in range(self.kmeans_iters):
@@ -233,7 +237,7 @@ class VectorQuantizer(nn.Module):
             _all_reduce_sum(sums)
             _all_reduce_sum(counts)
             updated = sums / counts.clamp_min(1.0)[:, None]
-            if unit:
+            if self._unit_codes:
                 updated = F.normalize(updated, dim=-1)
             centroids = torch.where(counts[:, None] > 0, updated, centroids)
         self.codebook.data.copy_(centroids)
@@ -254,8 +258,7 @@ class VectorQuantizer(nn.Module):
         total = self.ema_cluster_size.sum()
         smoothed = (self.ema_cluster_size + self.eps) / (total + self.codebook_size * self.eps) * total
         codebook = self.ema_embed_sum / smoothed[:, None]
-        unit = self.l2_normalize and not self.learned_code_norms
-        self.codebook.data.copy_(F.normalize(codebook, dim=-1) if unit else codebook)
+        self.codebook.data.copy_(F.normalize(codebook, dim=-1) if self._unit_codes else codebook)
 
     @torch.no_grad()
     def _restart_dead_codes(self, flat: torch.Tensor, counts: torch.Tensor) -> None:
@@ -283,9 +286,7 @@ class VectorQuantizer(nn.Module):
             z_low = self.project_in(_channels_last_flat(z))
             # What the codes stand for: unit directions, or the projected vectors themselves when the code
             # lengths are learned (the search is by direction either way).
-            lookup = (
-                F.normalize(z_low, dim=-1) if self.l2_normalize and not self.learned_code_norms else z_low
-            )
+            lookup = F.normalize(z_low, dim=-1) if self._unit_codes else z_low
             if self.training and not bool(self.initialized):
                 self._kmeans_init(lookup.detach())
             codes = self._nearest(lookup.detach(), self._normalized_codebook().detach())
