@@ -41,25 +41,27 @@ def main() -> None:
     mel = MultiScaleMelLoss(tokenizer.config.sample_rate)
     rows = []
     with torch.no_grad():
+        # One encoder pass and one quantization: the first k levels' codes are what encode(num_levels=k)
+        # gives (each level sees only the residual of the levels before it), and each level's vector is its
+        # codes looked up again.
         z = tokenizer.encoder(clips)
-        residual, total = z, torch.zeros_like(z)
+        codes = tokenizer.quantizer(z).codes  # [B, levels, frames]
+        total = torch.zeros_like(z)
         for k, level in enumerate(tokenizer.quantizer.levels, start=1):
-            out = level(residual)
-            total = total + out.quantized
-            residual = residual - out.quantized
-            decoded = tokenizer.decode(tokenizer.encode(clips, num_levels=k)).float().clamp(-1, 1)
+            vector = level.codes_to_vectors(codes[:, k - 1])
+            total = total + vector
+            decoded = tokenizer.decode(codes[:, :k]).float().clamp(-1, 1)
             rows.append(
                 {
                     "levels": k,
                     "relative_error": float((z - total).norm() / z.norm()),
-                    "level_share": float(out.quantized.norm() / z.norm()),
+                    "level_share": float(vector.norm() / z.norm()),
                     "mel_distance": float(mel(decoded, clips)),
                 }
             )
     randomised = []
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        codes = tokenizer.encode(clips)
         levels = codes.shape[1]
         for keep in [k for k in (1, 2, 4, 8) if k < levels]:
             noisy = codes.clone()
