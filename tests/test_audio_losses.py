@@ -147,9 +147,18 @@ def test_tokenizer_loss_spectral_term_for_audio():
     total.backward()
     assert torch.isfinite(fake.grad).all()
 
+    spectral_only = TokenizerLoss(
+        in_channels=2, dims=1, spectral_weight=2.0, reconstruction_weight=0.0, sample_rate=8000
+    )
+    total, logs = spectral_only.generator_loss(real, fake, quantizer_loss, step=0, last_layer_weight=None)
+    assert float(total.detach()) == pytest.approx(2.0 * spectral + 0.25, rel=1e-5)
+    assert float(logs["reconstruction"]) == pytest.approx(float(reconstruction_loss(fake, real)), rel=1e-5)
+
 
 def test_tokenizer_loss_spectral_weight_errors():
     with pytest.raises(ConfigError):
         TokenizerLoss(in_channels=1, dims=2, spectral_weight=1.0)
     with pytest.raises(ConfigError):
         TokenizerLoss(in_channels=1, dims=1, spectral_weight=-1.0)
+    with pytest.raises(ConfigError, match="reconstruction_weight"):
+        TokenizerLoss(in_channels=1, dims=1, reconstruction_weight=float("nan"))

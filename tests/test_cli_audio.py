@@ -15,6 +15,7 @@ from vqgen.cli import main
 from vqgen.data.shards import CodeShardDataset
 from vqgen.io import save_audio
 from vqgen.pipelines import AudioPipeline, load_pipeline
+from vqgen.tokenizers.image import ImageTokenizer
 
 RATE = 8000
 TINY = [
@@ -184,6 +185,43 @@ def test_evaluate_audio_tokenizer(trained, tmp_path, capsys):
     assert all(
         np.isfinite(row[k]) for row in results["levels"] for k in ("mel_distance", "stft_distance", "si_sdr")
     )
+
+
+def test_train_tokenizer_audio_fine_tunes_a_saved_codec(trained, tmp_path, capsys):
+    """--init-from a saved AudioTokenizer keeps its config and weights (a negligible learning rate leaves the
+    codes as they were); --reconstruction-weight 0 trains on the spectral loss alone."""
+    from vqgen.loading import load_tokenizer
+
+    data = trained / "clips"
+    argv = [
+        "train-tokenizer",
+        "--modality",
+        "audio",
+        "--data",
+        str(data),
+        "--sample-rate",
+        str(RATE),
+        *SEGMENT,
+    ]
+    argv += [*COMMON, "--learning-rate", "1e-12", "--spectral-weight", "1", "--reconstruction-weight", "0"]
+    argv += ["--base-channels", "8"]  # ignored: the saved codec's config wins
+    assert main([*argv, "--init-from", str(trained / "tok"), "--output", str(tmp_path / "tuned")]) == 0
+    tuned, start = load_tokenizer(tmp_path / "tuned"), load_tokenizer(trained / "tok")
+    assert tuned.config.base_channels == start.config.base_channels == 4
+    x = torch.from_numpy(tone(0.025, RATE, 500.0))[None]
+    with torch.no_grad():
+        torch.testing.assert_close(tuned.encode(x), start.encode(x))
+    one_line_error(
+        capsys, [*argv, "--init-from", str(trained / "prior"), "--output", str(tmp_path / "x")], "prior"
+    )
+    image = tmp_path / "image"
+    ImageTokenizer(
+        in_channels=1, base_channels=4, channel_multipliers=(1,), latent_channels=4
+    ).save_pretrained(image)
+    message = one_line_error(
+        capsys, [*argv, "--init-from", str(image), "--output", str(tmp_path / "y")], "image"
+    )
+    assert "found ImageTokenizer; --modality audio starts from: AudioTokenizer" in message
 
 
 @pytest.mark.filterwarnings("ignore:skipped 1 unreadable")

@@ -318,8 +318,11 @@ def test_train_tokenizer_video_from_an_image_tokenizer(tmp_path, capsys):
     frame = torch.rand(2, 1, 8, 8) * 2 - 1
     with torch.no_grad():
         torch.testing.assert_close(video.encode(frame[:, :, None])[:, 0], image.encode(frame))
-    assert main([*argv[:-4], "--init-from", str(tmp_path / "video"), "--output", str(tmp_path / "v2")]) == 2
-    assert "an ImageTokenizer is expected" in capsys.readouterr().err
-    image_argv = ["train-tokenizer", "--data", str(clips), "--init-from", str(tmp_path / "image")]
+    # A saved video tokenizer is fine-tuned from its own weights and config.
+    assert main([*argv[:-4], "--init-from", str(tmp_path / "video"), "--output", str(tmp_path / "v2")]) == 0
+    with torch.no_grad():
+        clip = torch.rand(2, 1, 5, 8, 8) * 2 - 1
+        torch.testing.assert_close(load_tokenizer(tmp_path / "v2").encode(clip), video.encode(clip))
+    image_argv = ["train-tokenizer", "--data", str(clips), "--init-from", str(tmp_path / "video")]
     assert main([*image_argv, "--output", str(tmp_path / "i"), "--max-steps", "1"]) == 2
-    assert "--init-from needs --modality video" in capsys.readouterr().err
+    assert "found VideoTokenizer; --modality image starts from: ImageTokenizer" in capsys.readouterr().err

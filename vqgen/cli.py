@@ -222,19 +222,22 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--modality {args.modality} is not available; use --modality image, video or audio"
         )
-    if args.init_from is not None and args.modality != "video":
-        raise ConfigError(f"--init-from needs --modality video, got --modality {args.modality}")
     options = dataclass_from_args(TrainingOptions, args)
     options.validate()
     loss_options = dataclass_from_args(TokenizerLossOptions, args)
+    start = None if args.init_from is None else _initial_tokenizer(args, classes[args.modality])
     train = _load_dataset(args, args.modality, "train", args.channels, strict=args.strict)
     held_out = None
     if args.data.startswith("demo:"):
         held_out = _load_dataset(args, args.modality, "test", args.channels)
     channels = args.channels or train.channels
     set_seed(options.seed)  # the initial weights follow --seed too
-    if args.init_from is not None:
-        tokenizer = _inflated_video_tokenizer(args, channels)
+    if start is not None:
+        if start.config.in_channels != channels:
+            raise ConfigError(
+                f"--init-from '{args.init_from}' takes {start.config.in_channels} channels, the data has {channels}"
+            )
+        tokenizer = start
     else:
         tokenizer = classes[args.modality](**_tokenizer_config(args, channels))
     tokenizer.code_grid(_media_shape(train))
@@ -242,30 +245,31 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
     if args.modality == "audio":
         if tokenizer.config.sample_rate != train.sample_rate:
             raise ConfigError(
-                f"--tokenizer-config sets sample_rate {tokenizer.config.sample_rate}, the data is read at "
-                f"--sample-rate {train.sample_rate}: make them agree"
+                f"the tokenizer (--tokenizer-config / --init-from) has sample_rate {tokenizer.config.sample_rate}, "
+                f"the data is read at --sample-rate {train.sample_rate}: make them agree"
             )
         preview = functools.partial(_save_audio_preview, sample_rate=train.sample_rate)
     train_tokenizer(tokenizer, train, options, loss_options, eval_dataset=held_out, save_preview=preview)
     print(f"saved tokenizer to {options.output}")
 
 
-def _inflated_video_tokenizer(args: argparse.Namespace, channels: int):
-    """``--init-from``: a VideoTokenizer inflated from a trained ImageTokenizer."""
+def _initial_tokenizer(args: argparse.Namespace, cls):
+    """``--init-from``: a saved tokenizer of the modality's class, trained further from its weights and
+    config; for video also an ImageTokenizer, inflated into a VideoTokenizer."""
     from vqgen.loading import load_tokenizer
     from vqgen.tokenizers.image import ImageTokenizer
     from vqgen.tokenizers.video import VideoTokenizer
 
-    image = load_tokenizer(args.init_from)
-    if not isinstance(image, ImageTokenizer):
+    start = load_tokenizer(args.init_from)
+    allowed = (cls, ImageTokenizer) if cls is VideoTokenizer else (cls,)
+    if not isinstance(start, allowed):
         raise ConfigError(
-            f"--init-from '{args.init_from}' holds a {type(image).__name__}; an ImageTokenizer is expected"
+            f"--init-from '{args.init_from}': found {type(start).__name__}; --modality {args.modality} "
+            f"starts from: {', '.join(c.__name__ for c in allowed)}"
         )
-    if image.config.in_channels != channels:
-        raise ConfigError(
-            f"--init-from '{args.init_from}' takes {image.config.in_channels} channels, the data has {channels}"
-        )
-    return VideoTokenizer.from_image_tokenizer(image, temporal_factor=args.temporal_factor)
+    if isinstance(start, ImageTokenizer) and cls is VideoTokenizer:
+        return VideoTokenizer.from_image_tokenizer(start, temporal_factor=args.temporal_factor)
+    return start.float()
 
 
 def _save_preview(originals, reconstructions, path: Path) -> None:
@@ -1093,9 +1097,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--init-from",
         default=None,
-        metavar="IMAGE_TOKENIZER",
-        help="video: start from a trained image tokenizer's weights (2-D kernels inflated into 3-D; its "
-        "widths and quantizer replace the architecture flags)",
+        metavar="TOKENIZER",
+        help="start from a saved tokenizer of this modality (fine-tuning), or for video from an image "
+        "tokenizer (2-D kernels inflated into 3-D); its config replaces the architecture flags",
     )
     _add_video_data_flags(p)
     _add_audio_data_flags(p, sample_rate=True)

@@ -243,7 +243,7 @@ def _discriminator_without_param_grads(discriminator: nn.Module, x: torch.Tensor
 class TokenizerLoss(nn.Module):
     """The complete tokenizer objective: generator side and discriminator side.
 
-    Generator side: ``rec + quantizer_weight * quantizer_loss + perceptual_weight * perceptual
+    Generator side: ``reconstruction_weight * rec + quantizer_weight * quantizer_loss + perceptual_weight * perceptual
     + adaptive_weight * discriminator_weight * hinge_generator(D(reconstruction))``, the adversarial term only
     from step ``discriminator_start`` on. Discriminator side: the hinge loss on real vs. reconstructed
     media. ``self.discriminator`` is ``None`` when ``discriminator_weight == 0``.
@@ -258,6 +258,7 @@ class TokenizerLoss(nn.Module):
         dims: int = 2,
         reconstruction: str = "l1",
         quantizer_weight: float = 1.0,
+        reconstruction_weight: float = 1.0,
         perceptual_weight: float = 0.0,
         perceptual_network: nn.Module | FeatureNetwork | None = None,
         discriminator_weight: float = 0.0,
@@ -274,6 +275,7 @@ class TokenizerLoss(nn.Module):
         if reconstruction not in RECONSTRUCTION_KINDS:
             raise ConfigError(f"reconstruction must be one of {RECONSTRUCTION_KINDS}, got {reconstruction!r}")
         for name, value in (
+            ("reconstruction_weight", reconstruction_weight),
             ("quantizer_weight", quantizer_weight),
             ("perceptual_weight", perceptual_weight),
             ("discriminator_weight", discriminator_weight),
@@ -289,6 +291,7 @@ class TokenizerLoss(nn.Module):
         self.dims = dims
         self.reconstruction = reconstruction
         self.quantizer_weight = quantizer_weight
+        self.reconstruction_weight = reconstruction_weight
         self.perceptual_weight = perceptual_weight
         self.discriminator_weight = discriminator_weight
         self.discriminator_start = discriminator_start
@@ -343,7 +346,7 @@ class TokenizerLoss(nn.Module):
         rec = reconstruction_loss(reconstruction, target, self.reconstruction)
         logs: dict[str, torch.Tensor] = {"reconstruction": rec.detach(), "quantizer": quantizer_loss.detach()}
         # The non-adversarial reconstruction objective: what the adaptive weight balances against.
-        nll = rec
+        nll = self.reconstruction_weight * rec
         if self.perceptual is not None:
             perceptual = self._perceptual(reconstruction, target)
             logs["perceptual"] = perceptual.detach()

@@ -30,6 +30,9 @@ class TokenizerLossOptions:
     """Loss settings (see ``vqgen.tokenizers.losses.TokenizerLoss``)."""
 
     reconstruction: str = "l1"
+    # Weight of the sample-wise term. Audio codecs trained on spectra mostly set it low (EnCodec 0.1, DAC 0):
+    # a waveform L1 whose phase cannot be matched pulls the output towards silence.
+    reconstruction_weight: float = 1.0
     quantizer_weight: float = 1.0
     discriminator_weight: float = 0.0
     discriminator_start: int = 2000
@@ -77,6 +80,7 @@ def train_tokenizer(
         in_channels=sample[key].shape[0],
         dims=dims,
         reconstruction=loss_options.reconstruction,
+        reconstruction_weight=loss_options.reconstruction_weight,
         quantizer_weight=loss_options.quantizer_weight,
         discriminator_weight=loss_options.discriminator_weight,
         discriminator_start=loss_options.discriminator_start,
