@@ -11,6 +11,7 @@ from conftest import make_prior
 from safetensors.torch import load_file
 
 from vqgen.data.shards import CodeShardDataset, encode_dataset
+from vqgen.errors import ConfigError
 from vqgen.training.common import TrainingOptions
 from vqgen.training.prior import train_prior, validation_bits_per_token
 
@@ -70,6 +71,26 @@ def test_resume_matches_an_uninterrupted_run(tmp_path, shards):
     part = load_file(str(tmp_path / "part" / "diffusion_pytorch_model.safetensors"))
     for key in full:
         torch.testing.assert_close(full[key], part[key], rtol=0, atol=1e-6, msg=lambda m, key=key: key + m)
+
+
+def test_stop_after_ends_early_on_the_full_schedule_and_resumes(tmp_path, shards):
+    """--stop-after 3 of a 6-step cosine schedule: saves a prior at step 3 with the learning rates of the
+    6-step run, and a --resume run without it ends exactly where the uninterrupted run does."""
+    cosine = dict(lr_schedule="cosine", warmup_steps=1)
+    train_prior(make_prior(), shards, options(tmp_path, output=str(tmp_path / "full"), **cosine))
+    part = options(tmp_path, output=str(tmp_path / "part"), stop_after=3, **cosine)
+    assert part.last_step == 3 and options(tmp_path, stop_after=9).last_step == 6
+    train_prior(make_prior(), shards, part)
+    assert (tmp_path / "part" / "config.json").is_file()
+    assert column(tmp_path / "part" / "log.csv", "lr") == column(tmp_path / "full" / "log.csv", "lr")[:3]
+    train_prior(make_prior(), shards, options(tmp_path, output=str(tmp_path / "part"), resume=True, **cosine))
+    assert column(tmp_path / "part" / "log.csv", "step") == [1, 2, 3, 4, 5, 6]
+    full = load_file(str(tmp_path / "full" / "diffusion_pytorch_model.safetensors"))
+    resumed = load_file(str(tmp_path / "part" / "diffusion_pytorch_model.safetensors"))
+    for key in full:
+        torch.testing.assert_close(full[key], resumed[key], rtol=0, atol=1e-6, msg=lambda m, key=key: key + m)
+    with pytest.raises(ConfigError, match="--stop-after"):
+        options(tmp_path, stop_after=-1).validate()
 
 
 def test_bf16_mixed_precision_trains_on_the_cpu(tmp_path, shards):

@@ -60,6 +60,14 @@ class TrainingOptions:
     max_nonfinite_steps: int = 10
     num_workers: int = 0
     progress: bool = True
+    # End this run after this step while the schedule still spans max_steps (a time box: a later --resume
+    # run without it continues to max_steps). 0 = run to max_steps.
+    stop_after: int = 0
+
+    @property
+    def last_step(self) -> int:
+        """The step this run ends at: ``stop_after`` when set and earlier, else ``max_steps``."""
+        return min(self.max_steps, self.stop_after) if self.stop_after > 0 else self.max_steps
 
     def validate(self) -> None:
         positive = (
@@ -72,6 +80,8 @@ class TrainingOptions:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.stop_after < 0:
+            raise ConfigError(f"--stop-after must be 0 (off) or a step, got {self.stop_after}")
         if self.mixed_precision not in ("no", "bf16", "fp16"):
             raise ConfigError(
                 f"--mixed-precision must be one of no, bf16, fp16, got '{self.mixed_precision}'"
@@ -453,7 +463,7 @@ def begin_loop(
         dataset, schedule, step * options.gradient_accumulation_steps, options.num_workers
     )
     bar = tqdm(
-        total=options.max_steps,
+        total=options.last_step,
         initial=step,
         desc=description,
         unit="step",

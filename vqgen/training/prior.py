@@ -68,7 +68,7 @@ def train_prior(
     accum = options.gradient_accumulation_steps
     model.train()
     running, tokens_seen, started = 0.0, 0, time.perf_counter()
-    while step < options.max_steps:
+    while step < options.last_step:
         finite = True
         for _ in range(accum):
             batch = next(batches)
@@ -94,7 +94,7 @@ def train_prior(
         step += 1
         bar.update(1)
 
-        if step % options.log_every == 0 or step == options.max_steps:
+        if step % options.log_every == 0 or step == options.last_step:
             elapsed = max(time.perf_counter() - started, 1e-9)
             loss_value = running / (step % options.log_every or options.log_every)
             values = {"loss": loss_value, "bits_per_token": loss_value / math.log(2)}
@@ -102,7 +102,7 @@ def train_prior(
             logger.log(step, values)
             bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{values['tokens_per_s']:.0f}")
             running, tokens_seen, started = 0.0, 0, time.perf_counter()
-        if step % options.eval_every == 0 or step == options.max_steps:
+        if step % options.eval_every == 0 or step == options.last_step:
             with ema_weights(unwrapped, ema):
                 metrics = {}
                 if val_dataset is not None:
@@ -118,7 +118,7 @@ def train_prior(
                     if save_samples is not None:
                         save_samples(unwrapped, output / "samples" / f"step-{step:08d}.png")
             model.train()
-        if step % options.checkpoint_every == 0 or step == options.max_steps:
+        if step % options.checkpoint_every == 0 or step == options.last_step:
             last_checkpoint = checkpoints.save(accelerator, step, ema)
     return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger, prepared=model)
 

@@ -118,7 +118,7 @@ def train_tokenizer(
     running: dict[str, float] = {}
     images_seen = 0
     started = time.perf_counter()
-    while step < options.max_steps:
+    while step < options.last_step:
         finite = True
         for _ in range(accum):
             batch = next(batches)
@@ -171,7 +171,7 @@ def train_tokenizer(
         step += 1
         bar.update(1)
 
-        if step % options.log_every == 0 or step == options.max_steps:
+        if step % options.log_every == 0 or step == options.last_step:
             elapsed = max(time.perf_counter() - started, 1e-9)
             window = step % options.log_every or options.log_every  # the last window may be shorter
             values = {k: v / window for k, v in running.items()}
@@ -184,7 +184,7 @@ def train_tokenizer(
                 it_s=f"{values['items_per_s']:.0f}",
             )
             running, images_seen, started = {}, 0, time.perf_counter()
-        if step % options.eval_every == 0 or step == options.max_steps:
+        if step % options.eval_every == 0 or step == options.last_step:
             metrics = _evaluate(unwrapped, eval_batch, ema)
             if accelerator.is_main_process:
                 eval_logger.log(step, {k: v for k, v in metrics.items() if k != "reconstruction"})
@@ -193,7 +193,7 @@ def train_tokenizer(
                         eval_batch, metrics["reconstruction"], output / "samples" / f"step-{step:08d}.png"
                     )
             model.train()
-        if step % options.checkpoint_every == 0 or step == options.max_steps:
+        if step % options.checkpoint_every == 0 or step == options.last_step:
             last_checkpoint = checkpoints.save(accelerator, step, ema)
     return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger, prepared=model)
 
