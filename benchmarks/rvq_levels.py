@@ -59,7 +59,7 @@ def main() -> None:
                     "mel_distance": float(mel(decoded, clips)),
                 }
             )
-    randomised = []
+    variants = [("all true", codes)]  # (name, codes [B, levels, frames]) to decode
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         levels = codes.shape[1]
@@ -68,13 +68,13 @@ def main() -> None:
             noisy[:, keep:] = torch.randint(
                 0, tokenizer.codebook_size, noisy[:, keep:].shape, generator=generator
             )
-            randomised.append((f"levels {keep + 1}-{levels} random", noisy))
+            variants.append((f"levels {keep + 1}-{levels} random", noisy))
         noisy = codes.clone()
         noisy[:, 0] = torch.randint(0, tokenizer.codebook_size, noisy[:, 0].shape, generator=generator)
-        randomised.append(("level 1 random, the rest true", noisy))
+        variants.append(("level 1 random, the rest true", noisy))
         randomised = [
             {"codes": name, "mel_distance": float(mel(tokenizer.decode(c).float().clamp(-1, 1), clips))}
-            for name, c in [("all true", codes), *randomised]
+            for name, c in variants
         ]
     table = print_table(
         f"residual levels of {args.tokenizer} ({args.clips} test clips)",
