@@ -10,7 +10,7 @@ import torch
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.loading import load_tokenizer
 from vqgen.tokenizers import AudioTokenizer
-from vqgen.tokenizers.layers import PaddedConv1d, StridedConvDecoder1d, StridedConvEncoder1d
+from vqgen.tokenizers.layers import NormActivation1d, PaddedConv1d, StridedConvDecoder1d, StridedConvEncoder1d
 
 
 def make_audio_tokenizer(
@@ -76,9 +76,17 @@ def test_stereo():
     assert tokenizer.decode(tokenizer.encode(x)).shape == (2, 2, 64)
 
 
+ARCHITECTURES = [
+    pytest.param({}, id="channel-elu"),
+    pytest.param({"norm": "weight", "activation": "snake"}, id="weight-snake"),
+    pytest.param({"norm": "none", "activation": "elu"}, id="none-elu"),
+]
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("strides", [(2, 4), (3, 2)])
-def test_causal_output_ignores_the_future(strides):
-    tokenizer = make_audio_tokenizer(strides, causal=True)
+def test_causal_output_ignores_the_future(strides, architecture):
+    tokenizer = make_audio_tokenizer(strides, causal=True, **architecture)
     hop = tokenizer.downsample_factor
     x = waves(batch=1, samples=hop * 10)
     cut = hop * 6  # a frame boundary: frames < 6 see only samples < cut
@@ -171,6 +179,25 @@ def test_plain_vq_gets_a_level_axis():
     assert tokenizer.decode(codes).shape == x.shape
 
 
+def test_architecture_options_change_the_blocks():
+    keys = set(make_audio_tokenizer().state_dict())
+    # The first codecs' parameter names stay loadable: LayerNorm directly under each block's norm.
+    assert "decoder.norm_out.norm.weight" in keys and not any("alpha" in k for k in keys)
+    weight_snake = make_audio_tokenizer(norm="weight", activation="snake").train()
+    keys = set(weight_snake.state_dict())
+    assert "decoder.conv_out.conv.parametrizations.weight.original0" in keys
+    assert "decoder.norm_out.activation.alpha" in keys and not any(k.endswith("norm.weight") for k in keys)
+    out = weight_snake(waves(samples=64))
+    (out.reconstruction.pow(2).mean() + out.losses["quantizer"]).backward()
+    assert weight_snake.decoder.norm_out.activation.alpha.grad is not None
+    # The channel norm removes each position's amplitude (x and 3x look alike); without it, it is kept.
+    x = torch.randn(1, 8, 5)
+    channel, plain = NormActivation1d(8, "channel"), NormActivation1d(8, "none", "snake")
+    with torch.no_grad():
+        assert torch.allclose(channel(x), channel(3 * x), atol=1e-4)
+        assert not torch.allclose(plain(x), plain(3 * x), atol=1e-2)
+
+
 def test_training_mode_backward():
     tokenizer = make_audio_tokenizer().train()
     out = tokenizer(waves(samples=64))
@@ -179,9 +206,10 @@ def test_training_mode_backward():
     assert tokenizer.last_layer_weight.grad is not None
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("causal", [False, True])
-def test_save_load_round_trip_is_bit_exact(tmp_path, causal):
-    tokenizer = make_audio_tokenizer(causal=causal).train()
+def test_save_load_round_trip_is_bit_exact(tmp_path, causal, architecture):
+    tokenizer = make_audio_tokenizer(causal=causal, **architecture).train()
     tokenizer(waves(samples=64))  # update EMA codebooks so buffers differ from the initialisation
     tokenizer.eval()
     tokenizer.save_pretrained(tmp_path / "tok")
@@ -189,6 +217,7 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, causal):
     generic = load_tokenizer(tmp_path / "tok")
     assert isinstance(generic, AudioTokenizer)
     assert loaded.config.causal == causal and tuple(loaded.config.strides) == (2, 4)
+    assert loaded.config.norm == architecture.get("norm", "channel")
     x = waves(samples=72, seed=3)
     codes = tokenizer.encode(x)
     for other in (loaded, generic):
@@ -217,6 +246,10 @@ def test_bad_input():
 
 
 def test_bad_config():
+    with pytest.raises(ConfigError, match="norm must be one of channel, weight, none, got 'batch'"):
+        AudioTokenizer(norm="batch")
+    with pytest.raises(ConfigError, match="activation must be one of elu, snake, got 'relu'"):
+        AudioTokenizer(activation="relu")
     with pytest.raises(ConfigError):
         AudioTokenizer(strides=())
     with pytest.raises(ConfigError):

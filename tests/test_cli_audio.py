@@ -268,3 +268,28 @@ def test_encode_audio_levels_and_shapes(trained, tmp_path):
     shards = CodeShardDataset(trained / "shards")
     item = shards[0]
     assert tuple(item["codes"].shape) == (2, 25) and item["codes"].dtype in (torch.int32, torch.int64)
+
+
+def test_train_tokenizer_audio_architecture_flags(tmp_path, capsys):
+    data = tmp_path / "clips" / "tone"
+    data.mkdir(parents=True)
+    for i in range(4):
+        save_audio(tone(0.04, RATE, 300.0 + 50 * i), data / f"{i}.wav", RATE)
+    argv = ["train-tokenizer", "--modality", "audio", "--data", str(tmp_path / "clips")]
+    argv += [
+        "--sample-rate",
+        str(RATE),
+        *SEGMENT,
+        *TINY,
+        *COMMON,
+        "--norm",
+        "weight",
+        "--activation",
+        "snake",
+    ]
+    assert main([*argv, "--output", str(tmp_path / "tok")]) == 0
+    config = json.loads((tmp_path / "tok" / "config.json").read_text())
+    assert (config["norm"], config["activation"]) == ("weight", "snake")
+    image = ["train-tokenizer", "--data", str(tmp_path / "clips"), "--norm", "weight", *COMMON]
+    message = "--norm and --activation shape the audio codec"
+    one_line_error(capsys, [*image, "--output", str(tmp_path / "img")], message)

@@ -186,7 +186,7 @@ def _tokenizer_config(args: argparse.Namespace, channels: int) -> dict:
                 quantizer_dropout=(0.5 if audio else 0.0) if dropout is None else dropout,
             )
     if audio:
-        return {
+        config = {
             "in_channels": channels,
             "sample_rate": args.sample_rate,
             "strides": args.strides,
@@ -195,6 +195,9 @@ def _tokenizer_config(args: argparse.Namespace, channels: int) -> dict:
             "causal": args.causal,
             "quantizer_config": quantizer,
         }
+        # only when given: the tokenizer's own defaults apply otherwise
+        config.update({k: v for k, v in (("norm", args.norm), ("activation", args.activation)) if v})
+        return config
     config = {
         "in_channels": channels,
         "base_channels": args.base_channels or 64,
@@ -222,6 +225,8 @@ def cmd_train_tokenizer(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--modality {args.modality} is not available; use --modality image, video or audio"
         )
+    if args.modality != "audio" and (args.norm or args.activation):
+        raise ConfigError(f"--norm and --activation shape the audio codec, not a {args.modality} tokenizer")
     options = dataclass_from_args(TrainingOptions, args)
     options.validate()
     loss_options = dataclass_from_args(TokenizerLossOptions, args)
@@ -1088,6 +1093,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="audio: encoder downsampling per level; their product is the samples per code frame",
     )
     p.add_argument("--causal", action="store_true", help="audio: causal convolutions (streaming)")
+    p.add_argument(
+        "--norm",
+        choices=["channel", "weight", "none"],
+        default=None,
+        help="audio: LayerNorm over channels (default), weight norm on the convolutions (SEANet, DAC) or none",
+    )
+    p.add_argument(
+        "--activation", choices=["elu", "snake"], default=None, help="audio: ELU (default) or Snake (DAC)"
+    )
     p.add_argument(
         "--temporal-factor",
         type=int,

@@ -11,7 +11,12 @@ from torch.nn import functional as F
 
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.tokenizers.base import QuantizedTokenizerMixin, TokenizerOutput, check_media
-from vqgen.tokenizers.layers import StridedConvDecoder1d, StridedConvEncoder1d
+from vqgen.tokenizers.layers import (
+    AUDIO_ACTIVATIONS,
+    AUDIO_NORMS,
+    StridedConvDecoder1d,
+    StridedConvEncoder1d,
+)
 from vqgen.tokenizers.quantizers import QuantizerOutput, build_quantizer
 
 DEFAULT_AUDIO_QUANTIZER = {
@@ -44,6 +49,9 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         dilations: dilations of the residual units in every level.
         causal: left-only padding everywhere, so decoded samples before frame boundary ``t * hop`` depend
             only on input before it (streaming).
+        norm: ``"channel"`` (LayerNorm over channels at each position, the first codecs' choice),
+            ``"weight"`` (weight norm on every convolution, no activation norm: SEANet, DAC) or ``"none"``.
+        activation: ``"elu"`` (SEANet) or ``"snake"`` (periodic, per-channel learned frequency: DAC).
         quantizer_config: ``{"type": "rvq" | "vq" | "fsq", ...}`` (see ``build_quantizer``).
     """
 
@@ -61,6 +69,8 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         dilations: tuple[int, ...] = (1, 3, 9),
         causal: bool = False,
         quantizer_config: dict | None = None,
+        norm: str = "channel",
+        activation: str = "elu",
     ):
         super().__init__()
         if in_channels < 1 or base_channels < 1 or latent_channels < 1 or max_channels < 1:
@@ -69,10 +79,16 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             raise ConfigError(f"sample_rate must be positive, got {sample_rate}")
         if not strides or any(int(s) < 1 for s in strides):
             raise ConfigError(f"strides must be a non-empty list of positive ints, got {strides!r}")
+        if norm not in AUDIO_NORMS:
+            raise ConfigError(f"norm must be one of {', '.join(AUDIO_NORMS)}, got {norm!r}")
+        if activation not in AUDIO_ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {', '.join(AUDIO_ACTIVATIONS)}, got {activation!r}")
         strides = tuple(int(s) for s in strides)
         dilations = tuple(int(d) for d in dilations)
         quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)
-        common = dict(causal=causal, max_channels=max_channels, dilations=dilations)
+        common = dict(
+            causal=causal, max_channels=max_channels, dilations=dilations, norm=norm, activation=activation
+        )
         self.encoder = StridedConvEncoder1d(in_channels, base_channels, strides, latent_channels, **common)
         self.quantizer = build_quantizer(latent_channels, quantizer_config)
         self.decoder = StridedConvDecoder1d(in_channels, base_channels, strides, latent_channels, **common)

@@ -152,12 +152,17 @@ class ConvDecoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
+AUDIO_NORMS = ("channel", "weight", "none")
+AUDIO_ACTIVATIONS = ("elu", "snake")
+
+
 class PaddedConv1d(nn.Module):
     """``nn.Conv1d`` that pads so a length ``S`` divisible by ``stride`` maps to exactly ``S // stride``.
 
     The total padding is ``dilation * (kernel_size - 1) + 1 - stride``. With ``causal=True`` all of it goes
     on the left, so output ``t`` sees only inputs up to ``(t + 1) * stride - 1`` (streaming); otherwise it
-    is split evenly (the extra sample on the left). Needs ``kernel_size >= stride``.
+    is split evenly (the extra sample on the left). Needs ``kernel_size >= stride``. ``weight_norm=True``
+    reparametrises the kernel as direction times length (SEANet, DAC).
 
     Shapes: ``[B, in_channels, S] -> [B, out_channels, ceil(S / stride)]``.
     """
@@ -170,11 +175,14 @@ class PaddedConv1d(nn.Module):
         stride: int = 1,
         dilation: int = 1,
         causal: bool = False,
+        weight_norm: bool = False,
     ):
         super().__init__()
         if stride < 1 or kernel_size < stride:
             raise ValueError(f"PaddedConv1d needs 1 <= stride <= kernel_size, got {stride} and {kernel_size}")
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride, dilation=dilation)
+        self.conv = conv1d(
+            in_channels, out_channels, kernel_size, weight_norm, stride=stride, dilation=dilation
+        )
         self.stride = stride
         total = dilation * (kernel_size - 1) + 1 - stride
         self.padding = (total, 0) if causal else (total - total // 2, total // 2)
@@ -189,37 +197,82 @@ class PaddedConv1d(nn.Module):
         return self.conv(F.pad(x, (left, right + extra)))
 
 
-class ChannelNorm(nn.Module):
-    """LayerNorm over the channel axis at each position: ``[B, C, *spatial]`` -> same shape.
+def conv1d(
+    in_channels: int, out_channels: int, kernel_size: int, weight_norm: bool = False, **kwargs
+) -> nn.Conv1d:
+    """``nn.Conv1d``, with its weight reparametrised by ``torch.nn.utils.parametrizations.weight_norm`` if asked."""
+    conv = nn.Conv1d(in_channels, out_channels, kernel_size, **kwargs)
+    return nn.utils.parametrizations.weight_norm(conv) if weight_norm else conv
 
-    Unlike GroupNorm it never mixes positions, so a causal network stays causal and a sample's output does
-    not depend on how long its input is.
+
+class Snake1d(nn.Module):
+    """Snake activation ``x + sin(alpha * x)^2 / alpha`` with one learned ``alpha`` per channel (BigVGAN, DAC).
+
+    Its periodic part lets a waveform decoder make harmonics without a large network. Shapes:
+    ``[B, C, S] -> [B, C, S]``.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-5):
+    def __init__(self, channels: int):
         super().__init__()
-        self.norm = nn.LayerNorm(channels, eps=eps)
+        self.alpha = nn.Parameter(torch.ones(1, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+        alpha = self.alpha.to(x.dtype)
+        return x + torch.sin(alpha * x).pow(2) / (alpha + 1e-9)
+
+
+class NormActivation1d(nn.Module):
+    """The pre-activation of every 1-D block: ``norm`` then ``activation`` over ``[B, C, S]``.
+
+    ``norm="channel"`` is a LayerNorm over the channels at each position (it never mixes positions, so a
+    causal network stays causal, but it removes each position's amplitude, which a waveform decoder must then
+    rebuild); ``"weight"`` and ``"none"`` apply no activation norm (``"weight"`` puts weight norm on the
+    convolutions instead, as SEANet and DAC do). ``activation`` is ``"elu"`` or ``"snake"`` (:class:`Snake1d`).
+    """
+
+    def __init__(self, channels: int, norm: str = "channel", activation: str = "elu"):
+        super().__init__()
+        if norm not in AUDIO_NORMS:
+            raise ValueError(f"norm must be one of {AUDIO_NORMS}, got {norm!r}")
+        if activation not in AUDIO_ACTIVATIONS:
+            raise ValueError(f"activation must be one of {AUDIO_ACTIVATIONS}, got {activation!r}")
+        # The LayerNorm sits directly under ``norm`` so the state-dict keys match the earlier ChannelNorm.
+        self.norm = nn.LayerNorm(channels, eps=1e-5) if norm == "channel" else None
+        self.activation = Snake1d(channels) if activation == "snake" else nn.ELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.norm is not None:
+            x = self.norm(x.movedim(1, -1)).movedim(-1, 1)
+        return self.activation(x)
 
 
 class ResidualUnit1d(nn.Module):
-    """SEANet residual unit: (norm, ELU, dilated conv 7) then (norm, ELU, conv 1), added to the input.
+    """SEANet residual unit: (norm, activation, dilated conv 7) then (norm, activation, conv 1), added to the
+    input. ``norm`` and ``activation`` as in :class:`NormActivation1d`.
 
     Shapes: ``[B, channels, S] -> [B, channels, S]``.
     """
 
-    def __init__(self, channels: int, dilation: int = 1, causal: bool = False, kernel_size: int = 7):
+    def __init__(
+        self,
+        channels: int,
+        dilation: int = 1,
+        causal: bool = False,
+        kernel_size: int = 7,
+        norm: str = "channel",
+        activation: str = "elu",
+    ):
         super().__init__()
-        self.norm1 = ChannelNorm(channels)
-        self.conv1 = PaddedConv1d(channels, channels, kernel_size, dilation=dilation, causal=causal)
-        self.norm2 = ChannelNorm(channels)
-        self.conv2 = nn.Conv1d(channels, channels, 1)
+        weight_norm = norm == "weight"
+        self.norm1 = NormActivation1d(channels, norm, activation)
+        self.conv1 = PaddedConv1d(
+            channels, channels, kernel_size, dilation=dilation, causal=causal, weight_norm=weight_norm
+        )
+        self.norm2 = NormActivation1d(channels, norm, activation)
+        self.conv2 = conv1d(channels, channels, 1, weight_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.elu(self.norm1(x)))
-        return x + self.conv2(F.elu(self.norm2(h)))
+        return x + self.conv2(self.norm2(self.conv1(self.norm1(x))))
 
 
 class StridedDownsample1d(nn.Module):
@@ -235,14 +288,20 @@ class StridedDownsample1d(nn.Module):
         stride: int,
         causal: bool = False,
         dilations: Sequence[int] = (1, 3, 9),
+        norm: str = "channel",
+        activation: str = "elu",
     ):
         super().__init__()
-        self.units = nn.Sequential(*(ResidualUnit1d(in_channels, d, causal) for d in dilations))
-        self.norm = ChannelNorm(in_channels)
-        self.conv = PaddedConv1d(in_channels, out_channels, 2 * stride, stride=stride, causal=causal)
+        self.units = nn.Sequential(
+            *(ResidualUnit1d(in_channels, d, causal, norm=norm, activation=activation) for d in dilations)
+        )
+        self.norm = NormActivation1d(in_channels, norm, activation)
+        self.conv = PaddedConv1d(
+            in_channels, out_channels, 2 * stride, stride=stride, causal=causal, weight_norm=norm == "weight"
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.elu(self.norm(self.units(x))))
+        return self.conv(self.norm(self.units(x)))
 
 
 class StridedUpsample1d(nn.Module):
@@ -260,15 +319,21 @@ class StridedUpsample1d(nn.Module):
         stride: int,
         causal: bool = False,
         dilations: Sequence[int] = (1, 3, 9),
+        norm: str = "channel",
+        activation: str = "elu",
     ):
         super().__init__()
         self.stride = stride
-        self.norm = ChannelNorm(in_channels)
-        self.conv = PaddedConv1d(in_channels, out_channels, 2 * stride, causal=causal)
-        self.units = nn.Sequential(*(ResidualUnit1d(out_channels, d, causal) for d in dilations))
+        self.norm = NormActivation1d(in_channels, norm, activation)
+        self.conv = PaddedConv1d(
+            in_channels, out_channels, 2 * stride, causal=causal, weight_norm=norm == "weight"
+        )
+        self.units = nn.Sequential(
+            *(ResidualUnit1d(out_channels, d, causal, norm=norm, activation=activation) for d in dilations)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.elu(self.norm(x)).repeat_interleave(self.stride, dim=-1)
+        h = self.norm(x).repeat_interleave(self.stride, dim=-1)
         return self.units(self.conv(h))
 
 
@@ -279,6 +344,7 @@ def strided_widths(base_channels: int, num_levels: int, max_channels: int) -> li
 
 class StridedConvEncoder1d(nn.Module):
     """Waveform encoder (SEANet layout): conv 7, one :class:`StridedDownsample1d` per stride, conv 3.
+    ``norm`` and ``activation`` as in :class:`NormActivation1d`.
 
     Shapes: ``[B, in_channels, S] -> [B, latent_channels, ceil(S / prod(strides))]`` (exactly
     ``S / prod(strides)`` when it divides).
@@ -293,21 +359,24 @@ class StridedConvEncoder1d(nn.Module):
         causal: bool = False,
         max_channels: int = 512,
         dilations: Sequence[int] = (1, 3, 9),
+        norm: str = "channel",
+        activation: str = "elu",
     ):
         super().__init__()
         widths = strided_widths(base_channels, len(strides), max_channels)
-        self.conv_in = PaddedConv1d(in_channels, widths[0], 7, causal=causal)
+        weight_norm = norm == "weight"
+        self.conv_in = PaddedConv1d(in_channels, widths[0], 7, causal=causal, weight_norm=weight_norm)
         self.blocks = nn.Sequential(
             *(
-                StridedDownsample1d(widths[i], widths[i + 1], s, causal, dilations)
+                StridedDownsample1d(widths[i], widths[i + 1], s, causal, dilations, norm, activation)
                 for i, s in enumerate(strides)
             )
         )
-        self.norm_out = ChannelNorm(widths[-1])
-        self.conv_out = PaddedConv1d(widths[-1], latent_channels, 3, causal=causal)
+        self.norm_out = NormActivation1d(widths[-1], norm, activation)
+        self.conv_out = PaddedConv1d(widths[-1], latent_channels, 3, causal=causal, weight_norm=weight_norm)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(F.elu(self.norm_out(self.blocks(self.conv_in(x)))))
+        return self.conv_out(self.norm_out(self.blocks(self.conv_in(x))))
 
 
 class StridedConvDecoder1d(nn.Module):
@@ -325,21 +394,24 @@ class StridedConvDecoder1d(nn.Module):
         causal: bool = False,
         max_channels: int = 512,
         dilations: Sequence[int] = (1, 3, 9),
+        norm: str = "channel",
+        activation: str = "elu",
     ):
         super().__init__()
         widths = strided_widths(base_channels, len(strides), max_channels)[::-1]
-        self.conv_in = PaddedConv1d(latent_channels, widths[0], 7, causal=causal)
+        weight_norm = norm == "weight"
+        self.conv_in = PaddedConv1d(latent_channels, widths[0], 7, causal=causal, weight_norm=weight_norm)
         self.blocks = nn.Sequential(
             *(
-                StridedUpsample1d(widths[i], widths[i + 1], s, causal, dilations)
+                StridedUpsample1d(widths[i], widths[i + 1], s, causal, dilations, norm, activation)
                 for i, s in enumerate(reversed(strides))
             )
         )
-        self.norm_out = ChannelNorm(widths[-1])
-        self.conv_out = PaddedConv1d(widths[-1], out_channels, 7, causal=causal)
+        self.norm_out = NormActivation1d(widths[-1], norm, activation)
+        self.conv_out = PaddedConv1d(widths[-1], out_channels, 7, causal=causal, weight_norm=weight_norm)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(F.elu(self.norm_out(self.blocks(self.conv_in(z)))))
+        return self.conv_out(self.norm_out(self.blocks(self.conv_in(z))))
 
 
 # ---------------------------------------------------------------------------------------------------------
