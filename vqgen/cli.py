@@ -179,6 +179,8 @@ def _tokenizer_config(args: argparse.Namespace, channels: int) -> dict:
         }
         if args.learned_code_norms:  # only when asked: older configs stay byte-identical
             quantizer["learned_code_norms"] = True
+        if args.input_space_weight:
+            quantizer["input_space_weight"] = args.input_space_weight
         if kind == "rvq":
             dropout = args.quantizer_dropout
             quantizer.update(
@@ -1070,6 +1072,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--learned-code-norms",
         action="store_true",
         help="with --l2-normalize: each code keeps its own length, as in DAC (unit codes add fixed-length vectors)",
+    )
+    p.add_argument(
+        "--input-space-weight",
+        type=float,
+        default=None,
+        help="with --codebook-dim: weight of a VQ loss in the encoder's space, so residual levels refine (try 1)",
     )
     p.add_argument("--fsq-levels", type=_int_list, default=[8, 5, 5, 5])
     p.add_argument(

@@ -126,6 +126,11 @@ class VectorQuantizer(nn.Module):
             what the decoder gets and what the commitment term pulls towards (as in DAC). Without it every code
             has length 1, so in a residual quantizer a later level cannot add a small correction: it can only
             add a vector of fixed length.
+        input_space_weight: with ``codebook_dim < dim``, the weight of a second VQ loss in the encoder's own
+            space: ``||sg(z) - project_out(e)||^2`` (trains ``project_out`` to map each code back onto the
+            vectors it stands for) plus ``beta * ||z - sg(project_out(e))||^2`` (commits ``z`` to that). The
+            low-dimensional lookup alone never asks ``project_out(e)`` to approximate ``z``; in a residual
+            quantizer it must, or the residual does not shrink and every level sees nearly the same input.
     """
 
     def __init__(
@@ -142,8 +147,11 @@ class VectorQuantizer(nn.Module):
         dead_code_threshold: int = 50,
         l2_normalize: bool = False,
         learned_code_norms: bool = False,
+        input_space_weight: float = 0.0,
     ):
         super().__init__()
+        if not input_space_weight >= 0:  # also refuses NaN
+            raise ConfigError(f"input_space_weight must be >= 0, got {input_space_weight}")
         if learned_code_norms and not l2_normalize:
             raise ConfigError("learned_code_norms needs l2_normalize (codes chosen by cosine similarity)")
         if codebook_size < 2:
@@ -159,6 +167,7 @@ class VectorQuantizer(nn.Module):
             l2_normalize,
         )
         self.learned_code_norms = learned_code_norms
+        self.input_space_weight = float(input_space_weight) if codebook_dim != dim else 0.0
         self.project_in = nn.Linear(dim, codebook_dim) if codebook_dim != dim else nn.Identity()
         self.project_out = nn.Linear(codebook_dim, dim) if codebook_dim != dim else nn.Identity()
 
@@ -296,6 +305,12 @@ class VectorQuantizer(nn.Module):
             loss = self.beta * commitment
             if not self.ema:
                 loss = loss + F.mse_loss(selected, lookup.detach())
+            if self.input_space_weight > 0:
+                z_flat = _channels_last_flat(z)
+                back = self.project_out(selected.detach())  # the gradient reaches project_out only
+                loss = loss + self.input_space_weight * (
+                    F.mse_loss(back, z_flat.detach()) + self.beta * F.mse_loss(z_flat, back.detach())
+                )
 
             counts, perplexity, usage = code_statistics(codes, self.codebook_size)
             if self.training:
