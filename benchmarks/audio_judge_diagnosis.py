@@ -9,7 +9,8 @@ and on altered versions of them, each isolating one suspect:
 * real clips and reconstructions low-passed at 2, 4 and 6 kHz (which bands does the judge need?).
 
 Beside them, each signal's share of the energy in five bands, averaged over the clips (the bands a codec
-loses show up here). Same clips for every row.
+loses show up here), and the judge's confusion matrix on the reconstructions (which words the codec turns into
+which). Same clips for every row.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audio_judge_diagnosis.py --clips 160
 """
@@ -96,9 +97,10 @@ def main() -> None:
         )
 
     band_names = [f"{low / 1000:g}-{min(high, SAMPLE_RATE // 2) / 1000:g} kHz" for low, high in BANDS_HZ]
-    rows, results = [], {}
+    rows, results, heard = [], {}, {}
     for name, clips in variants.items():
-        accuracy = float((judge.classify(clips) == labels).float().mean())
+        heard[name] = judge.classify(clips)
+        accuracy = float((heard[name] == labels).float().mean())
         shares = band_shares(clips)
         level = float(rms(clips).mean())
         rows.append([name, f"{100 * accuracy:.1f}%", round(level, 4), *(f"{100 * s:.1f}%" for s in shares)])
@@ -108,6 +110,14 @@ def main() -> None:
         ["signal", "recognised", "mean RMS", *(f"energy {b}" for b in band_names)],
         rows,
     )
+    confusion = torch.zeros(10, 10, dtype=torch.long)
+    for true, judged in zip(labels.tolist(), heard["reconstruction"].tolist()):
+        confusion[true, judged] += 1
+    print_table(
+        "Judge on the reconstructions: rows the digit spoken, columns the digit heard",
+        ["spoken", *(str(d) for d in range(10))],
+        [[str(d), *row] for d, row in enumerate(confusion.tolist())],
+    )
     write_json(
         args.name or "audio_judge_diagnosis",
         {
@@ -116,6 +126,7 @@ def main() -> None:
             "clips": len(real),
             "seed": args.seed,
             "results": results,
+            "reconstruction_confusion": confusion.tolist(),
             "environment": environment(),
         },
     )
