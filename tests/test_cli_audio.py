@@ -275,21 +275,14 @@ def test_train_tokenizer_audio_architecture_flags(tmp_path, capsys):
     data.mkdir(parents=True)
     for i in range(4):
         save_audio(tone(0.04, RATE, 300.0 + 50 * i), data / f"{i}.wav", RATE)
-    argv = ["train-tokenizer", "--modality", "audio", "--data", str(tmp_path / "clips")]
-    argv += [
-        "--sample-rate",
-        str(RATE),
-        *SEGMENT,
-        *TINY,
-        *COMMON,
-        "--norm",
-        "weight",
-        "--activation",
-        "snake",
-    ]
+    flags = ["--norm", "weight", "--activation", "snake"]
+    flags += ["--codebook-dim", "2", "--input-space-weight", "0.5"]
+    argv = ["train-tokenizer", "--modality", "audio", "--data", str(tmp_path / "clips"), "--sample-rate"]
+    argv += [str(RATE), *SEGMENT, *TINY, *COMMON, *flags]
     assert main([*argv, "--output", str(tmp_path / "tok")]) == 0
     config = json.loads((tmp_path / "tok" / "config.json").read_text())
     assert (config["norm"], config["activation"]) == ("weight", "snake")
+    assert config["quantizer_config"]["input_space_weight"] == 0.5
     image = ["train-tokenizer", "--data", str(tmp_path / "clips"), "--norm", "weight", *COMMON]
     message = "--norm and --activation shape the audio codec"
     one_line_error(capsys, [*image, "--output", str(tmp_path / "img")], message)
