@@ -12,8 +12,6 @@ from torch.nn import functional as F
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.tokenizers.base import QuantizedTokenizerMixin, TokenizerOutput, check_media
 from vqgen.tokenizers.layers import (
-    AUDIO_ACTIVATIONS,
-    AUDIO_NORMS,
     StridedConvDecoder1d,
     StridedConvEncoder1d,
 )
@@ -79,10 +77,6 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             raise ConfigError(f"sample_rate must be positive, got {sample_rate}")
         if not strides or any(int(s) < 1 for s in strides):
             raise ConfigError(f"strides must be a non-empty list of positive ints, got {strides!r}")
-        if norm not in AUDIO_NORMS:
-            raise ConfigError(f"norm must be one of {', '.join(AUDIO_NORMS)}, got {norm!r}")
-        if activation not in AUDIO_ACTIVATIONS:
-            raise ConfigError(f"activation must be one of {', '.join(AUDIO_ACTIVATIONS)}, got {activation!r}")
         strides = tuple(int(s) for s in strides)
         dilations = tuple(int(d) for d in dilations)
         quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from vqgen.errors import ConfigError
+
 _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 
@@ -233,9 +235,9 @@ class NormActivation1d(nn.Module):
     def __init__(self, channels: int, norm: str = "channel", activation: str = "elu"):
         super().__init__()
         if norm not in AUDIO_NORMS:
-            raise ValueError(f"norm must be one of {AUDIO_NORMS}, got {norm!r}")
+            raise ConfigError(f"norm must be one of {', '.join(AUDIO_NORMS)}, got {norm!r}")
         if activation not in AUDIO_ACTIVATIONS:
-            raise ValueError(f"activation must be one of {AUDIO_ACTIVATIONS}, got {activation!r}")
+            raise ConfigError(f"activation must be one of {', '.join(AUDIO_ACTIVATIONS)}, got {activation!r}")
         # The LayerNorm sits directly under ``norm`` so the state-dict keys match the earlier ChannelNorm.
         self.norm = nn.LayerNorm(channels, eps=1e-5) if norm == "channel" else None
         self.activation = Snake1d(channels) if activation == "snake" else nn.ELU()

@@ -291,8 +291,8 @@ class VectorQuantizer(nn.Module):
             raise ShapeError(f"quantizer expects [B, {self.dim}, ...], got shape {tuple(z.shape)}")
         input_dtype = z.dtype
         with torch.autocast(device_type=z.device.type, enabled=False):
-            z = z.float()
-            z_low = self.project_in(_channels_last_flat(z))
+            z_flat = _channels_last_flat(z.float())
+            z_low = self.project_in(z_flat)
             # What the codes stand for: unit directions, or the projected vectors themselves when the code
             # lengths are learned (the search is by direction either way).
             lookup = F.normalize(z_low, dim=-1) if self._unit_codes else z_low
@@ -306,7 +306,6 @@ class VectorQuantizer(nn.Module):
             if not self.ema:
                 loss = loss + F.mse_loss(selected, lookup.detach())
             if self.input_space_weight > 0:
-                z_flat = _channels_last_flat(z)
                 back = self.project_out(selected.detach())  # the gradient reaches project_out only
                 loss = loss + self.input_space_weight * (
                     F.mse_loss(back, z_flat.detach()) + self.beta * F.mse_loss(z_flat, back.detach())
