@@ -72,3 +72,54 @@ def test_an_empty_data_set_is_refused(tmp_path, tokenizer):
     with pytest.raises(DataError, match="empty"):
         encode_dataset(tokenizer, [], tmp_path / "s", progress=False)
     assert not (tmp_path / "s").exists()
+
+
+def test_jitter_audio_changes_speed_shift_and_gain_within_bounds():
+    from vqgen.data.shards import jitter_audio
+
+    t = torch.arange(8000) / 8000
+    tone = (0.5 * torch.sin(2 * torch.pi * 100 * t)).expand(8, 1, -1).contiguous()
+    still = jitter_audio(tone, torch.Generator().manual_seed(0), speed=0, shift=0, gain_db=0)
+    assert torch.allclose(still, tone, atol=1e-6)  # no jitter reads every sample where it was
+
+    jittered = jitter_audio(tone, torch.Generator().manual_seed(0))
+    assert jittered.shape == tone.shape
+    assert torch.equal(jittered, jitter_audio(tone, torch.Generator().manual_seed(0)))
+    assert not torch.equal(jittered, jitter_audio(tone, torch.Generator().manual_seed(1)))
+    peak_hz = torch.fft.rfft(jittered[:, 0]).abs().argmax(-1).float()  # 1 Hz bins for one second
+    assert ((peak_hz >= 89) & (peak_hz <= 111)).all() and (peak_hz != 100).any()  # speed 0.9-1.1
+    # the shift zero-fills one end of each clip
+    assert ((jittered[:, 0, :40] == 0).all(-1) | (jittered[:, 0, -40:] == 0).all(-1)).sum() >= 6
+
+    loud = tone * 1.98  # peak 0.99: 6 dB more gain would clip, so it is held at full scale
+    boosted = jitter_audio(loud, torch.Generator().manual_seed(2), speed=0, shift=0)
+    assert boosted.abs().max() <= 0.99 + 1e-6
+
+
+def test_augmented_audio_copies_follow_each_original(tmp_path):
+    from vqgen.tokenizers import AudioTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = AudioTokenizer(
+        sample_rate=8000,
+        strides=(2, 4),
+        base_channels=4,
+        max_channels=8,
+        latent_channels=8,
+        dilations=(1,),
+        quantizer_config={"type": "rvq", "num_quantizers": 2, "codebook_size": 16, "kmeans_init": False},
+    ).eval()
+    t = torch.arange(400) / 8000
+    clips = [
+        {"audio": (0.3 * torch.sin(2 * torch.pi * (200 + 50 * i) * t))[None], "label": i % 2}
+        for i in range(6)
+    ]
+    manifest = encode_dataset(
+        tokenizer, clips, tmp_path / "s", batch_size=6, augment_copies=1, progress=False
+    )
+    shards = CodeShardDataset(tmp_path / "s")
+    assert manifest["num_items"] == 12 and manifest["augment_copies"] == 1
+    plain = tokenizer.encode(torch.stack([c["audio"] for c in clips]))
+    assert torch.equal(shards.codes[:6], plain)
+    assert not torch.equal(shards.codes[6:], plain)  # speed, shift and gain change the codes
+    assert torch.equal(shards.labels[6:], shards.labels[:6])

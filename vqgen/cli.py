@@ -1152,7 +1152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true")
     p.add_argument("--output", required=True, help="the shard folder to write")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--augment-copies", type=int, default=0, help="jittered copies of each item to add")
+    p.add_argument(
+        "--augment-copies",
+        type=int,
+        default=0,
+        help="jittered copies of each item to add (images: rotation, shift, scale; audio: speed, shift, gain)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     _add_video_data_flags(p)

@@ -21,7 +21,14 @@ from tqdm.auto import tqdm
 from vqgen.errors import DataError, MismatchError
 from vqgen.io import _one_line, atomic_path
 
-__all__ = ["CodeShardDataset", "MANIFEST_NAME", "encode_dataset", "jitter_images", "tokenizer_fingerprint"]
+__all__ = [
+    "CodeShardDataset",
+    "MANIFEST_NAME",
+    "encode_dataset",
+    "jitter_audio",
+    "jitter_images",
+    "tokenizer_fingerprint",
+]
 
 MANIFEST_NAME = "manifest.json"
 SHARD_FORMAT = "vqgen-code-shards"
@@ -56,6 +63,42 @@ def jitter_images(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return warped - 1
 
 
+def jitter_audio(
+    audio: torch.Tensor,
+    generator: torch.Generator,
+    speed: float = 0.1,
+    shift: float = 0.1,
+    gain_db: float = 6.0,
+) -> torch.Tensor:
+    """Random tape-speed change (factor 1 +- ``speed``, pitch and tempo together, about the clip's centre),
+    time shift (+- ``shift`` of the clip, zero-filled) and gain (+- ``gain_db``, never past full scale) of
+    ``audio [B, C, S]`` (the augmentation of ``--augment-copies`` for sound).
+
+    Each item is read at positions ``factor * (t - S/2) + S/2 + offset`` with linear interpolation, so a shift
+    by a fraction of a frame changes every code of the clip: the prior sees new code sequences of the same word.
+    """
+    batch, _, length = audio.shape
+    factor = 1 + (torch.rand(batch, 1, generator=generator) * 2 - 1) * speed
+    offset = (torch.rand(batch, 1, generator=generator) * 2 - 1) * shift * length
+    gain = 10 ** ((torch.rand(batch, 1, 1, generator=generator) * 2 - 1) * gain_db / 20)
+    centre = (length - 1) / 2
+    position = factor * (torch.arange(length, dtype=torch.float64) - centre) + centre + offset.double()
+    left = position.floor().long()
+    weight = (position - left).to(audio.dtype).unsqueeze(1)  # [B, 1, S]
+
+    def read(index: torch.Tensor) -> torch.Tensor:
+        inside = ((index >= 0) & (index < length)).unsqueeze(1)
+        values = audio.gather(2, index.clamp(0, length - 1).unsqueeze(1).expand(-1, audio.shape[1], -1))
+        return values * inside
+
+    warped = read(left) * (1 - weight) + read(left + 1) * weight
+    peak = warped.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-8)
+    return warped * torch.minimum(gain, 0.99 / peak)
+
+
+_JITTERS = {"pixels": jitter_images, "audio": jitter_audio}
+
+
 @torch.no_grad()
 def encode_dataset(
     tokenizer: torch.nn.Module,
@@ -71,8 +114,9 @@ def encode_dataset(
     """Encode every item of a ``dataset`` (items ``{"pixels" | "video" | "audio", "label"}``) into shards under
     ``output``.
 
-    ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``; images
-    only), which gives a prior trained on a small data set more variety than the originals alone. The folder is written
+    ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``; images:
+    :func:`jitter_images`, sound: :func:`jitter_audio`), which gives a prior trained on a small data set more
+    variety than the originals alone. The folder is written
     atomically: an interrupted encode leaves no half-written shard folder. Returns the manifest.
     """
     from vqgen.training.common import collate
@@ -81,8 +125,8 @@ def encode_dataset(
     if len(dataset) == 0:
         raise DataError("cannot encode an empty data set")
     key = media_key(dataset[0])
-    if augment_copies and key != "pixels":
-        raise DataError(f"augment_copies works on images only; this data set holds {key}")
+    if augment_copies and key not in _JITTERS:
+        raise DataError(f"augment_copies works on images and audio; this data set holds {key}")
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -94,7 +138,7 @@ def encode_dataset(
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         media = batch[key]
         for copy in range(1 + augment_copies):
-            views = media if copy == 0 else jitter_images(media, generator)
+            views = media if copy == 0 else _JITTERS[key](media, generator)
             codes.append(tokenizer.encode(views.to(device)).to("cpu", torch.int32))
             labels.append(batch["label"].long())
     codes, labels = torch.cat(codes), torch.cat(labels)
