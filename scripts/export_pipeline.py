@@ -18,18 +18,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", required=True)
     parser.add_argument("--output", required=True)
-    parser.add_argument("--card", default=None, help="a Markdown model card to copy in as README.md")
+    parser.add_argument(
+        "--card",
+        default=None,
+        help="a Markdown model card to copy in as README.md (default: keep the output's)",
+    )
     parser.add_argument("--script", default=None, help="the script that trained it (recorded as provenance)")
     args = parser.parse_args()
     pipe = load_pipeline(args.pipeline)
     output = Path(args.output)
+    card = Path(args.card).read_text() if args.card else None
+    if card is None and (output / "README.md").is_file():
+        card = (output / "README.md").read_text()  # the model card outlives the weights it describes
     shutil.rmtree(output, ignore_errors=True)
     # What trained the weights (e.g. fit-background's record) comes along.
     provenance = (read_manifest(args.pipeline) or {}).get("provenance", {})
     provenance.update({"exported_from": args.pipeline, "dtype": "float16", "script": args.script})
     pipe.to(torch.float16).save_pretrained(str(output), provenance=provenance)
-    if args.card:
-        shutil.copy(args.card, output / "README.md")
+    if card is not None:
+        (output / "README.md").write_text(card)
     size = sum(p.stat().st_size for p in output.rglob("*") if p.is_file())
     print(f"wrote {output} ({size / 1e6:.1f} MB)")
 

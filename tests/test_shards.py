@@ -97,18 +97,9 @@ def test_jitter_audio_changes_speed_shift_and_gain_within_bounds():
 
 
 def test_augmented_audio_copies_follow_each_original(tmp_path):
-    from vqgen.tokenizers import AudioTokenizer
+    from test_audio_tokenizer import make_audio_tokenizer
 
-    torch.manual_seed(0)
-    tokenizer = AudioTokenizer(
-        sample_rate=8000,
-        strides=(2, 4),
-        base_channels=4,
-        max_channels=8,
-        latent_channels=8,
-        dilations=(1,),
-        quantizer_config={"type": "rvq", "num_quantizers": 2, "codebook_size": 16, "kmeans_init": False},
-    ).eval()
+    tokenizer = make_audio_tokenizer(levels=2).eval()
     t = torch.arange(400) / 8000
     clips = [
         {"audio": (0.3 * torch.sin(2 * torch.pi * (200 + 50 * i) * t))[None], "label": i % 2}
