@@ -747,7 +747,10 @@ def main() -> None:
         help="samples per setting (default: 1000 images, 200 video clips, 500 audio clips)",
     )
     parser.add_argument(
-        "--guidance-scale", type=float, default=3.0, help="the default guidance to judge (3.0)"
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="the default guidance to judge (default: the pipeline's default_guidance_scale, 3 unless it stores one)",
     )
     parser.add_argument(
         "--guidance-scales",
@@ -793,6 +796,8 @@ def main() -> None:
             f"{args.pipeline!r} holds a pipeline of class {type(pipe).__name__}, not a "
             f"{args.modality or 'image, video or audio'} pipeline"
         )
+    if args.guidance_scale is None:
+        args.guidance_scale = pipe.default_guidance_scale
     if args.num_samples is None:
         args.num_samples = DEFAULT_SAMPLES[modality]
     if args.quick:

@@ -23,9 +23,17 @@ def main() -> None:
         default=None,
         help="a Markdown model card to copy in as README.md (default: keep the output's)",
     )
+    parser.add_argument(
+        "--default-guidance-scale",
+        type=float,
+        default=None,
+        help="store this guidance as the pipeline's default (chosen on a held-out draw)",
+    )
     parser.add_argument("--script", default=None, help="the script that trained it (recorded as provenance)")
     args = parser.parse_args()
     pipe = load_pipeline(args.pipeline)
+    if args.default_guidance_scale is not None:
+        pipe.set_default_guidance_scale(args.default_guidance_scale)
     output = Path(args.output)
     card = Path(args.card).read_text() if args.card else None
     if card is None and (output / "README.md").is_file():

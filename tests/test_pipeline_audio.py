@@ -162,6 +162,22 @@ def test_save_load_round_trip(tmp_path):
     assert AudioPipeline.from_pretrained(tmp_path / "pipe").prior.config.layout == "delay"
 
 
+def test_a_stored_default_guidance_is_saved_loaded_and_drawn_with(tmp_path):
+    pipe = AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"))
+    assert pipe.default_guidance_scale == 3.0  # the library-wide default
+    pipe.set_default_guidance_scale(5)
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = load_pipeline(tmp_path / "pipe")
+    assert loaded.default_guidance_scale == 5.0
+    kwargs = dict(num_samples=4, class_labels=1)
+    drawn = loaded(**kwargs, generator=seeded()).audios
+    np.testing.assert_array_equal(drawn, loaded(**kwargs, guidance_scale=5.0, generator=seeded()).audios)
+    assert not np.array_equal(drawn, loaded(**kwargs, guidance_scale=1.0, generator=seeded()).audios)
+    for bad in (0, -1.0, float("nan"), "5", True):
+        with pytest.raises(ConfigError, match="default_guidance_scale must be a positive number"):
+            AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"), default_guidance_scale=bad)
+
+
 def test_pipeline_class_for_audio_and_missing_shipped_default():
     assert pipeline_class_for(make_audio_tokenizer()) is AudioPipeline
     assert SHIPPED_PIPELINES["audio"] == "audio-spoken-digits"

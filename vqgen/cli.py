@@ -1206,7 +1206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--guidance-scale",
         type=float,
         default=None,
-        help="classifier-free guidance (default: 3 with class labels, 1 without)",
+        help="classifier-free guidance (default: the pipeline's default_guidance_scale with class labels, 1 without)",
     )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int, default=None)

@@ -125,7 +125,8 @@ class AudioPipeline(TokenPipeline):
                 decoded prompt frames (the tokenizer's reconstruction of the prompt, as in MusicGen); a partial
                 last frame of the prompt is dropped and drawn anew. A prompt longer than the requested length is
                 a ConfigError.
-            guidance_scale: classifier-free guidance (1 = none); default 3 when labels are given, else 1.
+            guidance_scale: classifier-free guidance (1 = none); default :attr:`default_guidance_scale` when
+                labels are given, else 1.
             temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
             generator: seeds every draw; the same seed gives the same audio on the same machine.
             output_type: ``"np"`` (float32 ``np.ndarray [N, C, S]``) or ``"pt"`` (float ``torch.Tensor``).

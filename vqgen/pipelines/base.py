@@ -25,7 +25,8 @@ __all__ = ["ScoreOutput", "TokenPipeline", "check_background", "check_components
 COMPONENTS = ("tokenizer", "prior")
 #: Components a pipeline may hold or not: ``background``, the general-domain prior of likelihood-ratio scores.
 OPTIONAL_COMPONENTS = ("background",)
-#: Classifier-free guidance used when class labels are given and no ``guidance_scale``.
+#: Classifier-free guidance used when class labels are given and no ``guidance_scale``, unless the pipeline
+#: stores its own (``default_guidance_scale``).
 DEFAULT_GUIDANCE_SCALE = 3.0
 
 
@@ -132,12 +133,31 @@ class TokenPipeline(DiffusionPipeline):
     time_axis_from_end: int | None = None
     _optional_components = list(OPTIONAL_COMPONENTS)
 
-    def __init__(self, tokenizer, prior, background=None):
+    def __init__(self, tokenizer, prior, background=None, default_guidance_scale: float | None = None):
         super().__init__()
         check_components(tokenizer, prior)
         if background is not None:
             check_background(prior, background)
         self.register_modules(tokenizer=tokenizer, prior=prior, background=background)
+        if default_guidance_scale is not None:
+            self.set_default_guidance_scale(default_guidance_scale)
+
+    @property
+    def default_guidance_scale(self) -> float:
+        """The guidance drawn with when class labels come without ``guidance_scale``: the pipeline's own
+        (saved in ``model_index.json``), else ``DEFAULT_GUIDANCE_SCALE``."""
+        value = self.config.get("default_guidance_scale")
+        return DEFAULT_GUIDANCE_SCALE if value is None else float(value)
+
+    def set_default_guidance_scale(self, value: float) -> None:
+        """Store this pipeline's default guidance (e.g. the best on a held-out draw); ``save_pretrained`` keeps it."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value > 0)
+        ):
+            raise ConfigError(f"default_guidance_scale must be a positive number, got {value!r}")
+        self.register_to_config(default_guidance_scale=float(value))
 
     def set_background(self, background) -> None:
         """Attach a background prior for :attr:`ScoreOutput.likelihood_ratio` (None removes it); it is saved
@@ -338,7 +358,7 @@ class TokenPipeline(DiffusionPipeline):
 
         labels = self.prior.labels_tensor(class_labels, num_samples)
         if guidance_scale is None:
-            guidance_scale = DEFAULT_GUIDANCE_SCALE if labels is not None else 1.0
+            guidance_scale = self.default_guidance_scale if labels is not None else 1.0
         generators = item_generators(generator, num_samples)
         state = process_state()
         indices = list(range(num_samples))

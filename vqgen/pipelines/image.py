@@ -48,8 +48,8 @@ class ImagePipeline(TokenPipeline):
 
         Args:
             class_labels: None (unconditional / null class), one int for all, or one per sample.
-            guidance_scale: classifier-free guidance (1 = none); default ``DEFAULT_GUIDANCE_SCALE`` (3) when
-                labels are given, else 1.
+            guidance_scale: classifier-free guidance (1 = none); default :attr:`default_guidance_scale` (3 unless
+                the pipeline stores its own) when labels are given, else 1.
             temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
             prefix: known leading codes ``[B, P]`` or top rows ``[B, n, w]`` to complete.
             generator: seeds every draw; the same seed gives the same images on the same machine.

@@ -68,8 +68,15 @@ class VideoPipeline(TokenPipeline):
     output_types = ("np", "pt")
     time_axis_from_end = 3  # (t, h, w)
 
-    def __init__(self, tokenizer, prior, fps: float = DEFAULT_FPS, background=None):
-        super().__init__(tokenizer, prior, background)
+    def __init__(
+        self,
+        tokenizer,
+        prior,
+        fps: float = DEFAULT_FPS,
+        background=None,
+        default_guidance_scale: float | None = None,
+    ):
+        super().__init__(tokenizer, prior, background, default_guidance_scale)
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
             raise ConfigError(f"fps must be a positive number, got {fps!r}")
         self.register_to_config(fps=float(fps))
@@ -129,7 +136,8 @@ class VideoPipeline(TokenPipeline):
                 are encoded and kept; the prior continues them. ``k`` is the largest ``1 + m * temporal_factor``
                 that the prompt holds and that leaves at least one latent frame to draw. One prompt serves
                 every sample, or give one per sample. The videos start with the decoded prompt frames.
-            guidance_scale: classifier-free guidance (1 = none); default 3 when labels are given, else 1.
+            guidance_scale: classifier-free guidance (1 = none); default :attr:`default_guidance_scale` when
+                labels are given, else 1.
             temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
             generator: seeds every draw; the same seed gives the same videos on the same machine.
             output_type: ``"np"`` (uint8 ``[N, T, H, W, C]``) or ``"pt"`` (float ``[N, C, T, H, W]`` in [-1, 1]).
