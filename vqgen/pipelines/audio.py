@@ -45,6 +45,8 @@ class AudioPipeline(TokenPipeline):
         prior: a ``CodePrior`` over the tokenizer's ``(K, T)`` grid of one clip (layout ``"flatten"`` or
             ``"delay"``; a ``"raster"`` prior works too, without ``audio_length_in_s`` or prompts when ``K > 1``).
         background: optional unconditional ``CodePrior`` over the same grid, for likelihood-ratio scores.
+        default_guidance_scale: the guidance drawn with when labels come without ``guidance_scale`` (saved in
+            ``model_index.json``; None: 3).
     """
 
     output_types = ("np", "pt")

@@ -63,6 +63,8 @@ class VideoPipeline(TokenPipeline):
         prior: a ``CodePrior`` over the tokenizer's ``(t, h, w)`` (or ``(L, t, h, w)``) grid of one clip.
         fps: frames per second of the clips the prior was trained on (saved in ``model_index.json``).
         background: optional unconditional ``CodePrior`` over the same grid, for likelihood-ratio scores.
+        default_guidance_scale: the guidance drawn with when labels come without ``guidance_scale`` (saved in
+            ``model_index.json``; None: 3).
     """
 
     output_types = ("np", "pt")
