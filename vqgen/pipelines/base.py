@@ -30,6 +30,17 @@ OPTIONAL_COMPONENTS = ("background",)
 DEFAULT_GUIDANCE_SCALE = 3.0
 
 
+def positive_number(name: str, value) -> float:
+    """``value`` as a float if it is a finite number > 0 (not a bool), else a one-line ``ConfigError`` naming it."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and value > 0)
+    ):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
 def process_state():
     """Accelerate's ``PartialState``, on the CPU when ``accelerate launch`` was asked for CPU processes
     (``ACCELERATE_USE_CPU``; without it a CPU-only launch would not join the process group)."""
@@ -151,13 +162,7 @@ class TokenPipeline(DiffusionPipeline):
 
     def set_default_guidance_scale(self, value: float) -> None:
         """Store this pipeline's default guidance (e.g. the best on a held-out draw); ``save_pretrained`` keeps it."""
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not (math.isfinite(value) and value > 0)
-        ):
-            raise ConfigError(f"default_guidance_scale must be a positive number, got {value!r}")
-        self.register_to_config(default_guidance_scale=float(value))
+        self.register_to_config(default_guidance_scale=positive_number("default_guidance_scale", value))
 
     def set_background(self, background) -> None:
         """Attach a background prior for :attr:`ScoreOutput.likelihood_ratio` (None removes it); it is saved

@@ -8,7 +8,6 @@ returned with every output so files play at the speed of the training clips.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from diffusers.utils import BaseOutput
 
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.io import load_video, to_uint8_images
-from vqgen.pipelines.base import TokenPipeline
+from vqgen.pipelines.base import TokenPipeline, positive_number
 
 __all__ = ["DEFAULT_FPS", "VideoPipeline", "VideoPipelineOutput", "to_uint8_videos"]
 
@@ -79,9 +78,7 @@ class VideoPipeline(TokenPipeline):
         default_guidance_scale: float | None = None,
     ):
         super().__init__(tokenizer, prior, background, default_guidance_scale)
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not (math.isfinite(fps) and fps > 0):
-            raise ConfigError(f"fps must be a positive number, got {fps!r}")
-        self.register_to_config(fps=float(fps))
+        self.register_to_config(fps=positive_number("fps", fps))
 
     @property
     def fps(self) -> float:
