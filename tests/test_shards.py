@@ -9,7 +9,7 @@ import torch
 from conftest import make_prior, make_tokenizer
 
 from vqgen.data.shards import CodeShardDataset, encode_dataset, tokenizer_fingerprint
-from vqgen.errors import DataError, MismatchError
+from vqgen.errors import ConfigError, DataError, MismatchError
 
 
 def test_encode_writes_the_tokenizers_codes_and_a_manifest(tmp_path, tokenizer, images):
@@ -38,6 +38,13 @@ def test_augmented_copies_follow_each_original(tmp_path, tokenizer, images):
     assert torch.equal(shards.codes[:48], plain)
     assert not torch.equal(shards.codes[48:96], plain)  # jittered views encode differently
     assert torch.equal(shards.labels[48:96], shards.labels[:48])
+
+
+@pytest.mark.parametrize("copies", [-1, 1.5, True, "2"])
+def test_a_bad_number_of_augmented_copies_is_refused_in_one_line(tmp_path, tokenizer, images, copies):
+    with pytest.raises(ConfigError, match=r"augment_copies must be a whole number >= 0, got"):
+        encode_dataset(tokenizer, images, tmp_path / "s", augment_copies=copies, progress=False)
+    assert not (tmp_path / "s").exists()
 
 
 def test_shards_from_another_tokenizer_are_refused(tmp_path, tokenizer, images):

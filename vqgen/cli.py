@@ -394,6 +394,7 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
     from vqgen.data.shards import CodeShardDataset
     from vqgen.loading import load_tokenizer
+    from vqgen.pipelines.base import process_state
     from vqgen.pipelines.loading import pipeline_class_for
     from vqgen.priors.prior import CodePrior
     from vqgen.training.common import TrainingOptions
@@ -458,10 +459,11 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
         "tokenizer": str(args.tokenizer),
         "options": {k: v for k, v in vars(options).items() if isinstance(v, (int, float, str, bool))},
     }
-    pipeline_class(tokenizer, prior.eval(), **pipeline_kwargs).save_pretrained(
-        str(pipeline_dir), provenance=provenance
-    )
-    print(f"saved prior to {options.output} and the pipeline (tokenizer + prior) to {pipeline_dir}")
+    if process_state().is_main_process:  # under accelerate launch one process writes the folder
+        pipeline_class(tokenizer, prior.eval(), **pipeline_kwargs).save_pretrained(
+            str(pipeline_dir), provenance=provenance
+        )
+        print(f"saved prior to {options.output} and the pipeline (tokenizer + prior) to {pipeline_dir}")
 
 
 # ---------------------------------------------------------------- generate
