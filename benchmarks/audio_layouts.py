@@ -1,8 +1,9 @@
 """Residual-code layouts for audio priors: ``flatten`` against ``delay`` (MusicGen's pattern), same data, same steps.
 
-Command (the figures in RESULTS.md)::
+Commands (the figures in RESULTS.md; the 12-level comparison on a GPU, the CPU's timings from 30 steps)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audio_layouts.py --levels 4 --steps 600
+    python3 benchmarks/audio_layouts.py --levels 12 --steps 1500 --mixed-precision bf16 --work-dir runs/layouts-v2
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/audio_layouts.py --levels 12 --steps 30 --work-dir runs/layouts-v2
 
 Smoke run: ``.venv/bin/python benchmarks/audio_layouts.py --quick``.
 
@@ -78,11 +79,12 @@ def encode_split(tokenizer, split: str, folder: Path, limit: int | None = None) 
 @torch.no_grad()
 def validation_bits(prior: CodePrior, data, batch_size: int = 64) -> float:
     """Mean ``-log2 p(code)`` over every code of ``data`` (class-conditional, each item's own label)."""
+    device = next(prior.parameters()).device
     total, count = 0.0, 0
     for start in range(0, len(data), batch_size):
         items = [data[i] for i in range(start, min(start + batch_size, len(data)))]
-        codes = torch.stack([item["codes"] for item in items])
-        labels = torch.tensor([int(item["label"]) for item in items])
+        codes = torch.stack([item["codes"] for item in items]).to(device)
+        labels = torch.tensor([int(item["label"]) for item in items], device=device)
         total += float(-prior.log_likelihood(codes, labels).sum()) / math.log(2)
         count += codes.numel()
     return total / count
@@ -98,9 +100,12 @@ def sampling_seconds_per_audio_second(
             batch, class_labels=labels, guidance_scale=3.0, generator=torch.Generator().manual_seed(seed)
         )
 
+    device = next(prior.parameters()).device
     draw()  # warm-up
     started = time.perf_counter()
     codes = draw()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
     audio_seconds = batch * codes.shape[-1] / frames_per_second
     return seconds / audio_seconds
@@ -116,6 +121,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--sample-batch", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mixed-precision",
+        choices=["no", "bf16", "fp16"],
+        default="no",
+        help="training precision (bf16 for a GPU; this 2-core CPU trains fastest in fp32)",
+    )
     parser.add_argument("--work-dir", default=None, help="where shards and priors go (default: a temp dir)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 levels, 5 steps, 64 items")
     args = parser.parse_args(argv)
@@ -155,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             lr_schedule="cosine",
             warmup_steps=max(1, args.steps // 15),
             weight_decay=0.01,
-            mixed_precision="bf16",
+            mixed_precision=args.mixed_precision,
             checkpoint_every=args.steps,
             eval_every=args.steps,
             log_every=max(1, args.steps // 10),
