@@ -130,6 +130,11 @@ def test_prior_training_with_two_processes_matches_one(tmp_path):
     run("train_prior.py", [*prior, "--batch-size", "8", "--output", str(tmp_path / "one")], 1)
     two, one = column(tmp_path / "two" / "log.csv", "loss"), column(tmp_path / "one" / "log.csv", "loss")
     assert len(two) == 3 and two == pytest.approx(one, rel=1e-3)
+    # One process wrote the pipeline folder: its manifest lists exactly the files there (no rank's temporary).
+    from vqgen.integrity import verify_manifest
+
+    manifest = verify_manifest(tmp_path / "two" / "pipeline")
+    assert manifest is not None and not any("tmp" in name for name in manifest["files"])
 
 
 def test_sampling_with_two_processes_gives_the_samples_of_one(tmp_path):
