@@ -10,7 +10,8 @@
 # 3. a bf16 mixed-precision training smoke test through the CLI (Accelerate): image tokenizer, resumed from
 #    its checkpoint for more steps, encode, prior, then generate on the GPU in bf16; the log lines show the
 #    losses falling and the run's wall times;
-# 4. the shipped image pipeline on the GPU: 1,000 samples, wall time.
+# 4. the shipped image pipeline on the GPU: 1,000 samples, wall time;
+# 5. benchmarks/fsdp_check.sh: prior training under Accelerate's FSDP plugin, checkpoint, resume, sample.
 # Each step runs even if an earlier one failed; the exit status says whether all passed.
 set -uo pipefail
 out=${1:-benchmarks/out/gpu}
@@ -47,6 +48,7 @@ echo "shipped image pipeline, 1000 samples on the GPU (fp32; load and PNG writin
 time step vqgen generate image --device cuda --num-samples 1000 --batch-size 250 --seed 0 --no-progress \
     --output "$work/shipped"
 vqgen generate image --device cuda --num-samples 16 --seed 0 --output "$out/shipped-cuda.png"
+step bash benchmarks/fsdp_check.sh "$out"
 for part in tok prior; do
     for log in log eval; do cp "$work/$part/$log.csv" "$out/smoke-$part-$log.csv" 2>/dev/null; done
 done

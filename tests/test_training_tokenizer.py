@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from vqgen.data.images import TensorImageDataset
 from vqgen.errors import ConfigError, TrainingError
 from vqgen.tokenizers.image import ImageTokenizer
-from vqgen.training.common import BatchSchedule, CheckpointManager, TrainingOptions
+from vqgen.training.common import BatchSchedule, CheckpointManager, TrainingOptions, make_accelerator
 from vqgen.training.tokenizer import TokenizerLossOptions, train_tokenizer
 
 
@@ -151,6 +151,22 @@ def test_bad_options_are_refused():
         TrainingOptions(mixed_precision="fp8").validate()
     with pytest.raises(ConfigError, match="max-steps"):
         TrainingOptions(max_steps=0).validate()
+
+
+@pytest.mark.parametrize(
+    ("flag", "launched", "effective"),
+    [("auto", None, "no"), ("auto", "bf16", "bf16"), ("no", "bf16", "no"), ("bf16", None, "bf16")],
+)
+def test_mixed_precision_follows_accelerate_launch_unless_given(monkeypatch, flag, launched, effective):
+    """``accelerate launch --mixed_precision bf16`` (ACCELERATE_MIXED_PRECISION) holds unless the flag says
+    otherwise; the precision in effect is written back to the options (and so to training_config.json)."""
+    if launched is None:
+        monkeypatch.delenv("ACCELERATE_MIXED_PRECISION", raising=False)
+    else:
+        monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launched)
+    options = TrainingOptions(mixed_precision=flag)
+    assert make_accelerator(options).mixed_precision == effective
+    assert options.mixed_precision == effective
 
 
 def test_discriminator_trains_after_its_start_step(tmp_path):

@@ -48,7 +48,9 @@ class TrainingOptions:
     warmup_steps: int = 0
     lr_schedule: str = "constant"
     gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"
+    # "auto": what `accelerate launch --mixed_precision` (or `accelerate config`) says, "no" without either;
+    # an explicit value wins over both. make_accelerator writes the precision in effect back here.
+    mixed_precision: str = "auto"
     max_grad_norm: float = 1.0
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
@@ -82,9 +84,9 @@ class TrainingOptions:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.stop_after < 0:
             raise ConfigError(f"--stop-after must be 0 (off) or a step, got {self.stop_after}")
-        if self.mixed_precision not in ("no", "bf16", "fp16"):
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ConfigError(
-                f"--mixed-precision must be one of no, bf16, fp16, got '{self.mixed_precision}'"
+                f"--mixed-precision must be one of auto, no, bf16, fp16, got '{self.mixed_precision}'"
             )
         if self.lr_schedule not in ("constant", "cosine"):
             raise ConfigError(f"--lr-schedule must be constant or cosine, got '{self.lr_schedule}'")
@@ -105,9 +107,10 @@ def make_accelerator(options: TrainingOptions) -> Accelerator:
     # for another precision, which the old state would refuse. The process group (PartialState) is kept.
     AcceleratorState._reset_state()
     accelerator = Accelerator(
-        mixed_precision=options.mixed_precision,
+        mixed_precision=None if options.mixed_precision == "auto" else options.mixed_precision,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
     )
+    options.mixed_precision = str(accelerator.mixed_precision)
     set_seed(options.seed)
     return accelerator
 
