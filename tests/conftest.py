@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 import numpy as np
@@ -79,7 +80,17 @@ def cpu_launcher(processes: int) -> list[str]:
         "no",
         "--dynamo_backend",
         "no",
+        # A free port per launch, not torchrun's fixed 29500, which another job on the machine may hold.
+        "--main_process_port",
+        str(free_port()),
     ]
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def cpu_environment() -> dict[str, str]:
