@@ -56,6 +56,25 @@ def matmul_gflops(
     return 2 * size**3 / seconds / 1e9
 
 
+def read_bandwidth_gbs(
+    megabytes: int = 512,
+    repeats: int = 5,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> float:
+    """The machine's memory read rate in GB/s: a ``megabytes`` tensor (far larger than any cache) summed,
+    median of ``repeats`` timed sums after two warm-ups, with torch's default thread count."""
+    count = megabytes * 2**20 // torch.empty((), dtype=dtype).element_size()
+    data = torch.ones(count, device=device, dtype=dtype)
+
+    def read() -> None:
+        data.sum()
+        synchronize(device)
+
+    seconds, _ = median_time(read, repeats, warmup=2)
+    return count * data.element_size() / seconds / 1e9
+
+
 def environment() -> dict[str, Any]:
     """Facts that a reader needs to judge the numbers (versions, threads, load)."""
     info: dict[str, Any] = {

@@ -18,7 +18,11 @@ does by construction). Both sample at temperature 1 without guidance. Figures: t
 (``B * L / median seconds``), speed-up (vqgen tok/s / generate tok/s), and the achieved share of the machine's
 dense matmul rate in the run's dtype on its device, measured in the same run (a ``--matmul-size`` square product, ``2 n^3`` flops; median of
 5, taken before and after the sampling runs), with sampler flops counted as
-``2 * prior.non_embedding_parameters() * tokens`` (attention over the cache is not counted).
+``2 * prior.non_embedding_parameters() * tokens`` (attention over the cache is not counted). Beside it, the
+share of the memory-traffic floor: every decode step must read all weights but the input embedding and the
+whole KV cache so far (``2 * layers * B * kv_heads * head_dim * positions`` values), at the machine's memory read
+rate measured in the same run (a 512 MB sum); "% of memory floor" is that floor's time over the measured time.
+Where it is high, no decode loop can be much faster on that machine, only less data per step can.
 
 Part 2, whole pipeline: ``ImagePipeline(ImageTokenizer(in_channels=1, base_channels=64, channel_multipliers=(1, 2,
 2), latent_channels=64, quantizer_config={"type": "vq", "codebook_size": 256}), CodePrior(..., code_grid=[7, 7]))``
@@ -41,7 +45,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, matmul_gflops, print_table, synchronize, write_json  # noqa: E402
+from common import (  # noqa: E402
+    environment,
+    matmul_gflops,
+    print_table,
+    read_bandwidth_gbs,
+    synchronize,
+    write_json,
+)
 
 from vqgen.io import to_uint8_images  # noqa: E402
 from vqgen.pipelines.image import ImagePipeline  # noqa: E402
@@ -144,6 +155,7 @@ def bench_sampler(args: argparse.Namespace) -> tuple[list[dict], dict]:
             assert out.shape == (batch, args.new_tokens) and int(out.max()) < prior.num_code_tokens
             their_times.append(seconds)
         our_s, their_s = sorted(our_times)[len(our_times) // 2], sorted(their_times)[len(their_times) // 2]
+        traffic = decode_bytes(prior, batch, args.new_tokens)
         rows.append(
             {
                 "batch": batch,
@@ -155,6 +167,9 @@ def bench_sampler(args: argparse.Namespace) -> tuple[list[dict], dict]:
                 "speedup": their_s / our_s,
                 "vqgen_gflops": flops_per_token * tokens / our_s / 1e9,
                 "generate_gflops": flops_per_token * tokens / their_s / 1e9,
+                "decode_bytes": traffic,
+                "vqgen_gbs": traffic / our_s / 1e9,
+                "generate_gbs": traffic / their_s / 1e9,
                 "vqgen_times": our_times,
                 "generate_times": their_times,
             }
@@ -165,6 +180,18 @@ def bench_sampler(args: argparse.Namespace) -> tuple[list[dict], dict]:
         )
     info = {"code_grid": grid, "non_embedding_parameters": prior.non_embedding_parameters()}
     return rows, info
+
+
+def decode_bytes(prior: CodePrior, batch: int, new_tokens: int, prompt: int = 2) -> int:
+    """Bytes a KV-cached sampler must read to draw ``new_tokens`` per item after a ``prompt`` of [BOS, class]:
+    per step, every weight but the input embedding, and keys and values of every position so far."""
+    config = prior.model.config
+    size = next(prior.parameters()).element_size()
+    head_dim = config.hidden_size // config.num_attention_heads
+    per_position = 2 * config.num_hidden_layers * batch * config.num_key_value_heads * head_dim * size
+    weights = prior.non_embedding_parameters() * size
+    positions = sum(prompt + step for step in range(new_tokens))  # cache length read at each step
+    return new_tokens * weights + positions * per_position
 
 
 def bench_pipeline(args: argparse.Namespace) -> dict:
@@ -238,10 +265,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"environment: {environment()}", flush=True)
 
     rate_before = matmul_gflops(args.matmul_size, device=args.device, dtype=args.torch_dtype)
+    bandwidth_before = read_bandwidth_gbs(device=args.device)
     rows, info = bench_sampler(args)
     pipeline = bench_pipeline(args)
     rate_after = matmul_gflops(args.matmul_size, device=args.device, dtype=args.torch_dtype)
+    bandwidth_after = read_bandwidth_gbs(device=args.device)
     rate = (rate_before + rate_after) / 2
+    bandwidth = (bandwidth_before + bandwidth_after) / 2
+    print(
+        f"memory read rate: {bandwidth_before:.1f} GB/s before, {bandwidth_after:.1f} after (mean {bandwidth:.1f})",
+        flush=True,
+    )
     print(
         f"{args.dtype} matmul {args.matmul_size}^3: {rate_before:.1f} GFLOP/s before, {rate_after:.1f} after "
         f"(mean {rate:.1f}); prior non-embedding parameters {info['non_embedding_parameters']:,}",
@@ -250,10 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         row["vqgen_matmul_fraction"] = row["vqgen_gflops"] / rate
         row["generate_matmul_fraction"] = row["generate_gflops"] / rate
+        row["vqgen_memory_fraction"] = row["vqgen_gbs"] / bandwidth
+        row["generate_memory_fraction"] = row["generate_gbs"] / bandwidth
 
     sampler_table = print_table(
         f"sampler: {args.new_tokens} new tokens, top-k {args.top_k}, median of {args.repeats} "
-        f"(matmul rate {rate:.0f} GFLOP/s)",
+        f"(matmul rate {rate:.0f} GFLOP/s, memory read rate {bandwidth:.0f} GB/s)",
         [
             "batch",
             "vqgen tok/s",
@@ -261,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
             "speed-up",
             "vqgen % of matmul",
             "generate() % of matmul",
+            "MB read per item",
+            "vqgen % of memory floor",
+            "generate() % of memory floor",
         ],
         [
             [
@@ -270,6 +309,9 @@ def main(argv: list[str] | None = None) -> None:
                 r["speedup"],
                 100 * r["vqgen_matmul_fraction"],
                 100 * r["generate_matmul_fraction"],
+                r["decode_bytes"] / r["batch"] / 1e6,
+                100 * r["vqgen_memory_fraction"],
+                100 * r["generate_memory_fraction"],
             ]
             for r in rows
         ],
@@ -290,6 +332,7 @@ def main(argv: list[str] | None = None) -> None:
             "args": {k: v for k, v in vars(args).items() if k != "torch_dtype"},
             "prior": info,
             "matmul_gflops": {"before": rate_before, "after": rate_after, "mean": rate},
+            "read_gbs": {"before": bandwidth_before, "after": bandwidth_after, "mean": bandwidth},
             "sampler": rows,
             "pipeline": pipeline,
             "tables": [sampler_table, pipeline_table],
