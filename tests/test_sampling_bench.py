@@ -1,0 +1,39 @@
+"""benchmarks/sampling.py's memory-traffic floor: the bytes it counts for the KV cache are the bytes the
+``transformers`` model really caches."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from sampling import decode_bytes  # noqa: E402
+
+from vqgen.priors.prior import CodePrior  # noqa: E402
+
+
+def cache_bytes(prior: CodePrior, batch: int, length: int) -> int:
+    """Bytes of keys and values the model caches for ``length`` positions of ``batch`` sequences."""
+    ids = torch.zeros(batch, length, dtype=torch.long)
+    with torch.no_grad():
+        cache = prior.model(input_ids=ids, use_cache=True).past_key_values
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
+
+
+def test_decode_bytes_counts_the_weights_and_the_real_cache_at_every_step():
+    prior = CodePrior(
+        codebook_size=16,
+        code_grid=[2, 4],
+        num_classes=3,
+        hidden_size=32,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
+    )
+    batch, new_tokens, prompt = 3, 5, 2
+    weights = prior.non_embedding_parameters() * 4
+    # Step k reads the cache of the prompt and the k tokens drawn before it.
+    cache = sum(cache_bytes(prior, batch, prompt + k) for k in range(new_tokens))
+    assert decode_bytes(prior, batch, new_tokens, prompt) == new_tokens * weights + cache
