@@ -42,7 +42,7 @@ def test_augmented_copies_follow_each_original(tmp_path, tokenizer, images):
 
 @pytest.mark.parametrize("copies", [-1, 1.5, True, "2"])
 def test_a_bad_number_of_augmented_copies_is_refused_in_one_line(tmp_path, tokenizer, images, copies):
-    with pytest.raises(ConfigError, match=r"augment_copies must be a whole number >= 0, got"):
+    with pytest.raises(ConfigError, match=r"augment_copies must be an int >= 0, got"):
         encode_dataset(tokenizer, images, tmp_path / "s", augment_copies=copies, progress=False)
     assert not (tmp_path / "s").exists()
 

@@ -18,7 +18,8 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from vqgen.errors import ConfigError, DataError, MismatchError
+from vqgen.checks import whole_number
+from vqgen.errors import DataError, MismatchError
 from vqgen.io import _one_line, atomic_path
 
 __all__ = [
@@ -122,8 +123,7 @@ def encode_dataset(
     from vqgen.training.common import collate
     from vqgen.training.tokenizer import media_key
 
-    if isinstance(augment_copies, bool) or not isinstance(augment_copies, int) or augment_copies < 0:
-        raise ConfigError(f"augment_copies must be a whole number >= 0, got {augment_copies!r}")
+    whole_number("augment_copies", augment_copies, 0)
     if len(dataset) == 0:
         raise DataError("cannot encode an empty data set")
     key = media_key(dataset[0])

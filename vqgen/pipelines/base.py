@@ -17,6 +17,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
+from vqgen.checks import positive_number
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
 from vqgen.integrity import verify_manifest, write_manifest
 
@@ -28,17 +29,6 @@ OPTIONAL_COMPONENTS = ("background",)
 #: Classifier-free guidance used when class labels are given and no ``guidance_scale``, unless the pipeline
 #: stores its own (``default_guidance_scale``).
 DEFAULT_GUIDANCE_SCALE = 3.0
-
-
-def positive_number(name: str, value) -> float:
-    """``value`` as a float if it is a finite number > 0 (not a bool), else a one-line ``ConfigError`` naming it."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (math.isfinite(value) and value > 0)
-    ):
-        raise ConfigError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def process_state():

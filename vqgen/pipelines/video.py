@@ -16,9 +16,10 @@ import numpy as np
 import torch
 from diffusers.utils import BaseOutput
 
+from vqgen.checks import positive_number
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.io import load_video, to_uint8_images
-from vqgen.pipelines.base import TokenPipeline, positive_number
+from vqgen.pipelines.base import TokenPipeline
 
 __all__ = ["DEFAULT_FPS", "VideoPipeline", "VideoPipelineOutput", "to_uint8_videos"]
 

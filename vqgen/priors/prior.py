@@ -30,6 +30,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.utils import BaseOutput
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from vqgen.checks import whole_number
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.priors.layout import CodeLayout, build_layout
 
@@ -100,10 +101,10 @@ class CodePrior(ModelMixin, ConfigMixin):
     ) -> None:
         super().__init__()
         self.layout: CodeLayout = build_layout(layout, list(code_grid), codebook_size)
-        _check_int("num_classes", num_classes, 0)
-        _check_int("hidden_size", hidden_size, 1)
-        _check_int("num_layers", num_layers, 1)
-        _check_int("num_heads", num_heads, 1)
+        whole_number("num_classes", num_classes, 0)
+        whole_number("hidden_size", hidden_size, 1)
+        whole_number("num_layers", num_layers, 1)
+        whole_number("num_heads", num_heads, 1)
         if hidden_size % num_heads:
             raise ConfigError(f"hidden_size ({hidden_size}) must be a multiple of num_heads ({num_heads})")
         if (hidden_size // num_heads) % 2:
@@ -111,11 +112,11 @@ class CodePrior(ModelMixin, ConfigMixin):
                 f"hidden_size / num_heads must be even for RoPE, got {hidden_size // num_heads}"
             )
         kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        _check_int("num_kv_heads", kv_heads, 1)
+        whole_number("num_kv_heads", kv_heads, 1)
         if num_heads % kv_heads:
             raise ConfigError(f"num_heads ({num_heads}) must be a multiple of num_kv_heads ({kv_heads})")
         if intermediate_size is not None:
-            _check_int("intermediate_size", intermediate_size, 1)
+            whole_number("intermediate_size", intermediate_size, 1)
         if not 0.0 <= class_dropout <= 1.0:
             raise ConfigError(f"class_dropout must be in [0, 1], got {class_dropout}")
         if not 0.0 <= dropout < 1.0:
@@ -394,11 +395,6 @@ class CodePrior(ModelMixin, ConfigMixin):
     def non_embedding_parameters(self) -> int:
         """Parameters that cost a multiply-add per token (all but the input embedding table)."""
         return sum(p.numel() for p in self.parameters()) - self.model.model.embed_tokens.weight.numel()
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
