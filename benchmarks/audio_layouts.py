@@ -38,7 +38,7 @@ import torch
 from accelerate.utils import set_seed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, print_table, write_json  # noqa: E402
+from common import environment, print_table, synchronize, write_json  # noqa: E402
 
 from vqgen.data.audio import load_audio_dataset  # noqa: E402
 from vqgen.data.shards import CodeShardDataset, encode_dataset  # noqa: E402
@@ -102,10 +102,10 @@ def sampling_seconds_per_audio_second(
 
     device = next(prior.parameters()).device
     draw()  # warm-up
+    synchronize(device)
     started = time.perf_counter()
     codes = draw()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     seconds = time.perf_counter() - started
     audio_seconds = batch * codes.shape[-1] / frames_per_second
     return seconds / audio_seconds
