@@ -15,6 +15,7 @@ exactly from the softmax over those candidates.
 from __future__ import annotations
 
 import math
+import mmap
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
@@ -160,22 +161,26 @@ class KVDecoder:
         self.layers = []
         for layer in inner.layers[: cfg.num_hidden_layers]:
             attn, mlp = layer.self_attn, layer.mlp
+            # Each RMSNorm's weight is folded into the projection it feeds, and the attention scale into the
+            # query rows (RoPE is linear, so scaling before it is the same): fewer small ops per step.
             self.layers.append(
                 (
-                    layer.input_layernorm.weight,
-                    _fused(attn.q_proj, attn.k_proj, attn.v_proj),
+                    _fused(
+                        attn.q_proj,
+                        attn.k_proj,
+                        attn.v_proj,
+                        norm=layer.input_layernorm.weight,
+                        scales=(attn.scaling, 1.0, 1.0),
+                    ),
                     _fused(attn.o_proj),
-                    layer.post_attention_layernorm.weight,
-                    _fused(mlp.gate_proj, mlp.up_proj),
+                    _fused(mlp.gate_proj, mlp.up_proj, norm=layer.post_attention_layernorm.weight),
                     _fused(mlp.down_proj),
                     mlp.act_fn,
                 )
             )
-        self.scaling = inner.layers[0].self_attn.scaling
-        self.norm = inner.norm.weight
-        head = model.lm_head
-        self.head_weight = head.weight[:num_code_tokens]
-        self.head_bias = head.bias[:num_code_tokens] if getattr(head, "bias", None) is not None else None
+        self.head = _fused(model.lm_head, norm=inner.norm.weight, rows=num_code_tokens)
+        if self.device.type == "cpu":
+            self._weights_on_huge_pages()
 
         # The model's own rotary module gives the cos/sin table, so RoPE variants stay the model's business.
         positions = torch.arange(max_len, device=self.device)
@@ -187,22 +192,35 @@ class KVDecoder:
         self.positions = positions
 
         shape = (len(self.layers), batch, self.num_kv_heads, max_len, self.head_dim)
-        self.keys = torch.zeros(shape, dtype=self.dtype, device=self.device)
-        self.values = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        self.keys = _huge_page_zeros(shape, self.dtype, self.device)
+        self.values = _huge_page_zeros(shape, self.dtype, self.device)
         self.batch, self.max_len, self.length = batch, max_len, 0
         self.static = self.device.type == "cuda" if static is None else bool(static)
         self.graphed = self.static and self.device.type == "cuda"
         self._graph = None
 
-    def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return weight * xf.to(x.dtype)
+    def _weights_on_huge_pages(self) -> None:
+        """Move the fused weights into one buffer of huge pages (see ``_huge_page_zeros``)."""
+        linears = [linear for layer in self.layers for linear in layer[:4]] + [self.head]
+        arena = _huge_page_zeros((sum(lin.weight.numel() for lin in linears),), self.dtype, self.device)
+        offset = 0
+        for linear in linears:
+            size = linear.weight.numel()
+            linear.weight = arena[offset : offset + size].view_as(linear.weight).copy_(linear.weight)
+            offset += size
 
-    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-        """x ``[B, T, heads, D]``, cos/sin ``[T, D]`` of its positions -> rotated copy."""
-        swapped = x.unflatten(-1, (2, self.head_dim // 2)).flip(-2).flatten(-2)
-        return torch.addcmul(x * cos.unsqueeze(1), swapped, sin_signed.unsqueeze(1))
+    def _rms(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """RMSNorm without its weight (folded into the next projection) over the features along ``dim``."""
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(dim, keepdim=True) + self.eps)).to(x.dtype)
+
+    def _rope(
+        self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor, dim: int = -1
+    ) -> torch.Tensor:
+        """Rotate ``x`` whose head features lie along ``dim``; cos/sin broadcast against ``x``."""
+        dim %= x.dim()
+        swapped = x.unflatten(dim, (2, self.head_dim // 2)).flip(dim).flatten(dim, dim + 1)
+        return torch.addcmul(x * cos, swapped, sin_signed)
 
     def _one_query_attention(
         self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, future: torch.Tensor | None
@@ -213,18 +231,18 @@ class KVDecoder:
         ``repeat_kv``. ``future [L]`` (bool) masks the cache slots not written yet."""
         batch, nh, d = q.shape[0], self.num_heads, self.head_dim
         q = q.reshape(batch, self.num_kv_heads, nh // self.num_kv_heads, d)
-        scores = torch.matmul(q, keys.transpose(-1, -2)) * self.scaling
+        scores = torch.matmul(q, keys.transpose(-1, -2))
         if future is not None:
             scores = scores.masked_fill(future, float("-inf"))
         probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)
         return torch.matmul(probs, values).reshape(batch, 1, nh * d)
 
-    def _mlp(self, x: torch.Tensor, norm2, gate_up, down, act) -> torch.Tensor:
-        gate, up = gate_up(self._rms(x, norm2)).chunk(2, dim=-1)
+    def _mlp(self, x: torch.Tensor, gate_up, down, act) -> torch.Tensor:
+        gate, up = gate_up(self._rms(x)).chunk(2, dim=-1)
         return x + down(act(gate) * up)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self._rms(x[:, -1], self.norm), self.head_weight, self.head_bias)
+        return self.head(self._rms(x[:, -1]))
 
     def __call__(self, ids: torch.Tensor | None = None, embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Token ids ``[batch, T]`` or input vectors ``embeds [batch, T, H]`` (the next ``T`` positions) -> code
@@ -250,52 +268,76 @@ class KVDecoder:
                 f"only the first (prefill) call may pass several tokens, got {t} at position {start}"
             )
         x = F.embedding(ids, self.embed) if embeds is None else embeds.to(self.dtype)
-        if t == 1 and self.graphed:
+        if t > 1:
+            logits = self._prefill(x)
+        elif self.graphed:
             logits = self._replay(x, start)
-        elif t == 1 and self.static:
+        elif self.static:
             logits = self._static_step(x, torch.tensor([start], device=self.device))
         else:
-            logits = self._forward(x, start)
+            logits = self._step(x, start)
         self.length = end
         return logits
 
-    def _forward(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        """``T`` positions from ``start`` over the filled part of the cache."""
+    def _prefill(self, x: torch.Tensor) -> torch.Tensor:
+        """The first ``T`` positions ``x [batch, T, H]`` into an empty cache."""
         batch, t = x.shape[:2]
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
-        end = start + t
-        cos, sin = self.cos[start:end], self.sin_signed[start:end]
-        for i, (norm1, qkv_proj, o_proj, norm2, gate_up, down, act) in enumerate(self.layers):
-            qkv = qkv_proj(self._rms(x, norm1)).view(batch, t, nh + 2 * nkv, d)
+        cos, sin = self.cos[:t].unsqueeze(1), self.sin_signed[:t].unsqueeze(1)
+        for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
+            qkv = qkv_proj(self._rms(x)).view(batch, t, nh + 2 * nkv, d)
             qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
-            self.keys[i, :, :, start:end] = qk[:, :, nh:].transpose(1, 2)
-            self.values[i, :, :, start:end] = qkv[:, :, nh + nkv :].transpose(1, 2)
-            keys, values = self.keys[i, :, :, :end], self.values[i, :, :, :end]
-            if t == 1:
-                attn = self._one_query_attention(qk[:, :, :nh], keys, values, None)
-            else:
-                q = qk[:, :, :nh].transpose(1, 2)
-                attn = F.scaled_dot_product_attention(
-                    q, keys, values, is_causal=True, scale=self.scaling, enable_gqa=nh > nkv
-                )
-                attn = attn.transpose(1, 2).reshape(batch, t, nh * d)
-            x = self._mlp(x + o_proj(attn), norm2, gate_up, down, act)
+            keys, values = self.keys[i, :, :, :t], self.values[i, :, :, :t]
+            keys.copy_(qk[:, :, nh:].transpose(1, 2))
+            values.copy_(qkv[:, :, nh + nkv :].transpose(1, 2))
+            q = qk[:, :, :nh].transpose(1, 2)
+            attn = F.scaled_dot_product_attention(
+                q, keys, values, is_causal=True, scale=1.0, enable_gqa=nh > nkv
+            )
+            x = self._mlp(x + o_proj(attn.transpose(1, 2).reshape(batch, t, nh * d)), gate_up, down, act)
         return self._logits(x)
+
+    def _step(self, x: torch.Tensor, position: int) -> torch.Tensor:
+        """One position ``x [batch, 1, H]`` at ``position`` over the filled part of the cache.
+
+        The activations are kept feature-major, ``h [H, batch]``, so every projection is ``W @ h`` with the
+        weight as stored (``[out, in]``): for the few rows of a decode step MKL runs that product about 1.5-2x
+        faster on a CPU than ``x @ W^T``, the form ``F.linear`` (and so ``transformers``) asks for
+        (``benchmarks/RESULTS.md``), and the residual adds ride along in ``addmm``.
+        """
+        batch = x.shape[0]
+        nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        end = position + 1
+        cos, sin = self.cos[position].view(1, d, 1), self.sin_signed[position].view(1, d, 1)
+        h = x.reshape(batch, -1).t().contiguous()
+        for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
+            qkv = qkv_proj.feature_major(self._rms(h, dim=0)).view(nh + 2 * nkv, d, batch)
+            qk = self._rope(qkv[: nh + nkv], cos, sin, dim=1)
+            self.keys[i, :, :, position] = qk[nh:].permute(2, 0, 1)
+            self.values[i, :, :, position] = qkv[nh + nkv :].permute(2, 0, 1)
+            q = qk[:nh].permute(2, 0, 1).unsqueeze(1)
+            attn = self._one_query_attention(q, self.keys[i, :, :, :end], self.values[i, :, :, :end], None)
+            h = o_proj.feature_major(attn.view(batch, nh * d).t(), residual=h)
+            gate, up = gate_up.feature_major(self._rms(h, dim=0)).chunk(2, dim=0)
+            h = down.feature_major(act(gate) * up, residual=h)
+        logits = self.head.feature_major(self._rms(h, dim=0))
+        return logits.t().contiguous()
 
     def _static_step(self, x: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """One position ``x [batch, 1, H]`` at ``position`` (LongTensor ``[1]`` on the device), attending over
         the whole cache with the unwritten slots masked: the same shapes at every step."""
         batch = x.shape[0]
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
-        cos, sin = self.cos.index_select(0, position), self.sin_signed.index_select(0, position)
+        cos = self.cos.index_select(0, position).unsqueeze(1)
+        sin = self.sin_signed.index_select(0, position).unsqueeze(1)
         future = self.positions > position
-        for i, (norm1, qkv_proj, o_proj, norm2, gate_up, down, act) in enumerate(self.layers):
-            qkv = qkv_proj(self._rms(x, norm1)).view(batch, 1, nh + 2 * nkv, d)
+        for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
+            qkv = qkv_proj(self._rms(x)).view(batch, 1, nh + 2 * nkv, d)
             qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
             self.keys[i].index_copy_(2, position, qk[:, :, nh:].transpose(1, 2))
             self.values[i].index_copy_(2, position, qkv[:, :, nh + nkv :].transpose(1, 2))
             attn = self._one_query_attention(qk[:, :, :nh], self.keys[i], self.values[i], future)
-            x = self._mlp(x + o_proj(attn), norm2, gate_up, down, act)
+            x = self._mlp(x + o_proj(attn), gate_up, down, act)
         return self._logits(x)
 
     def _replay(self, x: torch.Tensor, start: int) -> torch.Tensor:
@@ -320,6 +362,21 @@ class KVDecoder:
         return self._output
 
 
+def _huge_page_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Zeros; in CPU memory on transparent huge pages where the OS offers them. Every decode step reads all
+    the weights and the whole filled KV cache, tens of MB that do not stay in the CPU's caches, and with 4 KB
+    pages the TLB misses of that read cost 5-10% of the step (``benchmarks/RESULTS.md``)."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    if device.type != "cpu" or nbytes == 0 or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.zeros(shape, dtype=dtype, device=device)
+    buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # zero-filled
+    try:
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    except OSError:  # a kernel without transparent huge pages: ordinary pages
+        pass
+    return torch.frombuffer(buffer, dtype=dtype).view(shape)
+
+
 class _FusedLinear:
     """Several ``nn.Linear`` with the same input, concatenated along the output dimension."""
 
@@ -329,14 +386,34 @@ class _FusedLinear:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight, self.bias)
 
+    def feature_major(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [in, B]`` -> ``W @ x (+ bias) (+ residual)``, ``[out, B]``."""
+        if self.bias is not None:
+            bias = self.bias.unsqueeze(1)
+            residual = bias if residual is None else residual + bias
+        return torch.mm(self.weight, x) if residual is None else torch.addmm(residual, self.weight, x)
 
-def _fused(*linears: torch.nn.Linear) -> _FusedLinear:
-    weight = torch.cat([lin.weight for lin in linears], dim=0)
+
+def _fused(
+    *linears: torch.nn.Linear,
+    norm: torch.Tensor | None = None,
+    scales: tuple[float, ...] | None = None,
+    rows: int | None = None,
+) -> _FusedLinear:
+    """``linears`` stacked along the output dimension: each one's output times its entry of ``scales``, of an
+    input first multiplied by ``norm [in]`` (an RMSNorm weight); only the first ``rows`` outputs when given."""
+    scales = scales or (1.0,) * len(linears)
+    weight = torch.cat([lin.weight[:rows] * scale for lin, scale in zip(linears, scales)], dim=0)
+    if norm is not None:
+        weight = weight * norm
     biases = [lin.bias for lin in linears]
     if all(b is None for b in biases):
         return _FusedLinear(weight, None)
     bias = torch.cat(
-        [b if b is not None else weight.new_zeros(lin.out_features) for b, lin in zip(biases, linears)]
+        [
+            b[:rows] * scale if b is not None else weight.new_zeros(lin.weight[:rows].shape[0])
+            for b, lin, scale in zip(biases, linears, scales)
+        ]
     )
     return _FusedLinear(weight, bias)
 
