@@ -73,7 +73,9 @@ def sample_from_logits(
     scores = logits.float() / temperature
     index = None
     if top_k is not None and top_k < scores.shape[-1]:
-        scores, index = torch.topk(scores, top_k, dim=-1)
+        # Only top-p needs the kept candidates in order (and unsorted is about 2x faster on a CPU).
+        ordered = top_p is not None and top_p < 1.0
+        scores, index = torch.topk(scores, top_k, dim=-1, sorted=ordered)
     elif top_p is not None and top_p < 1.0:
         scores, index = torch.sort(scores, dim=-1, descending=True)
     if top_p is not None and top_p < 1.0:
