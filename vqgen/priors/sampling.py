@@ -1,11 +1,13 @@
 """Sampling codes from a ``CodePrior``: KV cache, temperature, top-k, top-p, classifier-free guidance, prefixes.
 
 The decode loop does not go through ``LlamaForCausalLM.forward``. ``KVDecoder`` runs the same Llama blocks
-from the model's own weights (fused q/k/v and gate/up projections, a preallocated KV cache, no attention
-masks, ``lm_head`` on the code rows of the last position only). ``transformers`` rebuilds masks, cache
-objects and logits processors on every step, which dominates the time of a small prior on a CPU; the lean
-loop is about 2-4x faster (``benchmarks/sampling.py``). The tests check it token for token against a full,
-cache-free forward of the ``transformers`` model.
+from the model's own weights (fused q/k/v and gate/up projections with the norm weights folded in, a
+preallocated KV cache, no attention masks, ``lm_head`` on the code rows of the last position only).
+``transformers`` rebuilds masks, cache objects and logits processors on every step and grows its cache by
+concatenation. On a CPU the one-token step also keeps its activations feature-major (``W @ h``, the product
+MKL runs fastest for a few rows) and its weights and cache on huge pages; on a GPU it is one CUDA graph.
+Speed against ``generate()``: ``benchmarks/sampling.py`` and ``benchmarks/RESULTS.md``. The tests check the
+decoder against a full, cache-free forward of the ``transformers`` model at every step.
 
 Randomness: every random draw is uniform noise from ``generator`` turned into Gumbel noise, and the token is
 ``argmax(logits / temperature + gumbel)`` over the kept candidates (the Gumbel-max trick), which samples
@@ -139,8 +141,8 @@ class KVDecoder:
     written, so every step has the same shapes and no host-side position in them. On a CUDA device (the
     default there) that step is captured once as a CUDA graph and replayed: a small prior's step is a few
     hundred tiny kernels, and launching them one by one from Python costs far more than running them. On a
-    CPU the static step runs eagerly (slower than the default there, which attends over the filled part only;
-    the tests use it to check the graph's arithmetic).
+    CPU the static step runs eagerly (slower than the default there, ``_step``, which attends over the filled
+    part only; the tests use it to check the graph's arithmetic).
     """
 
     def __init__(
