@@ -29,7 +29,9 @@ from vqgen.errors import ConfigError, DataError, MismatchError
 __all__ = ["FORMAT_VERSION", "MAGIC", "compress", "decompress", "pipeline_checksum"]
 
 MAGIC = b"VQZ1"
-FORMAT_VERSION = 2
+# 3: the KV-cached decoder's arithmetic changed (folded norm weights, feature-major products), so its
+# probabilities, and with them version-2 files, differ in the last bits; those are refused, not misdecoded.
+FORMAT_VERSION = 3
 
 
 def pipeline_checksum(pipe) -> str:

@@ -17,7 +17,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from vqgen.checks import positive_number
+from vqgen.checks import positive_number, whole_number
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
 from vqgen.integrity import verify_manifest, write_manifest
 
@@ -257,8 +257,7 @@ class TokenPipeline(DiffusionPipeline):
         """
         from vqgen.evaluation.background import code_bits, likelihood_ratio_bits
 
-        if isinstance(views, bool) or not isinstance(views, int) or views < 1:
-            raise ConfigError(f"views must be an int >= 1, got {views!r}")
+        whole_number("views", views, 1)
         if views > 1 and self.background is None:
             raise ConfigError(
                 "views > 1 average the likelihood ratio, which needs a pipeline with a background"
@@ -310,8 +309,7 @@ class TokenPipeline(DiffusionPipeline):
         return decompress(self, data)[0]
 
     def _check_call(self, num_samples: int, class_labels, output_type: str) -> None:
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ConfigError(f"num_samples must be an int >= 1, got {num_samples!r}")
+        whole_number("num_samples", num_samples, 1)
         if output_type not in self.output_types:
             names = ", ".join(repr(t) for t in self.output_types[:-1]) + f" or {self.output_types[-1]!r}"
             raise ConfigError(f"output_type must be {names}, got {output_type!r}")

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from vqgen.checks import whole_number
 from vqgen.errors import ConfigError, ShapeError
 
 if TYPE_CHECKING:
@@ -100,8 +101,7 @@ def check_sampling_args(
     generator: Generators = None,
 ) -> None:
     """Raise ConfigError (one line) for any argument ``sample_codes`` cannot honour."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    whole_number("batch_size", batch_size, 1)
     if (
         not isinstance(guidance_scale, (int, float))
         or not math.isfinite(guidance_scale)
