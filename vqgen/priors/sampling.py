@@ -305,9 +305,9 @@ class KVDecoder:
         """One position ``x [batch, 1, H]`` at ``position`` over the filled part of the cache.
 
         The activations are kept feature-major, ``h [H, batch]``, so every projection is ``W @ h`` with the
-        weight as stored (``[out, in]``): for the few rows of a decode step MKL runs that product about 1.5-2x
-        faster on a CPU than ``x @ W^T``, the form ``F.linear`` (and so ``transformers``) asks for
-        (``benchmarks/RESULTS.md``), and the residual adds ride along in ``addmm``.
+        weight as stored (``[out, in]``): for the few rows of a decode step MKL picks a faster kernel for it on a
+        CPU than for ``x @ W^T``, the form ``F.linear`` (and so ``transformers``) asks for: 1.2-2x per product,
+        about 1.2x on the whole step (``benchmarks/cpu_decode_levers.py``). The residual adds ride in ``addmm``.
         """
         batch = x.shape[0]
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
@@ -369,7 +369,7 @@ class KVDecoder:
 def _huge_page_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """Zeros; in CPU memory on transparent huge pages where the OS offers them. Every decode step reads all
     the weights and the whole filled KV cache, tens of MB that do not stay in the CPU's caches, and with 4 KB
-    pages the TLB misses of that read cost 5-10% of the step (``benchmarks/RESULTS.md``)."""
+    pages the TLB misses of that read cost 5-8% of the step (``benchmarks/cpu_decode_levers.py``)."""
     nbytes = math.prod(shape) * dtype.itemsize
     if device.type != "cpu" or nbytes == 0 or not hasattr(mmap, "MADV_HUGEPAGE"):
         return torch.zeros(shape, dtype=dtype, device=device)
