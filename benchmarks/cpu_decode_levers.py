@@ -28,11 +28,10 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, print_table, write_json  # noqa: E402
+from sampling import PRIOR_SHAPE  # noqa: E402  (the same prior as the sampling benchmark)
 
 import vqgen.priors.sampling as sampling  # noqa: E402
 from vqgen.priors.prior import CodePrior  # noqa: E402
-
-PRIOR_SHAPE = dict(num_classes=10, hidden_size=256, num_layers=6, num_heads=8)
 
 
 def _linear_form(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
