@@ -55,8 +55,8 @@ def gumbel_noise(shape: tuple[int, ...], generator: Generators, device: torch.de
     else:
         noise_device = generator.device if generator is not None else device
         uniform = torch.rand(shape, generator=generator, device=noise_device, dtype=torch.float32)
-    # uniform == 0 gives -inf: that candidate is never picked, which is the right limit.
-    return (-torch.log(-torch.log(uniform))).to(device)
+    # uniform == 0 gives -inf: that candidate is never picked, which is the right limit. (In place: -log(-log u).)
+    return uniform.log_().neg_().log_().neg_().to(device)
 
 
 def sample_from_logits(
@@ -73,7 +73,7 @@ def sample_from_logits(
     """
     if temperature == 0:
         return logits.argmax(dim=-1)
-    scores = logits.float() / temperature
+    scores = logits.float() if temperature == 1 else logits.float() / temperature
     index = None
     if top_k is not None and top_k < scores.shape[-1]:
         # Only top-p needs the kept candidates in order (and unsorted is about 2x faster on a CPU).
@@ -158,6 +158,8 @@ class KVDecoder:
         weight = inner.embed_tokens.weight
         self.dtype, self.device = weight.dtype, weight.device
         self.embed = weight
+        # [H, vocab]: the one-token step looks its inputs up feature-major, h [H, batch], in one gather.
+        self.embed_columns = weight.t().contiguous()
         self.num_heads = cfg.num_attention_heads
         self.num_kv_heads = cfg.num_key_value_heads
         self.head_dim = cfg.head_dim
@@ -179,7 +181,8 @@ class KVDecoder:
                     _fused(attn.o_proj),
                     _fused(mlp.gate_proj, mlp.up_proj, norm=layer.post_attention_layernorm.weight),
                     _fused(mlp.down_proj),
-                    mlp.act_fn,
+                    # The functional form skips an nn.Module call per layer and step.
+                    F.silu if isinstance(mlp.act_fn, torch.nn.SiLU) else mlp.act_fn,
                 )
             )
         self.head = _fused(model.lm_head, norm=inner.norm.weight, rows=num_code_tokens)
@@ -198,6 +201,7 @@ class KVDecoder:
         shape = (len(self.layers), batch, self.num_kv_heads, max_len, self.head_dim)
         self.keys = _huge_page_zeros(shape, self.dtype, self.device)
         self.values = _huge_page_zeros(shape, self.dtype, self.device)
+        self.layer_keys, self.layer_values = self.keys.unbind(0), self.values.unbind(0)
         self.batch, self.max_len, self.length = batch, max_len, 0
         self.static = self.device.type == "cuda" if static is None else bool(static)
         self.graphed = self.static and self.device.type == "cuda"
@@ -215,6 +219,8 @@ class KVDecoder:
 
     def _rms(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """RMSNorm without its weight (folded into the next projection) over the features along ``dim``."""
+        if x.dtype == torch.float32:  # no casts and in-place scalar ops: a few kernels fewer per call
+            return x * x.pow(2).mean(dim, keepdim=True).add_(self.eps).rsqrt_()
         xf = x.float()
         return (xf * torch.rsqrt(xf.pow(2).mean(dim, keepdim=True) + self.eps)).to(x.dtype)
 
@@ -238,7 +244,9 @@ class KVDecoder:
         scores = torch.matmul(q, keys.transpose(-1, -2))
         if future is not None:
             scores = scores.masked_fill(future, float("-inf"))
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+        if probs.dtype != self.dtype:
+            probs = probs.to(self.dtype)
         return torch.matmul(probs, values).reshape(batch, 1, nh * d)
 
     def _mlp(self, x: torch.Tensor, gate_up, down, act) -> torch.Tensor:
@@ -271,15 +279,20 @@ class KVDecoder:
             raise ShapeError(
                 f"only the first (prefill) call may pass several tokens, got {t} at position {start}"
             )
-        x = F.embedding(ids, self.embed) if embeds is None else embeds.to(self.dtype)
-        if t > 1:
-            logits = self._prefill(x)
-        elif self.graphed:
-            logits = self._replay(x, start)
-        elif self.static:
-            logits = self._static_step(x, torch.tensor([start], device=self.device))
+        if t == 1 and not self.static:
+            if embeds is None:
+                h = self.embed_columns.index_select(1, ids.reshape(batch))
+            else:
+                h = embeds.to(self.dtype).reshape(batch, -1).t().contiguous()
+            logits = self._step(h, start)
         else:
-            logits = self._step(x, start)
+            x = F.embedding(ids, self.embed) if embeds is None else embeds.to(self.dtype)
+            if t > 1:
+                logits = self._prefill(x)
+            elif self.graphed:
+                logits = self._replay(x, start)
+            else:
+                logits = self._static_step(x, torch.tensor([start], device=self.device))
         self.length = end
         return logits
 
@@ -301,29 +314,31 @@ class KVDecoder:
             x = self._mlp(x + o_proj(attn.transpose(1, 2).reshape(batch, t, nh * d)), gate_up, down, act)
         return self._logits(x)
 
-    def _step(self, x: torch.Tensor, position: int) -> torch.Tensor:
-        """One position ``x [batch, 1, H]`` at ``position`` over the filled part of the cache.
+    def _step(self, h: torch.Tensor, position: int) -> torch.Tensor:
+        """One position, its input vectors feature-major ``h [H, batch]``, at ``position`` over the filled part of
+        the cache.
 
-        The activations are kept feature-major, ``h [H, batch]``, so every projection is ``W @ h`` with the
-        weight as stored (``[out, in]``): for the few rows of a decode step MKL picks a faster kernel for it on a
-        CPU than for ``x @ W^T``, the form ``F.linear`` (and so ``transformers``) asks for: 1.2-2x per product,
-        about 1.2x on the whole step (``benchmarks/cpu_decode_levers.py``). The residual adds ride in ``addmm``.
+        The activations stay feature-major, so every projection is ``W @ h`` with the weight as stored
+        (``[out, in]``): for the few rows of a decode step MKL picks a faster kernel for it on a CPU than for
+        ``x @ W^T``, the form ``F.linear`` (and so ``transformers``) asks for: 1.2-2x per product, about 1.2x on
+        the whole step (``benchmarks/cpu_decode_levers.py``). The residual adds ride in ``addmm``.
         """
-        batch = x.shape[0]
+        batch = h.shape[1]
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
         end = position + 1
         cos, sin = self.cos[position].view(1, d, 1), self.sin_signed[position].view(1, d, 1)
-        h = x.reshape(batch, -1).t().contiguous()
-        for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
+        for (qkv_proj, o_proj, gate_up, down, act), keys, values in zip(
+            self.layers, self.layer_keys, self.layer_values
+        ):
             qkv = qkv_proj.feature_major(self._rms(h, dim=0)).view(nh + 2 * nkv, d, batch)
             qk = self._rope(qkv[: nh + nkv], cos, sin, dim=1)
-            self.keys[i, :, :, position] = qk[nh:].permute(2, 0, 1)
-            self.values[i, :, :, position] = qkv[nh + nkv :].permute(2, 0, 1)
+            keys.select(2, position).copy_(qk[nh:].permute(2, 0, 1))
+            values.select(2, position).copy_(qkv[nh + nkv :].permute(2, 0, 1))
             q = qk[:nh].permute(2, 0, 1).unsqueeze(1)
-            attn = self._one_query_attention(q, self.keys[i, :, :, :end], self.values[i, :, :, :end], None)
+            attn = self._one_query_attention(q, keys[:, :, :end], values[:, :, :end], None)
             h = o_proj.feature_major(attn.view(batch, nh * d).t(), residual=h)
             gate, up = gate_up.feature_major(self._rms(h, dim=0)).chunk(2, dim=0)
-            h = down.feature_major(act(gate) * up, residual=h)
+            h = down.feature_major(act(gate).mul_(up), residual=h)
         logits = self.head.feature_major(self._rms(h, dim=0))
         return logits.t().contiguous()
 
@@ -549,6 +564,12 @@ def _step_plans(layout, free: torch.Tensor, steps: int, n_codes: int, device: to
     """``_StepPlan`` per step of ``free [steps * streams]`` (None where nothing is drawn)."""
     streams = layout.streams
     uniform = layout.uniform_range()
+    if streams == 1 and uniform is not None:  # one position per step, one range: no tensors needed
+        lo, hi = uniform
+        return [
+            _StepPlan(step, lo, hi - lo) if is_free else None
+            for step, is_free in enumerate(free[:steps].tolist())
+        ]
     ranges = None if uniform is not None else layout.code_ranges()
     plans: list[_StepPlan | None] = []
     for step in range(steps):
