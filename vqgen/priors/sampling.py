@@ -239,15 +239,16 @@ class KVDecoder:
 
         Plain matmuls beat SDPA's CPU kernel for one query; grouped heads share their key/value head without
         ``repeat_kv``. ``future [L]`` (bool) masks the cache slots not written yet."""
-        batch, nh, d = q.shape[0], self.num_heads, self.head_dim
-        q = q.reshape(batch, self.num_kv_heads, nh // self.num_kv_heads, d)
-        scores = torch.matmul(q, keys.transpose(-1, -2))
+        batch, nh, nkv, d = q.shape[0], self.num_heads, self.num_kv_heads, self.head_dim
+        # [B * kv_heads, ...] views (the cache's strides allow it): bmm straight, without matmul's reshaping.
+        q = q.reshape(batch * nkv, nh // nkv, d)
+        scores = torch.bmm(q, keys.flatten(0, 1).transpose(1, 2))
         if future is not None:
             scores = scores.masked_fill(future, float("-inf"))
         probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
         if probs.dtype != self.dtype:
             probs = probs.to(self.dtype)
-        return torch.matmul(probs, values).reshape(batch, 1, nh * d)
+        return torch.bmm(probs, values.flatten(0, 1)).view(batch, 1, nh * d)
 
     def _mlp(self, x: torch.Tensor, gate_up, down, act) -> torch.Tensor:
         gate, up = gate_up(self._rms(x)).chunk(2, dim=-1)
