@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -37,3 +40,28 @@ def test_decode_bytes_counts_the_weights_and_the_real_cache_at_every_step():
     # Step k reads the cache of the prompt and the k tokens drawn before it.
     cache = sum(cache_bytes(prior, batch, prompt + k) for k in range(new_tokens))
     assert decode_bytes(prior, batch, new_tokens, prompt) == new_tokens * weights + cache
+
+
+def test_sampler_ab_imports_the_sampler_of_a_git_revision():
+    """benchmarks/sampler_ab.py compares against ``git show REV:vqgen/priors/sampling.py``; at HEAD that module
+    must be a separate import that draws what the current sampler draws (only HEAD's code, so uncommitted
+    changes to the sampler may differ: compared on a prior and settings the sampler has long handled alike)."""
+    from sampler_ab import ROOT, sampler_at
+
+    from vqgen.priors import sampling
+
+    if (
+        shutil.which("git") is None
+        or subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True).returncode
+    ):
+        pytest.skip("not a git checkout")
+
+    at_head = sampler_at("HEAD")
+    assert at_head is not sampling and at_head.__file__ != sampling.__file__
+    prior = CodePrior(
+        codebook_size=16, code_grid=[2, 4], num_classes=3, hidden_size=32, num_layers=2, num_heads=4
+    )
+    kwargs = {"class_labels": [0, 2], "top_k": 8}
+    a = at_head.sample_codes(prior.eval(), 2, generator=torch.Generator().manual_seed(0), **kwargs)
+    b = sampling.sample_codes(prior, 2, generator=torch.Generator().manual_seed(0), **kwargs)
+    assert torch.equal(a, b)
