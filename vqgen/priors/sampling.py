@@ -164,30 +164,43 @@ class KVDecoder:
         self.num_kv_heads = cfg.num_key_value_heads
         self.head_dim = cfg.head_dim
         self.eps = cfg.rms_norm_eps
-        self.layers = []
-        for layer in inner.layers[: cfg.num_hidden_layers]:
+        # Each RMSNorm's weight is folded into the projection it feeds, and the attention scale into the query
+        # rows (RoPE is linear, so scaling before it is the same): fewer small ops per step. On a CPU the fused
+        # weights are built straight into one buffer of huge pages (see ``_huge_page_zeros``).
+        layers = inner.layers[: cfg.num_hidden_layers]
+        plan = []  # (linears, norm, scales, rows) of each fused weight: 4 per layer, then the head
+        for layer in layers:
             attn, mlp = layer.self_attn, layer.mlp
-            # Each RMSNorm's weight is folded into the projection it feeds, and the attention scale into the
-            # query rows (RoPE is linear, so scaling before it is the same): fewer small ops per step.
-            self.layers.append(
+            plan += [
                 (
-                    _fused(
-                        attn.q_proj,
-                        attn.k_proj,
-                        attn.v_proj,
-                        norm=layer.input_layernorm.weight,
-                        scales=(attn.scaling, 1.0, 1.0),
-                    ),
-                    _fused(attn.o_proj),
-                    _fused(mlp.gate_proj, mlp.up_proj, norm=layer.post_attention_layernorm.weight),
-                    _fused(mlp.down_proj),
-                    # The functional form skips an nn.Module call per layer and step.
-                    F.silu if isinstance(mlp.act_fn, torch.nn.SiLU) else mlp.act_fn,
-                )
+                    (attn.q_proj, attn.k_proj, attn.v_proj),
+                    layer.input_layernorm.weight,
+                    (attn.scaling, 1.0, 1.0),
+                    None,
+                ),
+                ((attn.o_proj,), None, None, None),
+                ((mlp.gate_proj, mlp.up_proj), layer.post_attention_layernorm.weight, None, None),
+                ((mlp.down_proj,), None, None, None),
+            ]
+        plan.append(((model.lm_head,), inner.norm.weight, None, num_code_tokens))
+        sizes = [sum(lin.weight[:rows].numel() for lin in linears) for linears, _, _, rows in plan]
+        arena = (
+            _huge_page_zeros((sum(sizes),), self.dtype, self.device) if self.device.type == "cpu" else None
+        )
+        fused, offset = [], 0
+        for (linears, norm, scales, rows), size in zip(plan, sizes):
+            out = None if arena is None else arena[offset : offset + size]
+            fused.append(_fused(*linears, norm=norm, scales=scales, rows=rows, out=out))
+            offset += size
+        self.layers = [
+            # The functional SiLU skips an nn.Module call per layer and step.
+            (
+                *fused[4 * i : 4 * i + 4],
+                F.silu if isinstance(layer.mlp.act_fn, torch.nn.SiLU) else layer.mlp.act_fn,
             )
-        self.head = _fused(model.lm_head, norm=inner.norm.weight, rows=num_code_tokens)
-        if self.device.type == "cpu":
-            self._weights_on_huge_pages()
+            for i, layer in enumerate(layers)
+        ]
+        self.head = fused[-1]
 
         # The model's own rotary module gives the cos/sin table, so RoPE variants stay the model's business.
         positions = torch.arange(max_len, device=self.device)
@@ -206,16 +219,6 @@ class KVDecoder:
         self.static = self.device.type == "cuda" if static is None else bool(static)
         self.graphed = self.static and self.device.type == "cuda"
         self._graph = None
-
-    def _weights_on_huge_pages(self) -> None:
-        """Move the fused weights into one buffer of huge pages (see ``_huge_page_zeros``)."""
-        linears = [linear for layer in self.layers for linear in layer[:4]] + [self.head]
-        arena = _huge_page_zeros((sum(lin.weight.numel() for lin in linears),), self.dtype, self.device)
-        offset = 0
-        for linear in linears:
-            size = linear.weight.numel()
-            linear.weight = arena[offset : offset + size].view_as(linear.weight).copy_(linear.weight)
-            offset += size
 
     def _rms(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """RMSNorm without its weight (folded into the next projection) over the features along ``dim``."""
@@ -419,13 +422,21 @@ def _fused(
     norm: torch.Tensor | None = None,
     scales: tuple[float, ...] | None = None,
     rows: int | None = None,
+    out: torch.Tensor | None = None,
 ) -> _FusedLinear:
     """``linears`` stacked along the output dimension: each one's output times its entry of ``scales``, of an
-    input first multiplied by ``norm [in]`` (an RMSNorm weight); only the first ``rows`` outputs when given."""
+    input first multiplied by ``norm [in]`` (an RMSNorm weight); only the first ``rows`` outputs when given.
+    The weight is built in ``out`` (as many elements, any shape) when given, else in new memory."""
     scales = scales or (1.0,) * len(linears)
-    weight = torch.cat([lin.weight[:rows] * scale for lin, scale in zip(linears, scales)], dim=0)
+    parts = [lin.weight.detach()[:rows] for lin in linears]
+    shape = (sum(part.shape[0] for part in parts), parts[0].shape[1])
+    weight = parts[0].new_empty(shape) if out is None else out.view(shape)
+    start = 0
+    for part, scale in zip(parts, scales):
+        torch.mul(part, scale, out=weight[start : start + part.shape[0]])
+        start += part.shape[0]
     if norm is not None:
-        weight = weight * norm
+        weight.mul_(norm.detach())
     biases = [lin.bias for lin in linears]
     if all(b is None for b in biases):
         return _FusedLinear(weight, None)
