@@ -46,11 +46,12 @@ def sampler_at(rev: str):
         capture_output=True,
         text=True,
     ).stdout
-    path = Path(tempfile.mkdtemp()) / "sampling_at_rev.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("sampling_at_rev", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "sampling_at_rev.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location("sampling_at_rev", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     return module
 
 
