@@ -158,8 +158,6 @@ class KVDecoder:
         weight = inner.embed_tokens.weight
         self.dtype, self.device = weight.dtype, weight.device
         self.embed = weight
-        # [H, vocab]: the one-token step looks its inputs up feature-major, h [H, batch], in one gather.
-        self.embed_columns = weight.t().contiguous()
         self.num_heads = cfg.num_attention_heads
         self.num_kv_heads = cfg.num_key_value_heads
         self.head_dim = cfg.head_dim
@@ -219,6 +217,8 @@ class KVDecoder:
         self.static = self.device.type == "cuda" if static is None else bool(static)
         self.graphed = self.static and self.device.type == "cuda"
         self._graph = None
+        # [H, vocab], for ``_step``: it looks its inputs up feature-major, h [H, batch], in one gather.
+        self.embed_columns = None if self.static else weight.t().contiguous()
 
     def _rms(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
         """RMSNorm without its weight (folded into the next projection) over the features along ``dim``."""
@@ -442,7 +442,7 @@ def _fused(
         return _FusedLinear(weight, None)
     bias = torch.cat(
         [
-            b[:rows] * scale if b is not None else weight.new_zeros(lin.weight[:rows].shape[0])
+            b.detach()[:rows] * scale if b is not None else weight.new_zeros(lin.weight[:rows].shape[0])
             for b, lin, scale in zip(biases, linears, scales)
         ]
     )
@@ -576,29 +576,23 @@ def _step_plans(layout, free: torch.Tensor, steps: int, n_codes: int, device: to
     """``_StepPlan`` per step of ``free [steps * streams]`` (None where nothing is drawn)."""
     streams = layout.streams
     uniform = layout.uniform_range()
-    if streams == 1 and uniform is not None:  # one position per step, one range: no tensors needed
-        lo, hi = uniform
-        return [
-            _StepPlan(step, lo, hi - lo) if is_free else None
-            for step, is_free in enumerate(free[:steps].tolist())
-        ]
     ranges = None if uniform is not None else layout.code_ranges()
     plans: list[_StepPlan | None] = []
-    for step in range(steps):
-        positions = (
-            free[step * streams : (step + 1) * streams].nonzero().flatten() + step * streams
-        ).tolist()
+    # The free flags as Python lists, so the common single-position step costs no tensor op.
+    for step, row in enumerate(free[: steps * streams].view(steps, streams).tolist()):
+        positions = [step * streams + j for j, is_free in enumerate(row) if is_free]
         if not positions:
             plans.append(None)
+            continue
+        if len(positions) == 1:
+            lo, hi = uniform if uniform is not None else ranges[positions[0]].tolist()
+            plans.append(_StepPlan(positions[0], lo, hi - lo))
             continue
         if uniform is not None:
             bounds = torch.tensor([uniform] * len(positions), dtype=torch.long)
         else:
             bounds = ranges[positions]
         lo, width = bounds[:, 0], bounds[:, 1] - bounds[:, 0]
-        if len(positions) == 1:
-            plans.append(_StepPlan(positions[0], int(lo[0]), int(width[0])))
-            continue
         columns = torch.arange(int(width.max()))
         invalid = columns >= width[:, None]
         plans.append(
