@@ -75,6 +75,25 @@ def read_bandwidth_gbs(
     return count * data.element_size() / seconds / 1e9
 
 
+def _cpu_model() -> str:
+    """The CPU's model name with its family/model numbers (a VM may report only "AMD EPYC"): speed ratios
+    differ between CPU models, so every result names its own."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if not line.strip():
+                    break  # the first processor's block is enough
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or "unknown"
+    name = fields.get("model name", platform.processor() or "unknown")
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
+
+
 def environment() -> dict[str, Any]:
     """Facts that a reader needs to judge the numbers (versions, threads, load)."""
     info: dict[str, Any] = {
@@ -83,6 +102,8 @@ def environment() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

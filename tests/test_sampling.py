@@ -78,10 +78,15 @@ def greedy_full(prior, batch, labels=None, guidance_scale=1.0, known=None) -> to
 
 @pytest.mark.parametrize("num_kv_heads", [4, 2, 1], ids=["mha", "gqa", "mqa"])
 @pytest.mark.parametrize("prefill", [2, 7])
-@pytest.mark.parametrize("static", [False, True], ids=["filled-cache", "static-cache"])
-def test_kv_decoder_matches_full_forward(num_kv_heads, prefill, static):
-    """Both one-token paths: attention over the filled cache (the CPU default) and the fixed-shape masked step
-    over the whole cache (what a CUDA graph captures; run eagerly here)."""
+@pytest.mark.parametrize(
+    "static, page_size",
+    [(False, None), (False, 4), (True, None)],
+    ids=["filled-cache", "paged", "static-cache"],
+)
+def test_kv_decoder_matches_full_forward(num_kv_heads, prefill, static, page_size):
+    """All one-token paths: attention over the filled cache (the CPU default), the same over a paged cache
+    (pages of 4 positions: the prefill spans two, the last page is partly written at most steps), and the
+    fixed-shape masked step over the whole cache (what a CUDA graph captures; run eagerly here)."""
     prior = make_prior(num_kv_heads=num_kv_heads, seed=num_kv_heads)
     batch = 3
     codes = torch.randint(0, K, (batch, L), generator=torch.Generator().manual_seed(5))
@@ -90,8 +95,9 @@ def test_kv_decoder_matches_full_forward(num_kv_heads, prefill, static):
     full = full_code_logits(prior, seq)
     assert full.std() > 0.5  # the logits are far from uniform, so errors would show
     with torch.inference_mode():
-        decoder = KVDecoder(prior.model, batch, seq.shape[1], K, static=static)
+        decoder = KVDecoder(prior.model, batch, seq.shape[1], K, static=static, page_size=page_size)
         assert decoder.static == static and not decoder.graphed
+        assert decoder.page_size == (page_size or seq.shape[1])  # this small cache: one page by default
         logits = decoder(seq[:, :prefill])
         torch.testing.assert_close(logits, full[:, prefill - 1], atol=1e-4, rtol=1e-4)
         for t in range(prefill, seq.shape[1]):
@@ -158,6 +164,41 @@ def test_kv_decoder_refuses_bad_calls():
         decoder(torch.zeros(2, 2, dtype=torch.long))
         with pytest.raises(ShapeError, match="prefill"):
             decoder(torch.zeros(2, 2, dtype=torch.long))
+        for bad in (0, 6, 2.5):
+            with pytest.raises(
+                ConfigError, match=f"page_size must be an int in \\[1, max_len=5\\], got {bad}"
+            ):
+                KVDecoder(prior.model, 2, 5, K, page_size=bad)
+        with pytest.raises(ConfigError, match="static decoder keeps one page"):
+            KVDecoder(prior.model, 2, 5, K, static=True, page_size=2)
+
+
+def test_kv_decoder_pages_a_large_cpu_cache_only():
+    """Pages of PAGE_SIZE positions for an eager CPU decoder whose keys take at least PAGED_FROM_BYTES per
+    layer; one page for a smaller cache, a static decoder, or a sequence no longer than a page."""
+    prior = make_prior()  # 2 layers, 4 kv heads of 8 features: 128 bytes per row and position
+    max_len = 2 * sampling.PAGE_SIZE + 3
+    rows = -(-sampling.PAGED_FROM_BYTES // (128 * max_len))
+    with torch.inference_mode():
+        paged = KVDecoder(prior.model, rows, max_len, K)
+        assert paged.page_size == sampling.PAGE_SIZE
+        assert paged.keys.shape == (2, 3, rows * 4, sampling.PAGE_SIZE, 8)
+        assert KVDecoder(prior.model, rows - 1, max_len, K).page_size == max_len
+        assert KVDecoder(prior.model, rows, max_len, K, static=True).page_size == max_len
+        assert KVDecoder(prior.model, 4 * rows, sampling.PAGE_SIZE, K).page_size == sampling.PAGE_SIZE
+
+
+@pytest.mark.parametrize("guidance_scale", [1.0, 2.0])
+def test_sampling_through_paged_cache_is_greedy_of_full_model(monkeypatch, guidance_scale):
+    """With pages of 5 positions for every decoder (the 13 positions span three pages, the last one partly
+    written), greedy sampling still follows the full model step by step."""
+    monkeypatch.setattr(sampling, "PAGE_SIZE", 5)
+    monkeypatch.setattr(sampling, "PAGED_FROM_BYTES", 1)
+    prior = make_prior(num_kv_heads=2)
+    labels = torch.tensor([0, 5, 9])
+    codes = sample_codes(prior, 3, class_labels=labels, guidance_scale=guidance_scale, temperature=0)
+    want = greedy_full(prior, 3, labels=labels, guidance_scale=guidance_scale)
+    assert torch.equal(codes.view(3, L), want)
 
 
 # ------------------------------------------------------------------ greedy and seeding

@@ -85,9 +85,10 @@ def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code_positio
         tokens[:, fixed >= 0] = fixed[fixed >= 0]
     condition = prior.condition_tokens(labels, num_items) if prior.is_conditional else None
     with torch.inference_mode():
-        decoder = KVDecoder(
-            prior.model, num_items, prior.num_prefix_tokens + steps - 1, layout.num_code_tokens
-        )
+        max_len = prior.num_prefix_tokens + steps - 1
+        # One page whatever the item count: the probabilities, and so the files, must not depend on how
+        # ``KVDecoder`` would lay out a cache of that size for speed.
+        decoder = KVDecoder(prior.model, num_items, max_len, layout.num_code_tokens, page_size=max_len)
         head = prior.prefix_ids(condition, num_items)
         logits = decoder(head) if streams == 1 else decoder(embeds=prior.step_embeddings(head, tokens[:, :0]))
         for step in range(steps):

@@ -5,7 +5,8 @@ from the model's own weights (fused q/k/v and gate/up projections with the norm 
 preallocated KV cache, no attention masks, ``lm_head`` on the code rows of the last position only).
 ``transformers`` rebuilds masks, cache objects and logits processors on every step and grows its cache by
 concatenation. On a CPU the one-token step also keeps its activations feature-major (``W @ h``, the product
-MKL runs fastest for a few rows) and its weights and cache on huge pages; on a GPU it is one CUDA graph.
+MKL runs fastest for a few rows), its weights and cache on huge pages and a large cache in pages (see
+``KVDecoder``); on a GPU it is one CUDA graph.
 Speed against ``generate()``: ``benchmarks/sampling.py`` and ``benchmarks/RESULTS.md``. The tests check the
 decoder against a full, cache-free forward of the ``transformers`` model at every step.
 
@@ -37,6 +38,11 @@ __all__ = ["sample_codes", "sample_from_logits", "gumbel_noise", "check_sampling
 
 #: One generator for the whole batch, or one per item (each item's draws then depend on its generator only).
 Generators = torch.Generator | list[torch.Generator] | None
+
+#: Positions per KV-cache page of a paged (large, eager, CPU) cache; see ``KVDecoder``.
+PAGE_SIZE = 32
+#: The smallest cache per layer (keys alone) that an eager CPU decoder pages: 1 MiB.
+PAGED_FROM_BYTES = 1 << 20
 
 
 def gumbel_noise(shape: tuple[int, ...], generator: Generators, device: torch.device) -> torch.Tensor:
@@ -143,6 +149,16 @@ class KVDecoder:
     hundred tiny kernels, and launching them one by one from Python costs far more than running them. On a
     CPU the static step runs eagerly (slower than the default there, ``_step``, which attends over the filled
     part only; the tests use it to check the graph's arithmetic).
+
+    The cache is ``[layers, pages, batch * kv_heads, page_size, head_dim]``: positions ``[j * page_size,
+    (j + 1) * page_size)`` of every row and head lie in page ``j``, so the filled part of the cache is one
+    contiguous block. With a single page (``page_size = max_len``) each row's positions follow each other and
+    the filled part is a slice with a gap after every row's positions; read that way, a cache of several MB
+    (one that does not stay in the CPU's caches) streams from memory at half the rate of a contiguous
+    block, and the step's attention, its largest part at batch 64, takes 1.1-1.2x as long
+    (``benchmarks/RESULTS.md``). ``page_size=None`` picks pages of ``PAGE_SIZE`` positions for an eager
+    decoder on a CPU whose cache holds at least ``PAGED_FROM_BYTES`` per layer, else one page (a small cache
+    stays in the caches, and paging costs a few small copies per layer). Static decoders keep one page.
     """
 
     def __init__(
@@ -152,6 +168,7 @@ class KVDecoder:
         max_len: int,
         num_code_tokens: int,
         static: bool | None = None,
+        page_size: int | None = None,
     ) -> None:
         cfg = model.config
         inner = model.model
@@ -209,13 +226,23 @@ class KVDecoder:
         self.sin_signed = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
         self.positions = positions
 
-        shape = (len(self.layers), batch, self.num_kv_heads, max_len, self.head_dim)
+        self.static = self.device.type == "cuda" if static is None else bool(static)
+        self.graphed = self.static and self.device.type == "cuda"
+        rows = batch * self.num_kv_heads
+        if page_size is None:
+            layer_bytes = rows * max_len * self.head_dim * self.dtype.itemsize
+            paged = not self.static and self.device.type == "cpu" and layer_bytes >= PAGED_FROM_BYTES
+            page_size = min(PAGE_SIZE, max_len) if paged else max_len
+        elif isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= max_len:
+            raise ConfigError(f"page_size must be an int in [1, max_len={max_len}], got {page_size!r}")
+        elif self.static and page_size != max_len:
+            raise ConfigError(f"a static decoder keeps one page (page_size={max_len}), got {page_size}")
+        self.page_size = page_size
+        shape = (len(self.layers), -(-max_len // page_size), rows, page_size, self.head_dim)
         self.keys = _huge_page_zeros(shape, self.dtype, self.device)
         self.values = _huge_page_zeros(shape, self.dtype, self.device)
         self.layer_keys, self.layer_values = self.keys.unbind(0), self.values.unbind(0)
         self.batch, self.max_len, self.length = batch, max_len, 0
-        self.static = self.device.type == "cuda" if static is None else bool(static)
-        self.graphed = self.static and self.device.type == "cuda"
         self._graph = None
         # [H, vocab], for ``_step``: it looks its inputs up feature-major, h [H, batch], in one gather.
         self.embed_columns = None if self.static else weight.t().contiguous()
@@ -235,23 +262,43 @@ class KVDecoder:
         swapped = x.unflatten(dim, (2, self.head_dim // 2)).flip(dim).flatten(dim, dim + 1)
         return torch.addcmul(x * cos, swapped, sin_signed)
 
+    def _softmax(self, scores: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
+        return probs if probs.dtype == self.dtype else probs.to(self.dtype)
+
     def _one_query_attention(
         self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, future: torch.Tensor | None
     ) -> torch.Tensor:
-        """q ``[B, 1, heads, D]`` against keys/values ``[B, kv_heads, L, D]`` -> ``[B, 1, heads * D]``.
+        """q ``[B, heads, D]`` against one page's keys/values ``[B * kv_heads, L, D]`` -> ``[B, heads * D]``.
 
         Plain matmuls beat SDPA's CPU kernel for one query; grouped heads share their key/value head without
         ``repeat_kv``. ``future [L]`` (bool) masks the cache slots not written yet."""
-        batch, nh, nkv, d = q.shape[0], self.num_heads, self.num_kv_heads, self.head_dim
-        # [B * kv_heads, ...] views (the cache's strides allow it): bmm straight, without matmul's reshaping.
-        q = q.reshape(batch * nkv, nh // nkv, d)
-        scores = torch.bmm(q, keys.flatten(0, 1).transpose(1, 2))
+        batch, nh, d = q.shape[0], self.num_heads, self.head_dim
+        scores = torch.bmm(q.reshape(keys.shape[0], nh // self.num_kv_heads, d), keys.transpose(1, 2))
         if future is not None:
             scores = scores.masked_fill(future, float("-inf"))
-        probs = torch.softmax(scores, dim=-1, dtype=torch.float32)
-        if probs.dtype != self.dtype:
-            probs = probs.to(self.dtype)
-        return torch.bmm(probs, values.flatten(0, 1)).view(batch, 1, nh * d)
+        return torch.bmm(self._softmax(scores), values).view(batch, nh * d)
+
+    def _paged_attention(
+        self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, end: int
+    ) -> torch.Tensor:
+        """q ``[B, heads, D]`` against the first ``end`` positions of paged keys/values ``[pages, B * kv_heads,
+        page_size, D]`` (the pages that hold them) -> ``[B, heads * D]``."""
+        pages, rows, size, d = keys.shape
+        if pages == 1:
+            return self._one_query_attention(q, keys[0, :, :end], values[0, :, :end], None)
+        batch, nh = q.shape[0], self.num_heads
+        group = nh // self.num_kv_heads
+        # Every (page, row) pair is one bmm entry, so the query is repeated per page; the scores of a row's
+        # pages then line up for one softmax, and the per-page products with the values add up.
+        q = q.unflatten(1, (-1, group)).expand(pages, batch, -1, group, d).reshape(pages * rows, group, d)
+        scores = torch.bmm(q, keys.flatten(0, 1).transpose(1, 2))
+        scores = scores.view(pages, rows, group, size).permute(1, 2, 0, 3).reshape(rows, group, pages * size)
+        if pages * size > end:
+            scores[:, :, end:] = float("-inf")  # the last page's slots not written yet
+        probs = self._softmax(scores).view(rows, group, pages, size).permute(2, 0, 1, 3)
+        out = torch.bmm(probs.reshape(pages * rows, group, size), values.flatten(0, 1))
+        return out.view(pages, rows, group * d).sum(0).view(batch, nh * d)
 
     def _mlp(self, x: torch.Tensor, gate_up, down, act) -> torch.Tensor:
         gate, up = gate_up(self._rms(x)).chunk(2, dim=-1)
@@ -303,14 +350,16 @@ class KVDecoder:
     def _prefill(self, x: torch.Tensor) -> torch.Tensor:
         """The first ``T`` positions ``x [batch, T, H]`` into an empty cache."""
         batch, t = x.shape[:2]
-        nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
+        nh, nkv, d, size = self.num_heads, self.num_kv_heads, self.head_dim, self.page_size
         cos, sin = self.cos[:t].unsqueeze(1), self.sin_signed[:t].unsqueeze(1)
         for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
             qkv = qkv_proj(self._rms(x)).view(batch, t, nh + 2 * nkv, d)
             qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
-            keys, values = self.keys[i, :, :, :t], self.values[i, :, :, :t]
-            keys.copy_(qk[:, :, nh:].transpose(1, 2))
-            values.copy_(qkv[:, :, nh + nkv :].transpose(1, 2))
+            keys, values = qk[:, :, nh:].transpose(1, 2), qkv[:, :, nh + nkv :].transpose(1, 2)
+            for page, lo in enumerate(range(0, t, size)):
+                hi = min(t, lo + size)
+                self.keys[i, page, :, : hi - lo].view(batch, nkv, hi - lo, d).copy_(keys[:, :, lo:hi])
+                self.values[i, page, :, : hi - lo].view(batch, nkv, hi - lo, d).copy_(values[:, :, lo:hi])
             q = qk[:, :, :nh].transpose(1, 2)
             attn = F.scaled_dot_product_attention(
                 q, keys, values, is_causal=True, scale=1.0, enable_gqa=nh > nkv
@@ -330,17 +379,18 @@ class KVDecoder:
         batch = h.shape[1]
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
         end = position + 1
+        page, slot = divmod(position, self.page_size)
         cos, sin = self.cos[position].view(1, d, 1), self.sin_signed[position].view(1, d, 1)
         for (qkv_proj, o_proj, gate_up, down, act), keys, values in zip(
             self.layers, self.layer_keys, self.layer_values
         ):
             qkv = qkv_proj.feature_major(self._rms(h, dim=0)).view(nh + 2 * nkv, d, batch)
             qk = self._rope(qkv[: nh + nkv], cos, sin, dim=1)
-            keys.select(2, position).copy_(qk[nh:].permute(2, 0, 1))
-            values.select(2, position).copy_(qkv[nh + nkv :].permute(2, 0, 1))
-            q = qk[:nh].permute(2, 0, 1).unsqueeze(1)
-            attn = self._one_query_attention(q, keys[:, :, :end], values[:, :, :end], None)
-            h = o_proj.feature_major(attn.view(batch, nh * d).t(), residual=h)
+            keys[page, :, slot].view(batch, nkv, d).copy_(qk[nh:].permute(2, 0, 1))
+            values[page, :, slot].view(batch, nkv, d).copy_(qkv[nh + nkv :].permute(2, 0, 1))
+            q = qk[:nh].permute(2, 0, 1)
+            attn = self._paged_attention(q, keys[: page + 1], values[: page + 1], end)
+            h = o_proj.feature_major(attn.t(), residual=h)
             gate, up = gate_up.feature_major(self._rms(h, dim=0)).chunk(2, dim=0)
             h = down.feature_major(act(gate).mul_(up), residual=h)
         logits = self.head.feature_major(self._rms(h, dim=0))
@@ -357,10 +407,11 @@ class KVDecoder:
         for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
             qkv = qkv_proj(self._rms(x)).view(batch, 1, nh + 2 * nkv, d)
             qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
-            self.keys[i].index_copy_(2, position, qk[:, :, nh:].transpose(1, 2))
-            self.values[i].index_copy_(2, position, qkv[:, :, nh + nkv :].transpose(1, 2))
-            attn = self._one_query_attention(qk[:, :, :nh], self.keys[i], self.values[i], future)
-            x = self._mlp(x + o_proj(attn), gate_up, down, act)
+            keys, values = self.keys[i, 0], self.values[i, 0]  # the one page, [B * kv_heads, L, D]
+            keys.view(batch, nkv, -1, d).index_copy_(2, position, qk[:, :, nh:].transpose(1, 2))
+            values.view(batch, nkv, -1, d).index_copy_(2, position, qkv[:, :, nh + nkv :].transpose(1, 2))
+            attn = self._one_query_attention(qk[:, 0, :nh], keys, values, future)
+            x = self._mlp(x + o_proj(attn.unsqueeze(1)), gate_up, down, act)
         return self._logits(x)
 
     def _replay(self, x: torch.Tensor, start: int) -> torch.Tensor:
