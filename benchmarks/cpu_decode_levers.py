@@ -3,15 +3,19 @@ lever switched off in turn, in one process, interleaved.
 
 The levers (``vqgen/priors/sampling.py``):
 
-- feature-major products: the one-token step computes every projection as ``W @ h`` with ``h [in, B]``;
-  switched off, the same products run as ``F.linear(x, W)`` with ``x [B, in]`` (what ``transformers`` does);
-- huge pages: the fused weights and the KV cache lie on transparent huge pages; switched off, in ordinary
-  ``torch.zeros`` memory (4 KB pages).
+- oneDNN-packed products: ``KVDecoder`` packs its fused weights once per call into oneDNN's blocked layout and
+  runs every projection through ``torch.ops.mkldnn._linear_pointwise``; switched off, the same products run
+  as ``F.linear`` (MKL, what ``transformers`` does);
+- huge pages: the KV cache lies on transparent huge pages; switched off, in ordinary ``torch.zeros`` memory
+  (4 KB pages);
+- paged cache: a large cache is kept in pages of ``PAGE_SIZE`` positions of every row, so its filled part is one
+  contiguous block; switched off, one page (each row's positions together, the filled part a slice with gaps).
 
 Prior ``CodePrior(codebook_size=256, code_grid=[16, 16], num_classes=10, hidden_size=256, num_layers=6,
 num_heads=8)`` with random weights; ``prior.sample(B, class_labels=..., top_k=100)``, 256 new tokens. Figures:
-milliseconds per decode step (median of ``--repeats``) and each variant's time over the full sampler's.
-Times are never asserted; compare the ratios.
+milliseconds per decode step (median of ``--repeats``), each variant's time over the full sampler's, and
+whether it drew the same codes (the products and the paged attention sum in another order, so a variant may
+differ in the last bits of a logit and, rarely, in a draw). Times are never asserted; compare the ratios.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, print_table, write_json  # noqa: E402
@@ -34,34 +37,31 @@ import vqgen.priors.sampling as sampling  # noqa: E402
 from vqgen.priors.prior import CodePrior  # noqa: E402
 
 
-def _linear_form(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-    """``_FusedLinear.feature_major`` computed the ``F.linear`` way: ``(x^T @ W^T)^T``."""
-    out = F.linear(x.t(), self.weight, self.bias).t()
-    return out if residual is None else out + residual
-
-
 def _small_pages(shape, dtype, device) -> torch.Tensor:
     return torch.zeros(shape, dtype=dtype, device=device)
 
 
 @contextlib.contextmanager
-def levers(feature_major: bool, huge_pages: bool) -> Iterator[None]:
-    saved = sampling._FusedLinear.feature_major, sampling._huge_page_zeros
-    if not feature_major:
-        sampling._FusedLinear.feature_major = _linear_form
+def levers(onednn: bool, huge_pages: bool, paged: bool) -> Iterator[None]:
+    saved = sampling._onednn_packing, sampling._huge_page_zeros, sampling.PAGED_FROM_BYTES
+    if not onednn:
+        sampling._onednn_packing = lambda device, dtype: False
     if not huge_pages:
         sampling._huge_page_zeros = _small_pages
+    if not paged:
+        sampling.PAGED_FROM_BYTES = float("inf")
     try:
         yield
     finally:
-        sampling._FusedLinear.feature_major, sampling._huge_page_zeros = saved
+        sampling._onednn_packing, sampling._huge_page_zeros, sampling.PAGED_FROM_BYTES = saved
 
 
 VARIANTS = {
-    "vqgen (all levers)": (True, True),
-    "without huge pages": (True, False),
-    "without feature-major products": (False, True),
-    "without both": (False, False),
+    "vqgen (all levers)": (True, True, True),
+    "without oneDNN-packed products": (False, True, True),
+    "without huge pages": (True, False, True),
+    "without the paged cache": (True, True, False),
+    "without all three": (False, False, False),
 }
 
 

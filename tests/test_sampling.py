@@ -83,10 +83,16 @@ def greedy_full(prior, batch, labels=None, guidance_scale=1.0, known=None) -> to
     [(False, None), (False, 4), (True, None)],
     ids=["filled-cache", "paged", "static-cache"],
 )
-def test_kv_decoder_matches_full_forward(num_kv_heads, prefill, static, page_size):
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "F.linear"])
+def test_kv_decoder_matches_full_forward(monkeypatch, num_kv_heads, prefill, static, page_size, onednn):
     """All one-token paths: attention over the filled cache (the CPU default), the same over a paged cache
     (pages of 4 positions: the prefill spans two, the last page is partly written at most steps), and the
-    fixed-shape masked step over the whole cache (what a CUDA graph captures; run eagerly here)."""
+    fixed-shape masked step over the whole cache (what a CUDA graph captures; run eagerly here); each with
+    the products on oneDNN-packed weights (where this torch has the ops) and with plain ``F.linear``."""
+    if onednn and not sampling._onednn_packing(torch.device("cpu"), torch.float32):
+        pytest.skip("this torch build has no oneDNN linear ops")
+    if not onednn:
+        monkeypatch.setattr(sampling, "_onednn_packing", lambda device, dtype: False)
     prior = make_prior(num_kv_heads=num_kv_heads, seed=num_kv_heads)
     batch = 3
     codes = torch.randint(0, K, (batch, L), generator=torch.Generator().manual_seed(5))
@@ -98,6 +104,7 @@ def test_kv_decoder_matches_full_forward(num_kv_heads, prefill, static, page_siz
         decoder = KVDecoder(prior.model, batch, seq.shape[1], K, static=static, page_size=page_size)
         assert decoder.static == static and not decoder.graphed
         assert decoder.page_size == (page_size or seq.shape[1])  # this small cache: one page by default
+        assert all((linear.packed is not None) == onednn for linear in decoder.layers[0][:4])
         logits = decoder(seq[:, :prefill])
         torch.testing.assert_close(logits, full[:, prefill - 1], atol=1e-4, rtol=1e-4)
         for t in range(prefill, seq.shape[1]):

@@ -31,7 +31,8 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "compress", "decompress", "pipeline_checks
 MAGIC = b"VQZ1"
 # 3: the KV-cached decoder's arithmetic changed (folded norm weights, feature-major products), so its
 # probabilities, and with them version-2 files, differ in the last bits; those are refused, not misdecoded.
-FORMAT_VERSION = 3
+# 4: again (products on oneDNN-packed weights), so version-3 files are refused the same way.
+FORMAT_VERSION = 4
 
 
 def pipeline_checksum(pipe) -> str:

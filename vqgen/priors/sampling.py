@@ -4,9 +4,8 @@ The decode loop does not go through ``LlamaForCausalLM.forward``. ``KVDecoder`` 
 from the model's own weights (fused q/k/v and gate/up projections with the norm weights folded in, a
 preallocated KV cache, no attention masks, ``lm_head`` on the code rows of the last position only).
 ``transformers`` rebuilds masks, cache objects and logits processors on every step and grows its cache by
-concatenation. On a CPU the one-token step also keeps its activations feature-major (``W @ h``, the product
-MKL runs fastest for a few rows), its weights and cache on huge pages and a large cache in pages (see
-``KVDecoder``); on a GPU it is one CUDA graph.
+concatenation. On a CPU the products run on weights packed once per call for oneDNN, and the cache lies on
+huge pages, a large one in pages (see ``KVDecoder``); on a GPU the step is one CUDA graph.
 Speed against ``generate()``: ``benchmarks/sampling.py`` and ``benchmarks/RESULTS.md``. The tests check the
 decoder against a full, cache-free forward of the ``transformers`` model at every step.
 
@@ -155,7 +154,7 @@ class KVDecoder:
     contiguous block. With a single page (``page_size = max_len``) each row's positions follow each other and
     the filled part is a slice with a gap after every row's positions; read that way, a cache of several MB
     (one that does not stay in the CPU's caches) streams from memory at half the rate of a contiguous
-    block, and the step's attention, its largest part at batch 64, takes 1.1-1.2x as long
+    block, and the whole step at batch 16-64 takes 1.1-1.2x as long on the AVX-512 CPU measured
     (``benchmarks/RESULTS.md``). ``page_size=None`` picks pages of ``PAGE_SIZE`` positions for an eager
     decoder on a CPU whose cache holds at least ``PAGED_FROM_BYTES`` per layer, else one page (a small cache
     stays in the caches, and paging costs a few small copies per layer). Static decoders keep one page.
@@ -180,8 +179,7 @@ class KVDecoder:
         self.head_dim = cfg.head_dim
         self.eps = cfg.rms_norm_eps
         # Each RMSNorm's weight is folded into the projection it feeds, and the attention scale into the query
-        # rows (RoPE is linear, so scaling before it is the same): fewer small ops per step. On a CPU the fused
-        # weights are built straight into one buffer of huge pages (see ``_huge_page_zeros``).
+        # rows (RoPE is linear, so scaling before it is the same): fewer small ops per step.
         layers = inner.layers[: cfg.num_hidden_layers]
         plan = []  # (linears, norm, scales, rows) of each fused weight: 4 per layer, then the head
         for layer in layers:
@@ -198,15 +196,12 @@ class KVDecoder:
                 ((mlp.down_proj,), None, None, None),
             ]
         plan.append(((model.lm_head,), inner.norm.weight, None, num_code_tokens))
-        sizes = [sum(lin.weight[:rows].numel() for lin in linears) for linears, _, _, rows in plan]
-        arena = (
-            _huge_page_zeros((sum(sizes),), self.dtype, self.device) if self.device.type == "cpu" else None
-        )
-        fused, offset = [], 0
-        for (linears, norm, scales, rows), size in zip(plan, sizes):
-            out = None if arena is None else arena[offset : offset + size]
-            fused.append(_fused(*linears, norm=norm, scales=scales, rows=rows, out=out))
-            offset += size
+        fused = [
+            _fused(*linears, norm=norm, scales=scales, rows=rows) for linears, norm, scales, rows in plan
+        ]
+        if _onednn_packing(self.device, self.dtype):
+            for linear in fused:
+                linear.pack(batch)
         self.layers = [
             # The functional SiLU skips an nn.Module call per layer and step.
             (
@@ -244,22 +239,17 @@ class KVDecoder:
         self.layer_keys, self.layer_values = self.keys.unbind(0), self.values.unbind(0)
         self.batch, self.max_len, self.length = batch, max_len, 0
         self._graph = None
-        # [H, vocab], for ``_step``: it looks its inputs up feature-major, h [H, batch], in one gather.
-        self.embed_columns = None if self.static else weight.t().contiguous()
 
-    def _rms(self, x: torch.Tensor, dim: int = -1) -> torch.Tensor:
-        """RMSNorm without its weight (folded into the next projection) over the features along ``dim``."""
+    def _rms(self, x: torch.Tensor) -> torch.Tensor:
+        """RMSNorm without its weight (folded into the next projection) over the last dimension."""
         if x.dtype == torch.float32:  # no casts and in-place scalar ops: a few kernels fewer per call
-            return x * x.pow(2).mean(dim, keepdim=True).add_(self.eps).rsqrt_()
+            return x * x.pow(2).mean(-1, keepdim=True).add_(self.eps).rsqrt_()
         xf = x.float()
-        return (xf * torch.rsqrt(xf.pow(2).mean(dim, keepdim=True) + self.eps)).to(x.dtype)
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
 
-    def _rope(
-        self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor, dim: int = -1
-    ) -> torch.Tensor:
-        """Rotate ``x`` whose head features lie along ``dim``; cos/sin broadcast against ``x``."""
-        dim %= x.dim()
-        swapped = x.unflatten(dim, (2, self.head_dim // 2)).flip(dim).flatten(dim, dim + 1)
+    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
+        """Rotate ``x [..., D]`` (head features last); cos/sin broadcast against ``x``."""
+        swapped = x.unflatten(-1, (2, self.head_dim // 2)).flip(-2).flatten(-2)
         return torch.addcmul(x * cos, swapped, sin_signed)
 
     def _softmax(self, scores: torch.Tensor) -> torch.Tensor:
@@ -302,10 +292,7 @@ class KVDecoder:
 
     def _mlp(self, x: torch.Tensor, gate_up, down, act) -> torch.Tensor:
         gate, up = gate_up(self._rms(x)).chunk(2, dim=-1)
-        return x + down(act(gate) * up)
-
-    def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self._rms(x[:, -1]))
+        return down(act(gate).mul_(up), residual=x)
 
     def __call__(self, ids: torch.Tensor | None = None, embeds: torch.Tensor | None = None) -> torch.Tensor:
         """Token ids ``[batch, T]`` or input vectors ``embeds [batch, T, H]`` (the next ``T`` positions) -> code
@@ -330,20 +317,15 @@ class KVDecoder:
             raise ShapeError(
                 f"only the first (prefill) call may pass several tokens, got {t} at position {start}"
             )
-        if t == 1 and not self.static:
-            if embeds is None:
-                h = self.embed_columns.index_select(1, ids.reshape(batch))
-            else:
-                h = embeds.to(self.dtype).reshape(batch, -1).t().contiguous()
-            logits = self._step(h, start)
+        x = F.embedding(ids, self.embed) if embeds is None else embeds.to(self.dtype)
+        if t > 1:
+            logits = self._prefill(x)
+        elif not self.static:
+            logits = self._step(x.reshape(batch, -1), start)
+        elif self.graphed:
+            logits = self._replay(x, start)
         else:
-            x = F.embedding(ids, self.embed) if embeds is None else embeds.to(self.dtype)
-            if t > 1:
-                logits = self._prefill(x)
-            elif self.graphed:
-                logits = self._replay(x, start)
-            else:
-                logits = self._static_step(x, torch.tensor([start], device=self.device))
+            logits = self._static_step(x, torch.tensor([start], device=self.device))
         self.length = end
         return logits
 
@@ -364,37 +346,28 @@ class KVDecoder:
             attn = F.scaled_dot_product_attention(
                 q, keys, values, is_causal=True, scale=1.0, enable_gqa=nh > nkv
             )
-            x = self._mlp(x + o_proj(attn.transpose(1, 2).reshape(batch, t, nh * d)), gate_up, down, act)
-        return self._logits(x)
+            x = self._mlp(
+                o_proj(attn.transpose(1, 2).reshape(batch, t, nh * d), residual=x), gate_up, down, act
+            )
+        return self.head(self._rms(x[:, -1]))
 
-    def _step(self, h: torch.Tensor, position: int) -> torch.Tensor:
-        """One position, its input vectors feature-major ``h [H, batch]``, at ``position`` over the filled part of
-        the cache.
-
-        The activations stay feature-major, so every projection is ``W @ h`` with the weight as stored
-        (``[out, in]``): for the few rows of a decode step MKL picks a faster kernel for it on a CPU than for
-        ``x @ W^T``, the form ``F.linear`` (and so ``transformers``) asks for: 1.2-2x per product, about 1.2x on
-        the whole step (``benchmarks/cpu_decode_levers.py``). The residual adds ride in ``addmm``.
-        """
-        batch = h.shape[1]
+    def _step(self, x: torch.Tensor, position: int) -> torch.Tensor:
+        """One position, its input vectors ``x [batch, H]``, at ``position`` over the filled part of the cache."""
+        batch = x.shape[0]
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
         end = position + 1
         page, slot = divmod(position, self.page_size)
-        cos, sin = self.cos[position].view(1, d, 1), self.sin_signed[position].view(1, d, 1)
+        cos, sin = self.cos[position], self.sin_signed[position]
         for (qkv_proj, o_proj, gate_up, down, act), keys, values in zip(
             self.layers, self.layer_keys, self.layer_values
         ):
-            qkv = qkv_proj.feature_major(self._rms(h, dim=0)).view(nh + 2 * nkv, d, batch)
-            qk = self._rope(qkv[: nh + nkv], cos, sin, dim=1)
-            keys[page, :, slot].view(batch, nkv, d).copy_(qk[nh:].permute(2, 0, 1))
-            values[page, :, slot].view(batch, nkv, d).copy_(qkv[nh + nkv :].permute(2, 0, 1))
-            q = qk[:nh].permute(2, 0, 1)
-            attn = self._paged_attention(q, keys[: page + 1], values[: page + 1], end)
-            h = o_proj.feature_major(attn.t(), residual=h)
-            gate, up = gate_up.feature_major(self._rms(h, dim=0)).chunk(2, dim=0)
-            h = down.feature_major(act(gate).mul_(up), residual=h)
-        logits = self.head.feature_major(self._rms(h, dim=0))
-        return logits.t().contiguous()
+            qkv = qkv_proj(self._rms(x)).view(batch, nh + 2 * nkv, d)
+            qk = self._rope(qkv[:, : nh + nkv], cos, sin)
+            keys[page, :, slot].view(batch, nkv, d).copy_(qk[:, nh:])
+            values[page, :, slot].view(batch, nkv, d).copy_(qkv[:, nh + nkv :])
+            attn = self._paged_attention(qk[:, :nh], keys[: page + 1], values[: page + 1], end)
+            x = self._mlp(o_proj(attn, residual=x), gate_up, down, act)
+        return self.head(self._rms(x))
 
     def _static_step(self, x: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """One position ``x [batch, 1, H]`` at ``position`` (LongTensor ``[1]`` on the device), attending over
@@ -411,8 +384,8 @@ class KVDecoder:
             keys.view(batch, nkv, -1, d).index_copy_(2, position, qk[:, :, nh:].transpose(1, 2))
             values.view(batch, nkv, -1, d).index_copy_(2, position, qkv[:, :, nh + nkv :].transpose(1, 2))
             attn = self._one_query_attention(qk[:, 0, :nh], keys, values, future)
-            x = self._mlp(x + o_proj(attn.unsqueeze(1)), gate_up, down, act)
-        return self._logits(x)
+            x = self._mlp(o_proj(attn.unsqueeze(1), residual=x), gate_up, down, act)
+        return self.head(self._rms(x[:, -1]))
 
     def _replay(self, x: torch.Tensor, start: int) -> torch.Tensor:
         """The static step through a CUDA graph, captured at the first call."""
@@ -437,9 +410,9 @@ class KVDecoder:
 
 
 def _huge_page_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Zeros; in CPU memory on transparent huge pages where the OS offers them. Every decode step reads all
-    the weights and the whole filled KV cache, tens of MB that do not stay in the CPU's caches, and with 4 KB
-    pages the TLB misses of that read cost 5-8% of the step (``benchmarks/cpu_decode_levers.py``)."""
+    """Zeros; in CPU memory on transparent huge pages where the OS offers them. Every decode step reads the
+    whole filled KV cache, tens of MB that do not stay in the CPU's caches, and with 4 KB pages the TLB misses of
+    that read cost a few percent of the step on some CPUs (``benchmarks/cpu_decode_levers.py``)."""
     nbytes = math.prod(shape) * dtype.itemsize
     if device.type != "cpu" or nbytes == 0 or not hasattr(mmap, "MADV_HUGEPAGE"):
         return torch.zeros(shape, dtype=dtype, device=device)
@@ -451,21 +424,41 @@ def _huge_page_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.d
     return torch.frombuffer(buffer, dtype=dtype).view(shape)
 
 
+def _onednn_packing(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether ``KVDecoder`` packs its weights for oneDNN: float32 on a CPU with torch's oneDNN ops.
+
+    A weight packed once into oneDNN's blocked layout for the decoder's batch makes the decode step's products
+    1.4-1.5x faster on an AVX-512 CPU than MKL's ``W @ h`` on feature-major activations (this decoder's
+    earlier form) and 1.8x faster than ``F.linear``: 4-10% of the whole step (``benchmarks/RESULTS.md``; on an
+    AVX2 CPU, measured earlier, about as fast as ``W @ h``). ``_linear_pointwise`` is the op that
+    ``torch.compile``'s CPU backend emits for the same purpose."""
+    return (
+        device.type == "cpu"
+        and dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+        and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    )
+
+
 class _FusedLinear:
     """Several ``nn.Linear`` with the same input, concatenated along the output dimension."""
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         self.weight, self.bias = weight, bias
+        self.packed = None
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias)
+    def pack(self, batch: int) -> None:
+        """Keep the weight also in oneDNN's layout, tuned for ``batch`` input rows (see ``_onednn_packing``)."""
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, batch)
 
-    def feature_major(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        """``x [in, B]`` -> ``W @ x (+ bias) (+ residual)``, ``[out, B]``."""
-        if self.bias is not None:
-            bias = self.bias.unsqueeze(1)
-            residual = bias if residual is None else residual + bias
-        return torch.mm(self.weight, x) if residual is None else torch.addmm(residual, self.weight, x)
+    def __call__(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``x [..., in]`` -> ``x @ W^T (+ bias) (+ residual)``, ``[..., out]``."""
+        if self.packed is None:
+            out = F.linear(x, self.weight, self.bias)
+        else:
+            out = torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        return out if residual is None else out.add_(residual)
 
 
 def _fused(
@@ -473,15 +466,12 @@ def _fused(
     norm: torch.Tensor | None = None,
     scales: tuple[float, ...] | None = None,
     rows: int | None = None,
-    out: torch.Tensor | None = None,
 ) -> _FusedLinear:
     """``linears`` stacked along the output dimension: each one's output times its entry of ``scales``, of an
-    input first multiplied by ``norm [in]`` (an RMSNorm weight); only the first ``rows`` outputs when given.
-    The weight is built in ``out`` (as many elements, any shape) when given, else in new memory."""
+    input first multiplied by ``norm [in]`` (an RMSNorm weight); only the first ``rows`` outputs when given."""
     scales = scales or (1.0,) * len(linears)
     parts = [lin.weight.detach()[:rows] for lin in linears]
-    shape = (sum(part.shape[0] for part in parts), parts[0].shape[1])
-    weight = parts[0].new_empty(shape) if out is None else out.view(shape)
+    weight = parts[0].new_empty(sum(part.shape[0] for part in parts), parts[0].shape[1])
     start = 0
     for part, scale in zip(parts, scales):
         torch.mul(part, scale, out=weight[start : start + part.shape[0]])
