@@ -6,8 +6,6 @@ The levers (``vqgen/priors/sampling.py``):
 - oneDNN-packed products: ``KVDecoder`` packs its fused weights once per call into oneDNN's blocked layout and
   runs every projection through ``torch.ops.mkldnn._linear_pointwise``; switched off, the same products run
   as ``F.linear`` (MKL, what ``transformers`` does);
-- huge pages: the KV cache lies on transparent huge pages; switched off, in ordinary ``torch.zeros`` memory
-  (4 KB pages);
 - paged cache: a large cache is kept in pages of ``PAGE_SIZE`` positions of every row, so its filled part is one
   contiguous block; switched off, one page (each row's positions together, the filled part a slice with gaps).
 
@@ -37,31 +35,24 @@ import vqgen.priors.sampling as sampling  # noqa: E402
 from vqgen.priors.prior import CodePrior  # noqa: E402
 
 
-def _small_pages(shape, dtype, device) -> torch.Tensor:
-    return torch.zeros(shape, dtype=dtype, device=device)
-
-
 @contextlib.contextmanager
-def levers(onednn: bool, huge_pages: bool, paged: bool) -> Iterator[None]:
-    saved = sampling._onednn_packing, sampling._huge_page_zeros, sampling.PAGED_FROM_BYTES
+def levers(onednn: bool, paged: bool) -> Iterator[None]:
+    saved = sampling._onednn_packing, sampling.PAGED_FROM_BYTES
     if not onednn:
         sampling._onednn_packing = lambda device, dtype: False
-    if not huge_pages:
-        sampling._huge_page_zeros = _small_pages
     if not paged:
         sampling.PAGED_FROM_BYTES = float("inf")
     try:
         yield
     finally:
-        sampling._onednn_packing, sampling._huge_page_zeros, sampling.PAGED_FROM_BYTES = saved
+        sampling._onednn_packing, sampling.PAGED_FROM_BYTES = saved
 
 
 VARIANTS = {
-    "vqgen (all levers)": (True, True, True),
-    "without oneDNN-packed products": (False, True, True),
-    "without huge pages": (True, False, True),
-    "without the paged cache": (True, True, False),
-    "without all three": (False, False, False),
+    "vqgen (all levers)": (True, True),
+    "without oneDNN-packed products": (False, True),
+    "without the paged cache": (True, False),
+    "without both": (False, False),
 }
 
 

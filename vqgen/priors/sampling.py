@@ -4,8 +4,8 @@ The decode loop does not go through ``LlamaForCausalLM.forward``. ``KVDecoder`` 
 from the model's own weights (fused q/k/v and gate/up projections with the norm weights folded in, a
 preallocated KV cache, no attention masks, ``lm_head`` on the code rows of the last position only).
 ``transformers`` rebuilds masks, cache objects and logits processors on every step and grows its cache by
-concatenation. On a CPU the products run on weights packed once per call for oneDNN, and the cache lies on
-huge pages, a large one in pages (see ``KVDecoder``); on a GPU the step is one CUDA graph.
+concatenation. On a CPU the products run on weights packed once per call for oneDNN, and a large cache is kept
+in pages (see ``KVDecoder``); on a GPU the step is one CUDA graph.
 Speed against ``generate()``: ``benchmarks/sampling.py`` and ``benchmarks/RESULTS.md``. The tests check the
 decoder against a full, cache-free forward of the ``transformers`` model at every step.
 
@@ -17,7 +17,6 @@ exactly from the softmax over those candidates.
 from __future__ import annotations
 
 import math
-import mmap
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
@@ -234,8 +233,8 @@ class KVDecoder:
             raise ConfigError(f"a static decoder keeps one page (page_size={max_len}), got {page_size}")
         self.page_size = page_size
         shape = (len(self.layers), -(-max_len // page_size), rows, page_size, self.head_dim)
-        self.keys = _huge_page_zeros(shape, self.dtype, self.device)
-        self.values = _huge_page_zeros(shape, self.dtype, self.device)
+        self.keys = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        self.values = torch.zeros(shape, dtype=self.dtype, device=self.device)
         self.layer_keys, self.layer_values = self.keys.unbind(0), self.values.unbind(0)
         self.batch, self.max_len, self.length = batch, max_len, 0
         self._graph = None
@@ -407,21 +406,6 @@ class KVDecoder:
         self._position.fill_(start)
         self._graph.replay()
         return self._output
-
-
-def _huge_page_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Zeros; in CPU memory on transparent huge pages where the OS offers them. Every decode step reads the
-    whole filled KV cache, tens of MB that do not stay in the CPU's caches, and with 4 KB pages the TLB misses of
-    that read cost a few percent of the step on some CPUs (``benchmarks/cpu_decode_levers.py``)."""
-    nbytes = math.prod(shape) * dtype.itemsize
-    if device.type != "cpu" or nbytes == 0 or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return torch.zeros(shape, dtype=dtype, device=device)
-    buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)  # zero-filled
-    try:
-        buffer.madvise(mmap.MADV_HUGEPAGE)
-    except OSError:  # a kernel without transparent huge pages: ordinary pages
-        pass
-    return torch.frombuffer(buffer, dtype=dtype).view(shape)
 
 
 def _onednn_packing(device: torch.device, dtype: torch.dtype) -> bool:
