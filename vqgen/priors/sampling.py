@@ -199,6 +199,31 @@ class KVDecoder:
         fused = [
             _fused(*linears, norm=norm, scales=scales, rows=rows) for linears, norm, scales, rows in plan
         ]
+
+        # The model's own rotary module gives the cos/sin table, so RoPE variants stay the model's business.
+        positions = torch.arange(max_len, device=self.device)
+        cos, sin = inner.rotary_emb(weight[:1].unsqueeze(0), position_ids=positions.unsqueeze(0))
+        cos, sin, half = cos[0], sin[0], self.head_dim // 2
+        self.positions = positions
+        self.rotation = self.cos = self.sin_signed = None
+        if self.dtype in (torch.float32, torch.float64) and all(
+            torch.equal(t[:, :half], t[:, half:]) for t in (cos, sin)
+        ):
+            # RoPE turns the pair (x_i, x_{i + D/2}) of each head by one angle per position: with the query and
+            # key rows of the projection reordered so that the pairs lie side by side, it is one complex product
+            # instead of a flip, a product and an addcmul. Queries and keys are reordered alike, so their dot
+            # products, and the attention, are unchanged.
+            self.rotation = torch.complex(cos[:, :half], sin[:, :half])
+            for qkv in fused[: 4 * len(layers) : 4]:
+                qk_rows = (self.num_heads + self.num_kv_heads) * self.head_dim
+                for t in (qkv.weight, qkv.bias):
+                    if t is not None:
+                        pairs = t[:qk_rows].unflatten(0, (-1, 2, half)).transpose(1, 2)
+                        t[:qk_rows] = pairs.reshape(t[:qk_rows].shape)
+        else:  # bfloat16/float16 (no complex type), or halves that differ: rotate_half(x) * sin
+            self.cos = cos
+            self.sin_signed = torch.cat([-sin[:, :half], sin[:, half:]], dim=-1)
+
         if _onednn_packing(self.device, self.dtype):
             for linear in fused:
                 linear.pack(batch)
@@ -211,15 +236,6 @@ class KVDecoder:
             for i, layer in enumerate(layers)
         ]
         self.head = fused[-1]
-
-        # The model's own rotary module gives the cos/sin table, so RoPE variants stay the model's business.
-        positions = torch.arange(max_len, device=self.device)
-        cos, sin = inner.rotary_emb(weight[:1].unsqueeze(0), position_ids=positions.unsqueeze(0))
-        half = self.head_dim // 2
-        self.cos = cos[0]
-        # rotate_half(x) * sin == swap_halves(x) * [-sin_lo, sin_hi]
-        self.sin_signed = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
-        self.positions = positions
 
         self.static = self.device.type == "cuda" if static is None else bool(static)
         self.graphed = self.static and self.device.type == "cuda"
@@ -248,8 +264,19 @@ class KVDecoder:
         xf = x.float()
         return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
 
-    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin_signed: torch.Tensor) -> torch.Tensor:
-        """Rotate ``x [..., D]`` (head features last); cos/sin broadcast against ``x``."""
+    def _rope_at(self, index: int | slice | torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The rotation tables of positions ``index`` (a LongTensor on the device: without a host sync)."""
+        tables = (self.rotation,) if self.rotation is not None else (self.cos, self.sin_signed)
+        if isinstance(index, torch.Tensor):
+            return tuple(t.index_select(0, index) for t in tables)
+        return tuple(t[index] for t in tables)
+
+    def _rope(self, x: torch.Tensor, tables: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Rotate ``x [..., D]`` (head features last); the tables (from ``_rope_at``) broadcast against it."""
+        if self.rotation is not None:
+            pairs = torch.view_as_complex(x.unflatten(-1, (-1, 2)))
+            return torch.view_as_real(pairs * tables[0]).flatten(-2)
+        cos, sin_signed = tables  # rotate_half(x) * sin == swap_halves(x) * [-sin_lo, sin_hi]
         swapped = x.unflatten(-1, (2, self.head_dim // 2)).flip(-2).flatten(-2)
         return torch.addcmul(x * cos, swapped, sin_signed)
 
@@ -334,10 +361,10 @@ class KVDecoder:
         """The first ``T`` positions ``x [batch, T, H]`` into an empty cache."""
         batch, t = x.shape[:2]
         nh, nkv, d, size = self.num_heads, self.num_kv_heads, self.head_dim, self.page_size
-        cos, sin = self.cos[:t].unsqueeze(1), self.sin_signed[:t].unsqueeze(1)
+        rotation = tuple(table.unsqueeze(1) for table in self._rope_at(slice(0, t)))
         for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
             qkv = qkv_proj(self._rms(x)).view(batch, t, nh + 2 * nkv, d)
-            qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
+            qk = self._rope(qkv[:, :, : nh + nkv], rotation)
             keys, values = qk[:, :, nh:].transpose(1, 2), qkv[:, :, nh + nkv :].transpose(1, 2)
             for page, lo in enumerate(range(0, t, size)):
                 hi = min(t, lo + size)
@@ -358,12 +385,12 @@ class KVDecoder:
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
         end = position + 1
         page, slot = divmod(position, self.page_size)
-        cos, sin = self.cos[position], self.sin_signed[position]
+        rotation = self._rope_at(position)
         for (qkv_proj, o_proj, gate_up, down, act), keys, values in zip(
             self.layers, self.layer_keys, self.layer_values
         ):
             qkv = qkv_proj(self._rms(x)).view(batch, nh + 2 * nkv, d)
-            qk = self._rope(qkv[:, : nh + nkv], cos, sin)
+            qk = self._rope(qkv[:, : nh + nkv], rotation)
             keys[page, :, slot].view(batch, nkv, d).copy_(qk[:, nh:])
             values[page, :, slot].view(batch, nkv, d).copy_(qkv[:, nh + nkv :])
             attn = self._paged_attention(qk[:, :nh], keys[: page + 1], values[: page + 1], end)
@@ -375,12 +402,11 @@ class KVDecoder:
         the whole cache with the unwritten slots masked: the same shapes at every step."""
         batch = x.shape[0]
         nh, nkv, d = self.num_heads, self.num_kv_heads, self.head_dim
-        cos = self.cos.index_select(0, position).unsqueeze(1)
-        sin = self.sin_signed.index_select(0, position).unsqueeze(1)
+        rotation = tuple(table.unsqueeze(1) for table in self._rope_at(position))
         future = self.positions > position
         for i, (qkv_proj, o_proj, gate_up, down, act) in enumerate(self.layers):
             qkv = qkv_proj(self._rms(x)).view(batch, 1, nh + 2 * nkv, d)
-            qk = self._rope(qkv[:, :, : nh + nkv], cos, sin)
+            qk = self._rope(qkv[:, :, : nh + nkv], rotation)
             keys, values = self.keys[i, 0], self.values[i, 0]  # the one page, [B * kv_heads, L, D]
             keys.view(batch, nkv, -1, d).index_copy_(2, position, qk[:, :, nh:].transpose(1, 2))
             values.view(batch, nkv, -1, d).index_copy_(2, position, qkv[:, :, nh + nkv :].transpose(1, 2))
