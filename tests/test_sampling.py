@@ -105,6 +105,7 @@ def test_kv_decoder_matches_full_forward(monkeypatch, num_kv_heads, prefill, sta
         assert decoder.static == static and not decoder.graphed
         assert decoder.page_size == (page_size or seq.shape[1])  # this small cache: one page by default
         assert all((linear.packed is not None) == onednn for linear in decoder.layers[0][:4])
+        assert decoder.rotation is not None  # float32 RoPE as complex products (the fallback: a test below)
         logits = decoder(seq[:, :prefill])
         torch.testing.assert_close(logits, full[:, prefill - 1], atol=1e-4, rtol=1e-4)
         for t in range(prefill, seq.shape[1]):
@@ -148,6 +149,20 @@ def test_cuda_graph_decoder_matches_eager_steps(dtype):
     first = draw()
     assert first.device.type == "cuda" and int(first.max()) < K
     assert torch.equal(first, draw())
+
+
+@pytest.mark.parametrize("static", [False, True], ids=["step", "static-step"])
+def test_kv_decoder_rotate_half_fallback_matches_full_forward(monkeypatch, static):
+    """The RoPE path of bfloat16 decoders (no complex type), run in float32 here so the comparison is tight."""
+    monkeypatch.setattr(sampling, "_complex_rope", lambda dtype, cos, sin: False)
+    prior = make_prior(num_kv_heads=2)
+    seq = torch.cat([prior.prefix_ids(torch.tensor([1, 4]) + K, 2), torch.randint(0, K, (2, L - 1))], 1)
+    full = full_code_logits(prior, seq)
+    with torch.inference_mode():
+        decoder = KVDecoder(prior.model, 2, seq.shape[1], K, static=static, page_size=None if static else 4)
+        assert decoder.rotation is None
+        got = [decoder(seq[:, :3])] + [decoder(seq[:, t : t + 1]) for t in range(3, seq.shape[1])]
+    torch.testing.assert_close(torch.stack(got, 1), full[:, 2:], atol=1e-4, rtol=1e-4)
 
 
 def test_kv_decoder_other_rope_theta_and_unconditional():

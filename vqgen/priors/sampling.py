@@ -206,9 +206,7 @@ class KVDecoder:
         cos, sin, half = cos[0], sin[0], self.head_dim // 2
         self.positions = positions
         self.rotation = self.cos = self.sin_signed = None
-        if self.dtype in (torch.float32, torch.float64) and all(
-            torch.equal(t[:, :half], t[:, half:]) for t in (cos, sin)
-        ):
+        if _complex_rope(self.dtype, cos, sin):
             # RoPE turns the pair (x_i, x_{i + D/2}) of each head by one angle per position: with the query and
             # key rows of the projection reordered so that the pairs lie side by side, it is one complex product
             # instead of a flip, a product and an addcmul. Queries and keys are reordered alike, so their dot
@@ -434,6 +432,15 @@ class KVDecoder:
         self._position.fill_(start)
         self._graph.replay()
         return self._output
+
+
+def _complex_rope(dtype: torch.dtype, cos: torch.Tensor, sin: torch.Tensor) -> bool:
+    """Whether ``KVDecoder`` rotates as complex products: a dtype with a complex counterpart, and rotary tables
+    ``[L, D]`` whose two halves are equal (one angle per feature pair, as in every Llama RoPE variant)."""
+    half = cos.shape[-1] // 2
+    return dtype in (torch.float32, torch.float64) and all(
+        torch.equal(t[:, :half], t[:, half:]) for t in (cos, sin)
+    )
 
 
 def _onednn_packing(device: torch.device, dtype: torch.dtype) -> bool:
