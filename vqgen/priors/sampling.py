@@ -212,8 +212,8 @@ class KVDecoder:
             # instead of a flip, a product and an addcmul. Queries and keys are reordered alike, so their dot
             # products, and the attention, are unchanged.
             self.rotation = torch.complex(cos[:, :half], sin[:, :half])
+            qk_rows = (self.num_heads + self.num_kv_heads) * self.head_dim
             for qkv in fused[: 4 * len(layers) : 4]:
-                qk_rows = (self.num_heads + self.num_kv_heads) * self.head_dim
                 for t in (qkv.weight, qkv.bias):
                     if t is not None:
                         pairs = t[:qk_rows].unflatten(0, (-1, 2, half)).transpose(1, 2)
@@ -489,12 +489,7 @@ def _fused(
     """``linears`` stacked along the output dimension: each one's output times its entry of ``scales``, of an
     input first multiplied by ``norm [in]`` (an RMSNorm weight); only the first ``rows`` outputs when given."""
     scales = scales or (1.0,) * len(linears)
-    parts = [lin.weight.detach()[:rows] for lin in linears]
-    weight = parts[0].new_empty(sum(part.shape[0] for part in parts), parts[0].shape[1])
-    start = 0
-    for part, scale in zip(parts, scales):
-        torch.mul(part, scale, out=weight[start : start + part.shape[0]])
-        start += part.shape[0]
+    weight = torch.cat([lin.weight.detach()[:rows] * scale for lin, scale in zip(linears, scales)])
     if norm is not None:
         weight.mul_(norm.detach())
     biases = [lin.bias for lin in linears]
