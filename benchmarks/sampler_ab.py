@@ -55,6 +55,15 @@ def sampler_at(rev: str):
     return module
 
 
+def draw(module, prior, batch: int, labels, generator=None, top_k: int = 100):
+    """``module.sample_codes`` at ``top_k``, in the call form of the module's revision (the sampling
+    keywords became one ``SamplingConfig`` in the structure change)."""
+    if hasattr(module, "SamplingConfig"):
+        sampling = module.SamplingConfig(top_k=top_k)
+        return module.sample_codes(prior, batch, class_labels=labels, sampling=sampling, generator=generator)
+    return module.sample_codes(prior, batch, class_labels=labels, top_k=top_k, generator=generator)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", required=True, help="git revision of the earlier sampler")
@@ -74,14 +83,12 @@ def main(argv: list[str] | None = None) -> None:
         times: dict[str, list[float]] = {name: [] for name in samplers}
         codes = {}
         for module in samplers.values():  # warm-up, untimed
-            module.sample_codes(prior, batch, class_labels=labels, top_k=100)
+            draw(module, prior, batch, labels)
         for _ in range(args.repeats):
             for name, module in samplers.items():
                 generator = torch.Generator().manual_seed(args.seed)
                 start = time.perf_counter()
-                codes[name] = module.sample_codes(
-                    prior, batch, class_labels=labels, top_k=100, generator=generator
-                )
+                codes[name] = draw(module, prior, batch, labels, generator)
                 times[name].append(time.perf_counter() - start)
         ratio = statistics.median(a / b for a, b in zip(times["working tree"], times[args.rev]))
         row = {

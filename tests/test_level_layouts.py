@@ -18,6 +18,7 @@ import vqgen.priors.sampling as sampling
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.priors.prior import CodePrior
 from vqgen.priors.sampling import KVDecoder, sample_codes
+from vqgen.priors.sampling_config import SamplingConfig
 
 LEVELS, FRAMES, CB = 3, 4, 8
 GRID = [LEVELS, FRAMES]
@@ -185,7 +186,7 @@ def test_kv_decoder_with_step_embeddings_matches_full_forward():
 @pytest.mark.parametrize("layout", ["flatten", "delay"])
 def test_greedy_sampling_matches_full_model(layout):
     prior = make_prior(layout)
-    codes = sample_codes(prior, 3, class_labels=[0, 2, 3], temperature=0)
+    codes = sample_codes(prior, 3, class_labels=[0, 2, 3], sampling=SamplingConfig(temperature=0))
     assert codes.shape == (3, *GRID)
     expected = greedy_full(prior, 3, labels=torch.tensor([0, 2, 3]))
     assert torch.equal(prior.layout.flatten(codes), expected)
@@ -194,10 +195,14 @@ def test_greedy_sampling_matches_full_model(layout):
 @pytest.mark.parametrize("layout", ["flatten", "delay"])
 def test_guided_greedy_matches_manual_guidance(layout):
     prior = make_prior(layout)
-    codes = sample_codes(prior, 2, class_labels=[3, 1], guidance_scale=2.5, temperature=0)
+    codes = sample_codes(
+        prior, 2, class_labels=[3, 1], sampling=SamplingConfig(guidance_scale=2.5, temperature=0)
+    )
     expected = greedy_full(prior, 2, labels=torch.tensor([3, 1]), guidance_scale=2.5)
     assert torch.equal(prior.layout.flatten(codes), expected)
-    assert not torch.equal(codes, sample_codes(prior, 2, class_labels=[3, 1], temperature=0))
+    assert not torch.equal(
+        codes, sample_codes(prior, 2, class_labels=[3, 1], sampling=SamplingConfig(temperature=0))
+    )
 
 
 def test_delay_guidance_logits_per_level(monkeypatch):
@@ -213,7 +218,11 @@ def test_delay_guidance_logits_per_level(monkeypatch):
     monkeypatch.setattr(sampling, "sample_from_logits", spy)
     labels = torch.tensor([2, 0])
     codes = sample_codes(
-        prior, 2, class_labels=labels, guidance_scale=3.0, generator=torch.Generator().manual_seed(0)
+        prior,
+        2,
+        class_labels=labels,
+        generator=torch.Generator().manual_seed(0),
+        sampling=SamplingConfig(guidance_scale=3.0),
     )
     layout = prior.layout
     assert len(calls) == layout.steps
@@ -243,43 +252,45 @@ def test_samples_are_legal_seeded_and_keep_pads(layout):
     assert not torch.equal(a, prior.sample(6, generator=torch.Generator().manual_seed(1), **draw))
 
 
-# ------------------------------------------------------------------ prefixes
+# ------------------------------------------------------------------ prompts
 
 
 @pytest.mark.parametrize("layout", ["flatten", "delay"])
-def test_prefix_frames_kept_and_continued(layout):
+def test_prompt_frames_kept_and_continued(layout):
     prior = make_prior(layout)
     frames = random_codes(2, seed=5)[:, :, :2]
-    codes = sample_codes(prior, 2, class_labels=[1, 2], prefix=frames, temperature=0)
+    codes = sample_codes(prior, 2, class_labels=[1, 2], prompt=frames, sampling=SamplingConfig(temperature=0))
     assert torch.equal(codes[:, :, :2], frames)
     known, _ = prior.layout.known_tokens(frames)
     expected = greedy_full(prior, 2, labels=torch.tensor([1, 2]), known=known)
     assert torch.equal(prior.layout.flatten(codes), expected)
-    # random, guided sampling with one prefix broadcast over the batch keeps it too
-    drawn = sample_codes(prior, 4, class_labels=0, guidance_scale=2.0, prefix=frames[:1])
+    # random, guided sampling with one prompt broadcast over the batch keeps it too
+    drawn = sample_codes(
+        prior, 4, class_labels=0, prompt=frames[:1], sampling=SamplingConfig(guidance_scale=2.0)
+    )
     assert (drawn[:, :, :2] == frames[:1]).all()
     assert len({tuple(c.flatten().tolist()) for c in drawn}) > 1
-    # the whole clip as prefix comes back as it is
+    # the whole clip as prompt comes back as it is
     full = random_codes(2, seed=6)
-    assert torch.equal(sample_codes(prior, 2, prefix=full), full)
+    assert torch.equal(sample_codes(prior, 2, prompt=full), full)
 
 
-def test_prefix_tokens_in_sequence_order_and_bad_prefixes():
+def test_prompt_tokens_in_sequence_order_and_bad_prompts():
     prior = make_prior("delay")
     codes = random_codes(1, seed=7)
     tokens = prior.layout.flatten(codes)[:, :7]  # steps 0, 1 and the first level of step 2
-    drawn = sample_codes(prior, 2, prefix=tokens, generator=torch.Generator().manual_seed(0))
+    drawn = sample_codes(prior, 2, prompt=tokens, generator=torch.Generator().manual_seed(0))
     assert torch.equal(prior.layout.flatten(drawn)[:, :7], tokens.expand(2, -1))
     bad = tokens.clone()
     bad[0, 1] = 3  # a level-1 code where the pattern has a pad
     with pytest.raises(ConfigError, match=r"code range.*token 3 at sequence position 1 where \[24, 25\)"):
-        sample_codes(prior, 1, prefix=bad)
+        sample_codes(prior, 1, prompt=bad)
     with pytest.raises(ConfigError, match=r"\[0, 8\).*\[0, 9\]"):
-        sample_codes(prior, 1, prefix=torch.full((1, LEVELS, 1), 9).index_fill(1, torch.tensor([0]), 0))
+        sample_codes(prior, 1, prompt=torch.full((1, LEVELS, 1), 9).index_fill(1, torch.tensor([0]), 0))
     with pytest.raises(ShapeError, match=r"n<=4.*\[1, 3, 5\]"):
-        sample_codes(prior, 1, prefix=torch.zeros(1, LEVELS, 5, dtype=torch.long))
+        sample_codes(prior, 1, prompt=torch.zeros(1, LEVELS, 5, dtype=torch.long))
     with pytest.raises(ShapeError, match="batch"):
-        sample_codes(prior, 3, prefix=torch.zeros(2, LEVELS, 1, dtype=torch.long))
+        sample_codes(prior, 3, prompt=torch.zeros(2, LEVELS, 1, dtype=torch.long))
 
 
 # ------------------------------------------------------------------ shorter clips
@@ -301,17 +312,17 @@ def test_time_steps_gives_the_start_of_a_full_sample(layout, grid, axis):
 def test_time_steps_with_prefix_and_errors():
     prior = make_prior("delay")
     frames = random_codes(1, seed=8)[:, :, :2]
-    codes = prior.sample(2, prefix=frames, time_steps=3, generator=torch.Generator().manual_seed(0))
+    codes = prior.sample(2, prompt=frames, time_steps=3, generator=torch.Generator().manual_seed(0))
     assert codes.shape == (2, LEVELS, 3) and (codes[:, :, :2] == frames).all()
-    assert torch.equal(prior.sample(2, prefix=frames, time_steps=2), frames.expand(2, -1, -1))
-    with pytest.raises(ShapeError, match=r"n<=1.*\[1, 3, 2\]"):  # prefix longer than the clip
-        prior.sample(1, prefix=frames, time_steps=1)
+    assert torch.equal(prior.sample(2, prompt=frames, time_steps=2), frames.expand(2, -1, -1))
+    with pytest.raises(ShapeError, match=r"n<=1.*\[1, 3, 2\]"):  # prompt longer than the clip
+        prior.sample(1, prompt=frames, time_steps=1)
     for bad in (0, 5, 1.5):
         with pytest.raises(ConfigError, match=rf"time_steps.*\[1, 4\].*{bad}"):
             prior.sample(1, time_steps=bad)
     raster = make_prior("raster", grid=[4, 3])
     with pytest.raises(ShapeError, match=r"P<=6.*\[1, 7\]"):
-        raster.sample(1, prefix=torch.zeros(1, 7, dtype=torch.long), time_steps=2)
+        raster.sample(1, prompt=torch.zeros(1, 7, dtype=torch.long), time_steps=2)
 
 
 # ------------------------------------------------------------------ save, load, train

@@ -1,5 +1,5 @@
 """Sampling from a CodePrior: the KV-cached decoder against the full transformers forward, temperature, top-k,
-top-p, classifier-free guidance, prefixes, seeding and argument checks.
+top-p, classifier-free guidance, prompts, seeding and argument checks.
 
 The key test is ``test_kv_decoder_matches_full_forward``: the lean ``KVDecoder`` must give the same code logits
 as a cache-free ``LlamaForCausalLM`` forward at every step, for multi-head, grouped-query and multi-query
@@ -15,7 +15,8 @@ import torch
 import vqgen.priors.sampling as sampling
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.priors.prior import CodePrior
-from vqgen.priors.sampling import KVDecoder, check_sampling_args, sample_codes, sample_from_logits
+from vqgen.priors.sampling import KVDecoder, check_call, sample_codes, sample_from_logits
+from vqgen.priors.sampling_config import SamplingConfig
 
 GRID = [3, 4]
 K = 16
@@ -141,9 +142,8 @@ def test_cuda_graph_decoder_matches_eager_steps(dtype):
             prior,
             batch,
             class_labels=[1, 4, 9],
-            guidance_scale=2.0,
-            top_k=8,
             generator=torch.Generator("cuda").manual_seed(0),
+            sampling=SamplingConfig(guidance_scale=2.0, top_k=8),
         )
 
     first = draw()
@@ -218,7 +218,9 @@ def test_sampling_through_paged_cache_is_greedy_of_full_model(monkeypatch, guida
     monkeypatch.setattr(sampling, "PAGED_FROM_BYTES", 1)
     prior = make_prior(num_kv_heads=2)
     labels = torch.tensor([0, 5, 9])
-    codes = sample_codes(prior, 3, class_labels=labels, guidance_scale=guidance_scale, temperature=0)
+    codes = sample_codes(
+        prior, 3, class_labels=labels, sampling=SamplingConfig(guidance_scale=guidance_scale, temperature=0)
+    )
     want = greedy_full(prior, 3, labels=labels, guidance_scale=guidance_scale)
     assert torch.equal(codes.view(3, L), want)
 
@@ -229,7 +231,7 @@ def test_sampling_through_paged_cache_is_greedy_of_full_model(monkeypatch, guida
 @pytest.mark.parametrize("num_kv_heads", [4, 2])
 def test_temperature_zero_is_greedy_of_full_model(num_kv_heads):
     prior = make_prior(num_kv_heads=num_kv_heads)
-    codes = sample_codes(prior, 3, class_labels=[0, 5, 9], temperature=0)
+    codes = sample_codes(prior, 3, class_labels=[0, 5, 9], sampling=SamplingConfig(temperature=0))
     assert codes.shape == (3, *GRID)
     expected = greedy_full(prior, 3, labels=torch.tensor([0, 5, 9]))
     assert torch.equal(codes.reshape(3, L), expected)
@@ -244,15 +246,19 @@ def test_top_k_one_and_tiny_top_p_are_greedy():
     prior = make_prior(num_classes=0)
     greedy = greedy_full(prior, 2).reshape(2, *GRID)
     gen = torch.Generator().manual_seed(3)
-    assert torch.equal(sample_codes(prior, 2, top_k=1, temperature=1.5, generator=gen), greedy)
-    assert torch.equal(sample_codes(prior, 2, top_p=1e-6, generator=gen), greedy)
-    assert torch.equal(sample_codes(prior, 2, top_k=5, top_p=1e-6, generator=gen), greedy)
+    assert torch.equal(
+        sample_codes(prior, 2, generator=gen, sampling=SamplingConfig(top_k=1, temperature=1.5)), greedy
+    )
+    assert torch.equal(sample_codes(prior, 2, generator=gen, sampling=SamplingConfig(top_p=1e-6)), greedy)
+    assert torch.equal(
+        sample_codes(prior, 2, generator=gen, sampling=SamplingConfig(top_k=5, top_p=1e-6)), greedy
+    )
     assert not torch.equal(sample_codes(prior, 2, generator=gen), greedy)  # really sampling otherwise
 
 
 def test_greedy_matches_transformers_generate():
     prior = make_prior(num_classes=0)
-    ours = sample_codes(prior, 2, temperature=0).reshape(2, L)
+    ours = sample_codes(prior, 2, sampling=SamplingConfig(temperature=0)).reshape(2, L)
     with torch.no_grad():
         out = prior.model.generate(
             input_ids=prior.prefix_ids(None, 2),
@@ -372,7 +378,7 @@ def test_sampling_codes_single_position_distribution():
     prior = make_prior(num_classes=0)
     known = torch.randint(0, K, (1, L - 1), generator=torch.Generator().manual_seed(7))
     n = 3000
-    codes = sample_codes(prior, n, prefix=known, generator=torch.Generator().manual_seed(0))
+    codes = sample_codes(prior, n, prompt=known, generator=torch.Generator().manual_seed(0))
     assert (codes.reshape(n, L)[:, :-1] == known).all()
     counts = torch.bincount(codes.reshape(n, L)[:, -1], minlength=K).double()
     logits = full_code_logits(prior, torch.cat([prior.prefix_ids(None, 1), known], 1))[0, -1]
@@ -406,7 +412,11 @@ def test_guidance_logits_are_null_plus_scale_times_difference(monkeypatch, scale
     calls = spy_sample_from_logits(monkeypatch)
     labels = torch.tensor([2, 7])
     codes = sample_codes(
-        prior, 2, class_labels=labels, guidance_scale=scale, generator=torch.Generator().manual_seed(0)
+        prior,
+        2,
+        class_labels=labels,
+        generator=torch.Generator().manual_seed(0),
+        sampling=SamplingConfig(guidance_scale=scale),
     )
     assert len(calls) == L
     tokens = codes.reshape(2, L)
@@ -422,11 +432,13 @@ def test_guidance_logits_are_null_plus_scale_times_difference(monkeypatch, scale
 
 def test_guided_greedy_matches_manual_guidance():
     prior = make_prior()
-    codes = sample_codes(prior, 2, class_labels=[4, 1], guidance_scale=2.5, temperature=0)
+    codes = sample_codes(
+        prior, 2, class_labels=[4, 1], sampling=SamplingConfig(guidance_scale=2.5, temperature=0)
+    )
     expected = greedy_full(prior, 2, labels=torch.tensor([4, 1]), guidance_scale=2.5)
     assert torch.equal(codes.reshape(2, L), expected)
     # guidance really changes the result here
-    plain = sample_codes(prior, 2, class_labels=[4, 1], temperature=0)
+    plain = sample_codes(prior, 2, class_labels=[4, 1], sampling=SamplingConfig(temperature=0))
     assert not torch.equal(plain, codes)
 
 
@@ -442,9 +454,11 @@ def test_guidance_scale_one_and_no_labels_do_not_double_batch(monkeypatch):
 
     monkeypatch.setattr(sampling, "KVDecoder", SpyDecoder)
     calls = spy_sample_from_logits(monkeypatch)
-    sample_codes(prior, 3, class_labels=[1, 2, 3], guidance_scale=1.0)
-    sample_codes(prior, 3, class_labels=None, guidance_scale=4.0)  # null vs null guidance is a no-op
-    sample_codes(prior, 3, class_labels=[1, 2, 3], guidance_scale=4.0)
+    sample_codes(prior, 3, class_labels=[1, 2, 3], sampling=SamplingConfig(guidance_scale=1.0))
+    sample_codes(
+        prior, 3, class_labels=None, sampling=SamplingConfig(guidance_scale=4.0)
+    )  # null vs null guidance is a no-op
+    sample_codes(prior, 3, class_labels=[1, 2, 3], sampling=SamplingConfig(guidance_scale=4.0))
     assert rows == [3, 3, 6]
     assert all(c.shape == (3, K) for c in calls)
 
@@ -459,9 +473,8 @@ def test_static_cache_decoder_samples_the_same_codes(monkeypatch):
             prior,
             3,
             class_labels=[1, 2, 3],
-            guidance_scale=2.0,
-            top_k=8,
             generator=torch.Generator().manual_seed(3),
+            sampling=SamplingConfig(guidance_scale=2.0, top_k=8),
         )
 
     default = draw()
@@ -476,56 +489,58 @@ def test_unlabelled_sampling_uses_null_class():
     assert torch.equal(codes.reshape(2, L), greedy_full(prior, 2))
 
 
-# ------------------------------------------------------------------ prefix
+# ------------------------------------------------------------------ prompt
 
 
-def test_prefix_sequence_form_kept_and_continued():
+def test_prompt_sequence_form_kept_and_continued():
     prior = make_prior()
     known = torch.randint(0, K, (2, 5), generator=torch.Generator().manual_seed(1))
-    codes = sample_codes(prior, 2, class_labels=[3, 6], prefix=known, temperature=0)
+    codes = sample_codes(prior, 2, class_labels=[3, 6], prompt=known, sampling=SamplingConfig(temperature=0))
     tokens = codes.reshape(2, L)
     assert torch.equal(tokens[:, :5], known)
     assert torch.equal(tokens, greedy_full(prior, 2, labels=torch.tensor([3, 6]), known=known))
     # random sampling keeps the prefix too, with guidance
-    drawn = sample_codes(prior, 2, class_labels=[3, 6], guidance_scale=2.0, prefix=known)
+    drawn = sample_codes(
+        prior, 2, class_labels=[3, 6], prompt=known, sampling=SamplingConfig(guidance_scale=2.0)
+    )
     assert torch.equal(drawn.reshape(2, L)[:, :5], known)
 
 
-def test_prefix_top_rows_block_and_broadcast():
+def test_prompt_top_rows_block_and_broadcast():
     prior = make_prior(num_classes=0)
     rows = torch.randint(0, K, (1, 2, 4), generator=torch.Generator().manual_seed(2))
-    codes = sample_codes(prior, 3, prefix=rows, generator=torch.Generator().manual_seed(0))
+    codes = sample_codes(prior, 3, prompt=rows, generator=torch.Generator().manual_seed(0))
     assert codes.shape == (3, *GRID)
     assert (codes[:, :2] == rows).all()
     assert len({tuple(c.flatten().tolist()) for c in codes}) > 1  # the rest is sampled per row
-    greedy = sample_codes(prior, 1, prefix=rows, temperature=0)
+    greedy = sample_codes(prior, 1, prompt=rows, sampling=SamplingConfig(temperature=0))
     assert torch.equal(greedy.reshape(1, L), greedy_full(prior, 1, known=rows.reshape(1, 8)))
 
 
 def test_full_prefix_returned_as_is():
     prior = make_prior()
     full = torch.randint(0, K, (2, *GRID))
-    codes = sample_codes(prior, 2, class_labels=1, prefix=full)
+    codes = sample_codes(prior, 2, class_labels=1, prompt=full)
     assert torch.equal(codes, full)
     assert codes.data_ptr() != full.data_ptr()
 
 
 @pytest.mark.parametrize("bad", [16, -1])
-def test_prefix_out_of_range_refused(bad):
+def test_prompt_out_of_range_refused(bad):
     prior = make_prior()
     prefix = torch.tensor([[0, 3, bad]])
     with pytest.raises(ConfigError, match=str(bad)):
-        sample_codes(prior, 1, prefix=prefix)
+        sample_codes(prior, 1, prompt=prefix)
 
 
-def test_prefix_bad_shape_or_batch():
+def test_prompt_bad_shape_or_batch():
     prior = make_prior()
     with pytest.raises(ShapeError, match="batch"):
-        sample_codes(prior, 3, prefix=torch.zeros(2, 4, dtype=torch.long))
+        sample_codes(prior, 3, prompt=torch.zeros(2, 4, dtype=torch.long))
     with pytest.raises(ShapeError, match=r"\[1, 2, 3\]"):
-        sample_codes(prior, 1, prefix=torch.zeros(1, 2, 3, dtype=torch.long))
+        sample_codes(prior, 1, prompt=torch.zeros(1, 2, 3, dtype=torch.long))
     with pytest.raises(ShapeError, match="float32"):
-        sample_codes(prior, 1, prefix=torch.zeros(1, 4))
+        sample_codes(prior, 1, prompt=torch.zeros(1, 4))
 
 
 # ------------------------------------------------------------------ argument checks
@@ -555,7 +570,7 @@ def test_bad_sampling_args(kwargs, needle):
         ShapeError if "class_labels" in kwargs and isinstance(kwargs["class_labels"], list) else ConfigError
     )
     with pytest.raises(error, match=needle):
-        sample_codes(prior, 2, **kwargs)
+        prior.sample(2, **kwargs)
 
 
 def test_unconditional_prior_refuses_guidance_and_labels():
@@ -569,4 +584,4 @@ def test_unconditional_prior_refuses_guidance_and_labels():
 @pytest.mark.parametrize("batch_size", [0, -1, 1.0, True])
 def test_bad_batch_size(batch_size):
     with pytest.raises(ConfigError, match="batch_size"):
-        check_sampling_args(K, batch_size, 1.0, 1.0, None, None, True)
+        check_call(batch_size, None)

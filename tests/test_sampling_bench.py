@@ -46,7 +46,7 @@ def test_sampler_ab_imports_the_sampler_of_a_git_revision():
     """benchmarks/sampler_ab.py compares against ``git show REV:vqgen/priors/sampling.py``; at HEAD that module
     must be a separate import that draws what the current sampler draws (only HEAD's code, so uncommitted
     changes to the sampler may differ: compared on a prior and settings the sampler has long handled alike)."""
-    from sampler_ab import ROOT, sampler_at
+    from sampler_ab import ROOT, draw, sampler_at
 
     from vqgen.priors import sampling
 
@@ -61,7 +61,6 @@ def test_sampler_ab_imports_the_sampler_of_a_git_revision():
     prior = CodePrior(
         codebook_size=16, code_grid=[2, 4], num_classes=3, hidden_size=32, num_layers=2, num_heads=4
     )
-    kwargs = {"class_labels": [0, 2], "top_k": 8}
-    a = at_head.sample_codes(prior.eval(), 2, generator=torch.Generator().manual_seed(0), **kwargs)
-    b = sampling.sample_codes(prior, 2, generator=torch.Generator().manual_seed(0), **kwargs)
+    a = draw(at_head, prior.eval(), 2, [0, 2], torch.Generator().manual_seed(0), top_k=8)
+    b = draw(sampling, prior, 2, [0, 2], torch.Generator().manual_seed(0), top_k=8)
     assert torch.equal(a, b)

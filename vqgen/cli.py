@@ -558,6 +558,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
     if args.format is not None and args.format not in formats:
         raise ConfigError(f"--format {args.format} does not work with 'generate {args.modality}'")
     args.format = args.format or (formats[0] if formats else None)
+    from vqgen.priors.sampling_config import SamplingConfig
+
+    sampling = SamplingConfig(
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, guidance_scale=args.guidance_scale
+    )
     if args.modality == "video":
         extra = {"num_frames": args.num_frames, "prompt_frames": args.prompt}
     elif args.modality == "audio":
@@ -607,10 +612,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         out = pipe(
             num_samples=count,
             class_labels=labels[start : start + count] if labels else None,
-            guidance_scale=args.guidance_scale,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
+            sampling=sampling,
             generator=generator,
             output_type="np",
             batch_size=batch,

@@ -20,6 +20,7 @@ from diffusers.utils import BaseOutput
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.io import load_audio, mix_channels, resample_audio
 from vqgen.pipelines.base import TokenPipeline
+from vqgen.priors.sampling_config import SamplingConfig
 
 __all__ = ["AudioPipeline", "AudioPipelineOutput"]
 
@@ -100,11 +101,13 @@ class AudioPipeline(TokenPipeline):
     def __call__(
         self,
         num_samples: int = 1,
+        *,
         class_labels=None,
         audio_length_in_s: float | None = None,
         prompt_audio=None,
+        sampling: SamplingConfig | None = None,
         guidance_scale: float | None = None,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
         generator: torch.Generator | None = None,
@@ -127,9 +130,9 @@ class AudioPipeline(TokenPipeline):
                 decoded prompt frames (the tokenizer's reconstruction of the prompt, as in MusicGen); a partial
                 last frame of the prompt is dropped and drawn anew. A prompt longer than the requested length is
                 a ConfigError.
-            guidance_scale: classifier-free guidance (1 = none); default :attr:`default_guidance_scale` when
-                labels are given, else 1.
-            temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
+            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance).
+            guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
+                Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
             generator: seeds every draw; the same seed gives the same audio on the same machine.
             output_type: ``"np"`` (float32 ``np.ndarray [N, C, S]``) or ``"pt"`` (float ``torch.Tensor``).
             prompt_sample_rate: sample rate of an array / tensor ``prompt_audio`` (default: the pipeline's).
@@ -141,21 +144,21 @@ class AudioPipeline(TokenPipeline):
             self._check_time_layout("audio_length_in_s")
         if prompt_audio is not None:
             self._check_time_layout("prompt_audio")
-        prefix = None
+        prompt = None
         if prompt_audio is not None:
-            prefix = self.prompt_codes(prompt_audio, samples, prompt_sample_rate)
-            self.check_prompt_count(prefix, num_samples, "prompt_audio")
+            prompt = self.prompt_codes(prompt_audio, samples, prompt_sample_rate)
+            self.check_prompt_count(prompt, num_samples, "prompt_audio")
+        sampling = SamplingConfig.from_arguments(
+            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+        )
         audios = self.generate_media(
             num_samples,
-            class_labels,
-            guidance_scale,
-            temperature,
-            top_k,
-            top_p,
-            prefix,
-            generator,
-            batch_size,
-            progress,
+            sampling=sampling,
+            class_labels=class_labels,
+            prompt=prompt,
+            generator=generator,
+            batch_size=batch_size,
+            progress=progress,
             time_steps=None if frames == self.max_frames else frames,
         )[..., :samples]
         if output_type == "pt":

@@ -20,6 +20,7 @@ from diffusers.utils import BaseOutput
 from vqgen.checks import positive_number, whole_number
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
 from vqgen.integrity import verify_manifest, write_manifest
+from vqgen.priors.sampling_config import SamplingConfig
 
 __all__ = ["ScoreOutput", "TokenPipeline", "check_background", "check_components", "process_state"]
 
@@ -315,23 +316,21 @@ class TokenPipeline(DiffusionPipeline):
             raise ConfigError(f"output_type must be {names}, got {output_type!r}")
 
     @staticmethod
-    def check_prompt_count(prefix: torch.Tensor, num_samples: int, name: str) -> None:
+    def check_prompt_count(prompt: torch.Tensor, num_samples: int, name: str) -> None:
         """A prompt's codes ``[N, ...]`` serve every sample (``N == 1``) or one each (``N == num_samples``)."""
-        if prefix.shape[0] not in (1, num_samples):
+        if prompt.shape[0] not in (1, num_samples):
             raise ConfigError(
-                f"{name} holds {prefix.shape[0]} clips; give one clip or one per sample ({num_samples})"
+                f"{name} holds {prompt.shape[0]} clips; give one clip or one per sample ({num_samples})"
             )
 
     @torch.no_grad()
     def generate_media(
         self,
         num_samples: int = 1,
+        *,
+        sampling: SamplingConfig | None = None,
         class_labels=None,
-        guidance_scale: float | None = None,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        prefix: torch.Tensor | None = None,
+        prompt: torch.Tensor | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         batch_size: int = 64,
         progress: bool = False,
@@ -339,6 +338,8 @@ class TokenPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """Sample codes and decode them: float media ``[num_samples, *sample_shape]`` in [-1, 1] on the CPU.
 
+        ``sampling``: how codes are drawn; a guidance scale of None becomes :attr:`default_guidance_scale`
+        when class labels are given, else 1. ``prompt``: known leading codes ``[1 or num_samples, ...]``.
         ``time_steps``: keep only the first steps of the grid's time axis (fewer video frames); the media
         then has that many steps' worth of length instead of ``sample_shape``'s.
 
@@ -350,8 +351,10 @@ class TokenPipeline(DiffusionPipeline):
         from accelerate.utils import gather_object
 
         labels = self.prior.labels_tensor(class_labels, num_samples)
-        if guidance_scale is None:
-            guidance_scale = self.default_guidance_scale if labels is not None else 1.0
+        sampling = sampling if sampling is not None else SamplingConfig()
+        if sampling.guidance_scale is None:
+            default = self.default_guidance_scale if labels is not None else 1.0
+            sampling = SamplingConfig.from_arguments(sampling, guidance_scale=default)
         generators = item_generators(generator, num_samples)
         state = process_state()
         indices = list(range(num_samples))
@@ -362,18 +365,15 @@ class TokenPipeline(DiffusionPipeline):
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             chunk_labels = None if labels is None else labels[chunk]
-            chunk_prefix = prefix if prefix is None or prefix.shape[0] == 1 else prefix[chunk]
+            chunk_prompt = prompt if prompt is None or prompt.shape[0] == 1 else prompt[chunk]
             codes = self.prior.sample(
-                time_steps=time_steps,
                 batch_size=len(chunk),
+                sampling=sampling,
                 class_labels=chunk_labels,
-                guidance_scale=guidance_scale,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                prefix=chunk_prefix,
+                prompt=chunk_prompt,
                 generator=None if generators is None else [generators[i] for i in chunk],
                 progress=progress,
+                time_steps=time_steps,
             )
             pieces.append(self.tokenizer.decode(codes.to(self.tokenizer.device)).float().clamp(-1, 1).cpu())
         if not pieces:

@@ -14,6 +14,7 @@ from vqgen.data.shards import jitter_images
 from vqgen.errors import ShapeError
 from vqgen.io import load_image, to_uint8_images
 from vqgen.pipelines.base import TokenPipeline
+from vqgen.priors.sampling_config import SamplingConfig
 
 __all__ = ["ImagePipeline", "ImagePipelineOutput"]
 
@@ -33,12 +34,14 @@ class ImagePipeline(TokenPipeline):
     def __call__(
         self,
         num_samples: int = 1,
+        *,
         class_labels=None,
+        sampling: SamplingConfig | None = None,
         guidance_scale: float | None = None,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
-        prefix: torch.Tensor | None = None,
+        prompt_codes: torch.Tensor | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         output_type: str = "pil",
         batch_size: int = 64,
@@ -48,26 +51,27 @@ class ImagePipeline(TokenPipeline):
 
         Args:
             class_labels: None (unconditional / null class), one int for all, or one per sample.
-            guidance_scale: classifier-free guidance (1 = none); default :attr:`default_guidance_scale` (3 unless
-                the pipeline stores its own) when labels are given, else 1.
-            temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
-            prefix: known leading codes ``[B, P]`` or top rows ``[B, n, w]`` to complete.
+            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance).
+            guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
+                Guidance (1 = none) defaults to :attr:`default_guidance_scale` (3 unless the pipeline stores
+                its own) when labels are given, else 1.
+            prompt_codes: known leading codes ``[B, P]`` or top rows ``[B, n, w]`` to complete.
             generator: seeds every draw; the same seed gives the same images on the same machine.
             output_type: ``"pil"`` (list of images), ``"np"`` (uint8 ``[N, H, W, C]``) or ``"pt"``
                 (float ``[N, C, H, W]`` in [-1, 1]).
         """
         self._check_call(num_samples, class_labels, output_type)
+        sampling = SamplingConfig.from_arguments(
+            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+        )
         images = self.generate_media(
             num_samples,
-            class_labels,
-            guidance_scale,
-            temperature,
-            top_k,
-            top_p,
-            prefix,
-            generator,
-            batch_size,
-            progress,
+            sampling=sampling,
+            class_labels=class_labels,
+            prompt=prompt_codes,
+            generator=generator,
+            batch_size=batch_size,
+            progress=progress,
         )
         if output_type == "pt":
             return ImagePipelineOutput(images=images)

@@ -20,6 +20,7 @@ from vqgen.checks import positive_number
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.io import load_video, to_uint8_images
 from vqgen.pipelines.base import TokenPipeline
+from vqgen.priors.sampling_config import SamplingConfig
 
 __all__ = ["DEFAULT_FPS", "VideoPipeline", "VideoPipelineOutput", "to_uint8_videos"]
 
@@ -114,11 +115,13 @@ class VideoPipeline(TokenPipeline):
     def __call__(
         self,
         num_samples: int = 1,
+        *,
         class_labels=None,
         num_frames: int | None = None,
         prompt_frames=None,
+        sampling: SamplingConfig | None = None,
         guidance_scale: float | None = None,
-        temperature: float = 1.0,
+        temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -136,31 +139,31 @@ class VideoPipeline(TokenPipeline):
                 are encoded and kept; the prior continues them. ``k`` is the largest ``1 + m * temporal_factor``
                 that the prompt holds and that leaves at least one latent frame to draw. One prompt serves
                 every sample, or give one per sample. The videos start with the decoded prompt frames.
-            guidance_scale: classifier-free guidance (1 = none); default :attr:`default_guidance_scale` when
-                labels are given, else 1.
-            temperature, top_k, top_p: sampling filters (see ``vqgen.priors.sampling.sample_codes``).
+            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance).
+            guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
+                Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
             generator: seeds every draw; the same seed gives the same videos on the same machine.
             output_type: ``"np"`` (uint8 ``[N, T, H, W, C]``) or ``"pt"`` (float ``[N, C, T, H, W]`` in [-1, 1]).
         """
         self._check_call(num_samples, class_labels, output_type)
         frames = self.check_num_frames(num_frames)
         latent_frames = 1 + (frames - 1) // self.temporal_factor
-        prefix = None
+        prompt = None
         if prompt_frames is not None:
-            prefix = self.prompt_codes(prompt_frames, frames)
-            self.check_prompt_count(prefix, num_samples, "prompt_frames")
+            prompt = self.prompt_codes(prompt_frames, frames)
+            self.check_prompt_count(prompt, num_samples, "prompt_frames")
         full = latent_frames == self.prior.config.code_grid[-3]
+        sampling = SamplingConfig.from_arguments(
+            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+        )
         videos = self.generate_media(
             num_samples,
-            class_labels,
-            guidance_scale,
-            temperature,
-            top_k,
-            top_p,
-            prefix,
-            generator,
-            batch_size,
-            progress,
+            sampling=sampling,
+            class_labels=class_labels,
+            prompt=prompt,
+            generator=generator,
+            batch_size=batch_size,
+            progress=progress,
             time_steps=None if full else latent_frames,
         )
         if output_type == "pt":

@@ -82,7 +82,7 @@ class CodeLayout:
 
     Subclasses set ``grid``, ``codebook_size``, ``length`` and ``num_code_tokens`` (and ``streams``,
     ``time_axis`` where they differ from 1 and 0), take ``(grid, codebook_size)`` in their constructor, and
-    implement ``flatten``, ``unflatten``, ``code_range`` and ``prefix_tokens``.
+    implement ``flatten``, ``unflatten``, ``code_range`` and ``prompt_tokens``.
     """
 
     name: str = ""
@@ -127,18 +127,18 @@ class CodeLayout:
         """Half-open range ``(lo, hi)`` of token ids allowed at sequence position ``position``."""
         raise NotImplementedError
 
-    def prefix_tokens(self, prefix: torch.Tensor) -> torch.Tensor:
+    def prompt_tokens(self, prompt: torch.Tensor) -> torch.Tensor:
         """Known leading codes -> token ids ``[B, P]`` for the first ``P`` sequence positions."""
         raise NotImplementedError
 
-    def known_tokens(self, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def known_tokens(self, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Known leading codes -> ``(tokens [B, length], known [length] bool)``.
 
         ``tokens`` holds the known token ids where ``known`` is True and -1 elsewhere. The default is the
-        contiguous block of ``prefix_tokens``; layouts whose known positions are not one leading block (the
+        contiguous block of ``prompt_tokens``; layouts whose known positions are not one leading block (the
         delay pattern) override it.
         """
-        head = self.prefix_tokens(prefix)
+        head = self.prompt_tokens(prompt)
         tokens = torch.full((head.shape[0], self.length), -1, dtype=torch.long, device=head.device)
         tokens[:, : head.shape[1]] = head
         known = torch.arange(self.length, device=head.device) < head.shape[1]
@@ -233,23 +233,23 @@ class RasterLayout(CodeLayout):
             raise ConfigError(f"position must be in [0, {self.length}), got {position}")
         return (0, self.codebook_size)
 
-    def prefix_tokens(self, prefix: torch.Tensor) -> torch.Tensor:
+    def prompt_tokens(self, prompt: torch.Tensor) -> torch.Tensor:
         """Known leading codes -> tokens ``[B, P]``.
 
-        ``prefix`` is either ``[B, P]`` codes in sequence order, or a leading block of the grid
+        ``prompt`` is either ``[B, P]`` codes in sequence order, or a leading block of the grid
         ``[B, n0, *grid[1:]]`` with ``n0 <= grid[0]`` (e.g. the top rows of an image).
         """
-        _check_integer_tensor(prefix, "prefix")
-        grid_block = prefix.dim() == len(self.grid) + 1 and tuple(prefix.shape[2:]) == self.grid[1:]
-        if prefix.dim() == 2 and prefix.shape[1] <= self.length:
-            tokens = prefix
-        elif grid_block and prefix.shape[1] <= self.grid[0]:
-            tokens = prefix.reshape(prefix.shape[0], -1)
+        _check_integer_tensor(prompt, "prompt")
+        grid_block = prompt.dim() == len(self.grid) + 1 and tuple(prompt.shape[2:]) == self.grid[1:]
+        if prompt.dim() == 2 and prompt.shape[1] <= self.length:
+            tokens = prompt
+        elif grid_block and prompt.shape[1] <= self.grid[0]:
+            tokens = prompt.reshape(prompt.shape[0], -1)
         else:
             tail = ", ".join(map(str, self.grid[1:]))
             raise ShapeError(
-                f"prefix must have shape [B, P<={self.length}] or [B, n<={self.grid[0]}{', ' + tail if tail else ''}], "
-                f"got {list(prefix.shape)}"
+                f"prompt must have shape [B, P<={self.length}] or [B, n<={self.grid[0]}{', ' + tail if tail else ''}], "
+                f"got {list(prompt.shape)}"
             )
         return tokens.long()
 
@@ -270,23 +270,23 @@ class _LevelLayout(CodeLayout):
         self.levels = self.grid[0]
         self.frames = math.prod(self.grid[1:])
 
-    def _frame_block(self, prefix: torch.Tensor) -> bool:
-        """True when ``prefix`` is a block of leading frames ``[B, K, n, *grid[2:]]`` (checked for size)."""
-        _check_integer_tensor(prefix, "prefix")
+    def _frame_block(self, prompt: torch.Tensor) -> bool:
+        """True when ``prompt`` is a block of leading frames ``[B, K, n, *grid[2:]]`` (checked for size)."""
+        _check_integer_tensor(prompt, "prompt")
         block = (
-            prefix.dim() == len(self.grid) + 1
-            and prefix.shape[1] == self.levels
-            and tuple(prefix.shape[3:]) == self.grid[2:]
+            prompt.dim() == len(self.grid) + 1
+            and prompt.shape[1] == self.levels
+            and tuple(prompt.shape[3:]) == self.grid[2:]
         )
-        if block and prefix.shape[2] <= self.grid[1]:
-            self.check_code_values(prefix, "prefix codes")
+        if block and prompt.shape[2] <= self.grid[1]:
+            self.check_code_values(prompt, "prompt codes")
             return True
-        if prefix.dim() == 2 and prefix.shape[1] <= self.length:
+        if prompt.dim() == 2 and prompt.shape[1] <= self.length:
             return False
         tail = "".join(f", {size}" for size in self.grid[2:])
         raise ShapeError(
-            f"prefix must have shape [B, {self.levels}, n<={self.grid[1]}{tail}] (leading frames) or "
-            f"[B, P<={self.length}] (tokens), got {list(prefix.shape)}"
+            f"prompt must have shape [B, {self.levels}, n<={self.grid[1]}{tail}] (leading frames) or "
+            f"[B, P<={self.length}] (tokens), got {list(prompt.shape)}"
         )
 
 
@@ -335,17 +335,17 @@ class FlattenLayout(_LevelLayout):
     def uniform_range(self) -> tuple[int, int] | None:
         return (0, self.codebook_size) if self.levels == 1 else None
 
-    def prefix_tokens(self, prefix: torch.Tensor) -> torch.Tensor:
+    def prompt_tokens(self, prompt: torch.Tensor) -> torch.Tensor:
         """Known leading codes -> tokens ``[B, P]``.
 
-        ``prefix`` is either the codes of the first ``n`` frames ``[B, K, n, *grid[2:]]`` (``P = n * K``), or
+        ``prompt`` is either the codes of the first ``n`` frames ``[B, K, n, *grid[2:]]`` (``P = n * K``), or
         ``[B, P]`` token ids in sequence order (level offsets included).
         """
-        if not self._frame_block(prefix):
-            return prefix.long()
-        batch = prefix.shape[0]
-        frames = prefix.reshape(batch, self.levels, -1).long().transpose(1, 2)
-        return (frames + self._offsets(prefix.device)).reshape(batch, -1)
+        if not self._frame_block(prompt):
+            return prompt.long()
+        batch = prompt.shape[0]
+        frames = prompt.reshape(batch, self.levels, -1).long().transpose(1, 2)
+        return (frames + self._offsets(prompt.device)).reshape(batch, -1)
 
 
 class DelayLayout(_LevelLayout):
@@ -426,39 +426,39 @@ class DelayLayout(_LevelLayout):
         """The pad id at pad positions, -1 at code positions."""
         return torch.where(self._is_code, -1, self.pad_id)
 
-    def prefix_tokens(self, prefix: torch.Tensor) -> torch.Tensor:
+    def prompt_tokens(self, prompt: torch.Tensor) -> torch.Tensor:
         """Known leading codes -> tokens ``[B, P]`` of the leading steps that are completely known.
 
-        ``prefix`` is either the codes of the first ``n`` frames ``[B, K, n]`` (``P = n * K``: steps
+        ``prompt`` is either the codes of the first ``n`` frames ``[B, K, n]`` (``P = n * K``: steps
         ``0 .. n-1``; the later levels of those frames, in steps ``n .. n+K-2``, come from ``known_tokens``),
         or ``[B, P]`` token ids in sequence order (level offsets and pads included).
         """
-        tokens, known = self.known_tokens(prefix)
+        tokens, known = self.known_tokens(prompt)
         unknown = (~known).nonzero()
         return tokens[:, : int(unknown[0]) if len(unknown) else self.length]
 
-    def known_tokens(self, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def known_tokens(self, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(tokens [B, length], known [length])`` for leading frames ``[B, K, n]`` or tokens ``[B, P]``.
 
         For frames, every position of frames ``< n`` is known and so is every leading pad (steps before a
         level starts); the pads after the clip are not (they are ``fixed_tokens``).
         """
-        if not self._frame_block(prefix):
-            return self._token_prefix(prefix.long())
-        batch, n = prefix.shape[0], prefix.shape[2]
-        device = prefix.device
+        if not self._frame_block(prompt):
+            return self._token_prompt(prompt.long())
+        batch, n = prompt.shape[0], prompt.shape[2]
+        device = prompt.device
         tokens = torch.full((batch, self.length), -1, dtype=torch.long, device=device)
         known = (self._frame < n).to(device)  # leading pads have frame < 0
         offsets = (torch.arange(self.levels, device=device) * self.codebook_size).unsqueeze(1)
         positions = self._code_position.view(self.levels, self.frames)[:, :n].reshape(-1).to(device)
-        tokens[:, positions] = (prefix.long() + offsets).reshape(batch, -1)
+        tokens[:, positions] = (prompt.long() + offsets).reshape(batch, -1)
         tokens[:, known & ~self._is_code.to(device)] = self.pad_id
         return tokens, known
 
-    def _token_prefix(self, prefix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = torch.full((prefix.shape[0], self.length), -1, dtype=torch.long, device=prefix.device)
-        tokens[:, : prefix.shape[1]] = prefix
-        return tokens, torch.arange(self.length, device=prefix.device) < prefix.shape[1]
+    def _token_prompt(self, prompt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = torch.full((prompt.shape[0], self.length), -1, dtype=torch.long, device=prompt.device)
+        tokens[:, : prompt.shape[1]] = prompt
+        return tokens, torch.arange(self.length, device=prompt.device) < prompt.shape[1]
 
 
 LAYOUTS: dict[str, type[CodeLayout]] = {

@@ -33,6 +33,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from vqgen.checks import whole_number
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.priors.layout import CodeLayout, build_layout
+from vqgen.priors.sampling_config import SamplingConfig
 
 __all__ = ["CodePrior", "PriorOutput", "ClassLabels"]
 
@@ -364,29 +365,32 @@ class CodePrior(ModelMixin, ConfigMixin):
     def sample(
         self,
         batch_size: int,
+        *,
+        sampling: SamplingConfig | None = None,
         class_labels: ClassLabels = None,
-        guidance_scale: float = 1.0,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        prefix: torch.Tensor | None = None,
+        prompt: torch.Tensor | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         progress: bool = False,
         time_steps: int | None = None,
+        guidance_scale: float | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
     ) -> torch.Tensor:
         """Draw codes ``[batch_size, *grid]`` (time axis cut to ``time_steps`` when given); see
-        ``vqgen.priors.sampling.sample_codes``."""
+        ``vqgen.priors.sampling.sample_codes``. ``guidance_scale``, ``temperature``, ``top_k`` and ``top_p``
+        are shortcuts: those given replace the fields of ``sampling``."""
         from vqgen.priors.sampling import sample_codes
 
+        sampling = SamplingConfig.from_arguments(
+            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+        )
         return sample_codes(
             self,
             batch_size,
+            sampling=sampling,
             class_labels=class_labels,
-            guidance_scale=guidance_scale,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            prefix=prefix,
+            prompt=prompt,
             generator=generator,
             progress=progress,
             time_steps=time_steps,

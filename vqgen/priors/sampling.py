@@ -1,4 +1,4 @@
-"""Sampling codes from a ``CodePrior``: KV cache, temperature, top-k, top-p, classifier-free guidance, prefixes.
+"""Sampling codes from a ``CodePrior``: KV cache, temperature, top-k, top-p, classifier-free guidance, prompts.
 
 The decode loop does not go through ``LlamaForCausalLM.forward``. ``KVDecoder`` runs the same Llama blocks
 from the model's own weights (fused q/k/v and gate/up projections with the norm weights folded in, a
@@ -16,7 +16,6 @@ exactly from the softmax over those candidates.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
@@ -25,13 +24,14 @@ from tqdm.auto import tqdm
 
 from vqgen.checks import whole_number
 from vqgen.errors import ConfigError, ShapeError
+from vqgen.priors.sampling_config import SamplingConfig
 
 if TYPE_CHECKING:
     from transformers import LlamaForCausalLM
 
     from vqgen.priors.prior import ClassLabels, CodePrior
 
-__all__ = ["sample_codes", "sample_from_logits", "gumbel_noise", "check_sampling_args", "KVDecoder"]
+__all__ = ["sample_codes", "sample_from_logits", "gumbel_noise", "check_call", "KVDecoder"]
 
 
 #: One generator for the whole batch, or one per item (each item's draws then depend on its generator only).
@@ -94,36 +94,9 @@ def sample_from_logits(
     return choice if index is None else index.gather(-1, choice.unsqueeze(-1)).squeeze(-1)
 
 
-def check_sampling_args(
-    num_code_tokens: int,
-    batch_size: int,
-    guidance_scale: float,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    conditional: bool,
-    generator: Generators = None,
-) -> None:
-    """Raise ConfigError (one line) for any argument ``sample_codes`` cannot honour."""
+def check_call(batch_size: int, generator: Generators) -> None:
+    """Raise ConfigError (one line) for a batch size or generator ``sample_codes`` cannot honour."""
     whole_number("batch_size", batch_size, 1)
-    if (
-        not isinstance(guidance_scale, (int, float))
-        or not math.isfinite(guidance_scale)
-        or guidance_scale < 0
-    ):
-        raise ConfigError(f"guidance_scale must be a finite number >= 0, got {guidance_scale!r}")
-    if guidance_scale != 1.0 and not conditional:
-        raise ConfigError(
-            f"guidance_scale={guidance_scale} needs a class-conditional prior; this prior has num_classes=0, use 1.0"
-        )
-    if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature < 0:
-        raise ConfigError(f"temperature must be a finite number >= 0 (0 = greedy), got {temperature!r}")
-    if top_k is not None and (
-        isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= num_code_tokens
-    ):
-        raise ConfigError(f"top_k must be None or an int in [1, {num_code_tokens}], got {top_k!r}")
-    if top_p is not None and (not isinstance(top_p, (int, float)) or not 0.0 < top_p <= 1.0):
-        raise ConfigError(f"top_p must be None or a number in (0, 1], got {top_p!r}")
     if isinstance(generator, list):
         if len(generator) != batch_size or not all(isinstance(g, torch.Generator) for g in generator):
             raise ConfigError(
@@ -507,12 +480,10 @@ def _fused(
 def sample_codes(
     prior: CodePrior,
     batch_size: int,
+    *,
+    sampling: SamplingConfig | None = None,
     class_labels: ClassLabels = None,
-    guidance_scale: float = 1.0,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    prefix: torch.Tensor | None = None,
+    prompt: torch.Tensor | None = None,
     generator: Generators = None,
     progress: bool = False,
     time_steps: int | None = None,
@@ -528,14 +499,11 @@ def sample_codes(
         batch_size: number of items.
         class_labels: None (null class: unconditional sampling), an int, a list or a LongTensor ``[B]``;
             one label broadcasts. Must be None for an unconditional prior.
-        guidance_scale: classifier-free guidance ``g``. When ``g != 1`` and labels are given, conditional and
-            null-class rows run as one doubled batch and the code logits become ``null + g * (cond - null)``.
-            (On logits or log-probabilities alike: they differ by a per-row constant, which cancels in the
-            softmax.) ``g != 1`` on an unconditional prior is a ConfigError.
-        temperature: ``> 0`` divides the logits; ``0`` means greedy (argmax).
-        top_k: keep the ``k`` most likely codes, ``1 <= k <= N``.
-        top_p: keep the smallest set of codes whose probability reaches ``top_p``, in ``(0, 1]``.
-        prefix: known leading codes kept as given: ``[B, P]`` in sequence order or a leading block of the
+        sampling: temperature, top-k, top-p and guidance (``SamplingConfig``; default: plain sampling at
+            temperature 1). With guidance ``g != 1`` and labels, conditional and null-class rows run as one
+            doubled batch and the code logits become ``null + g * (cond - null)`` (on logits or
+            log-probabilities alike: they differ by a per-row constant, which cancels in the softmax).
+        prompt: known leading codes kept as given: ``[B, P]`` in sequence order or a leading block of the
             grid (the top rows of an image ``[B, n, *grid[1:]]``; the first frames ``[B, K, n]`` of a
             ``flatten`` or ``delay`` grid); batch 1 broadcasts.
         generator: drives every random draw (on its own device; the noise moves to the prior's device).
@@ -549,12 +517,13 @@ def sample_codes(
     """
     layout = prior.layout
     n_codes = layout.num_code_tokens
-    check_sampling_args(
-        n_codes, batch_size, guidance_scale, temperature, top_k, top_p, prior.is_conditional, generator
-    )
+    sampling = sampling if sampling is not None else SamplingConfig()
+    check_call(batch_size, generator)
+    sampling.check_prior(n_codes, prior.is_conditional)
+    guidance_scale, top_k = sampling.guidance, sampling.top_k
     clip = layout if time_steps is None else layout.with_time_steps(time_steps)
     labels = prior.labels_tensor(class_labels, batch_size)
-    tokens, known = _forced_tokens(prior, clip, prefix, batch_size)
+    tokens, known = _forced_tokens(prior, clip, prompt, batch_size)
     clip_fixed = clip.fixed_tokens()
     needed = known if clip_fixed is None else known | (clip_fixed.to(known.device) >= 0)
     if bool(needed.all()):
@@ -598,7 +567,7 @@ def sample_codes(
                     step_logits = null_logits + guidance_scale * (cond_logits - null_logits)
                 k = None if top_k is None else min(top_k, plan.width)
                 drawn = sample_from_logits(
-                    step_logits.reshape(-1, plan.width), temperature, k, top_p, generator
+                    step_logits.reshape(-1, plan.width), sampling.temperature, k, sampling.top_p, generator
                 )
                 tokens[:, plan.positions] = drawn.view(batch_size, -1).squeeze(1) + plan.lo
             if step + 1 < steps:
@@ -663,12 +632,12 @@ def _step_plans(layout, free: torch.Tensor, steps: int, n_codes: int, device: to
 
 
 def _forced_tokens(
-    prior: CodePrior, clip, prefix: torch.Tensor | None, batch_size: int
+    prior: CodePrior, clip, prompt: torch.Tensor | None, batch_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Tokens ``[batch_size, clip.length]`` fixed before sampling, -1 where a token is still to be drawn, and
-    the mask ``[clip.length]`` of the positions the prefix gives.
+    the mask ``[clip.length]`` of the positions the prompt gives.
 
-    Fixed are the prior layout's fillers (delay pads) and the known prefix (read by ``clip``, so a prefix
+    Fixed are the prior layout's fillers (delay pads) and the known prompt codes (read by ``clip``, so a prompt
     longer than the clip is refused); both are checked against the prior layout's ``code_range``.
     """
     layout = prior.layout
@@ -677,12 +646,12 @@ def _forced_tokens(
     fixed = layout.fixed_tokens()
     if fixed is not None:
         tokens = torch.where(fixed[:length].to(prior.device) >= 0, fixed[:length].to(prior.device), tokens)
-    if prefix is None:
+    if prompt is None:
         return tokens, torch.zeros(length, dtype=torch.bool, device=prior.device)
-    known_tokens, known = clip.known_tokens(prefix)
+    known_tokens, known = clip.known_tokens(prompt)
     known_tokens, known = known_tokens.to(prior.device), known.to(prior.device)
     if known_tokens.shape[0] not in (1, batch_size):
-        raise ShapeError(f"prefix batch must be 1 or batch_size={batch_size}, got {known_tokens.shape[0]}")
+        raise ShapeError(f"prompt batch must be 1 or batch_size={batch_size}, got {known_tokens.shape[0]}")
     if bool(known.any()):
         ranges = layout.code_ranges()[:length].to(prior.device)
         bad = known & ((known_tokens < ranges[:, 0]) | (known_tokens >= ranges[:, 1]))
@@ -690,7 +659,7 @@ def _forced_tokens(
             row, position = (int(i) for i in bad.nonzero()[0])
             lo, hi = (int(v) for v in ranges[position])
             raise ConfigError(
-                f"prefix codes must lie in the layout's code range ([0, {layout.codebook_size}) for {layout.name}), "
+                f"prompt codes must lie in the layout's code range ([0, {layout.codebook_size}) for {layout.name}), "
                 f"got token {int(known_tokens[row, position])} at sequence position {position} where "
                 f"[{lo}, {hi}) is allowed"
             )

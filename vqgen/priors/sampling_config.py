@@ -1,0 +1,83 @@
+"""``SamplingConfig``: how codes are drawn (temperature, top-k, top-p, classifier-free guidance).
+
+One value, keyword-only, checked once when it is made, passed unchanged from the command line or a pipeline
+call down to ``sample_codes``. The checks that need the prior (``top_k`` against its code range, guidance
+against an unconditional prior) are :meth:`SamplingConfig.check_prior`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from vqgen.errors import ConfigError
+
+__all__ = ["SamplingConfig"]
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingConfig:
+    """How the prior's next code is picked at every step.
+
+    Args:
+        temperature: ``> 0`` divides the logits; ``0`` means greedy (argmax, no random draw).
+        top_k: keep the ``k`` most likely codes (``k >= 1``; at most the codes of a position), or None.
+        top_p: keep the smallest set of codes whose probability reaches ``top_p``, in ``(0, 1]``, or None.
+            Filters apply in this order: temperature, top-k, top-p.
+        guidance_scale: classifier-free guidance ``g``: code logits ``null + g * (cond - null)``; 1 is none.
+            None lets a pipeline pick (its ``default_guidance_scale`` when class labels are given, else 1);
+            the sampler itself reads None as 1.
+    """
+
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    guidance_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if not _number(self.temperature) or self.temperature < 0:
+            raise ConfigError(
+                f"temperature must be a finite number >= 0 (0 = greedy), got {self.temperature!r}"
+            )
+        if self.top_k is not None and (
+            isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1
+        ):
+            raise ConfigError(f"top_k must be None or an int >= 1, got {self.top_k!r}")
+        if self.top_p is not None and (not _number(self.top_p) or not 0.0 < self.top_p <= 1.0):
+            raise ConfigError(f"top_p must be None or a number in (0, 1], got {self.top_p!r}")
+        if self.guidance_scale is not None and (not _number(self.guidance_scale) or self.guidance_scale < 0):
+            raise ConfigError(f"guidance_scale must be a finite number >= 0, got {self.guidance_scale!r}")
+
+    @classmethod
+    def from_arguments(cls, sampling: SamplingConfig | None = None, **values) -> SamplingConfig:
+        """``sampling`` (default: all defaults) with every value in ``values`` that is not None put in.
+
+        The convenience keywords of ``pipe(...)`` and ``CodePrior.sample`` (``guidance_scale=3`` ...) become
+        one config here, so nothing below the call site takes them one by one.
+        """
+        if sampling is not None and not isinstance(sampling, cls):
+            raise ConfigError(f"sampling must be a SamplingConfig or None, got {type(sampling).__name__}")
+        base = sampling if sampling is not None else cls()
+        changes = {name: value for name, value in values.items() if value is not None}
+        return dataclasses.replace(base, **changes) if changes else base
+
+    @property
+    def guidance(self) -> float:
+        """The guidance scale the sampler applies (None reads as 1: no guidance)."""
+        return 1.0 if self.guidance_scale is None else float(self.guidance_scale)
+
+    def check_prior(self, num_code_tokens: int, conditional: bool) -> None:
+        """One-line ``ConfigError`` where this config cannot be honoured by a prior with ``num_code_tokens``
+        codes that is (or is not) class-conditional."""
+        if self.top_k is not None and self.top_k > num_code_tokens:
+            raise ConfigError(f"top_k must be None or an int in [1, {num_code_tokens}], got {self.top_k!r}")
+        if self.guidance != 1.0 and not conditional:
+            raise ConfigError(
+                f"guidance_scale={self.guidance_scale} needs a class-conditional prior; "
+                "this prior has num_classes=0, use 1.0"
+            )
