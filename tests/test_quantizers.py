@@ -30,6 +30,7 @@ from vqgen.tokenizers.quantizers import (
     ResidualQuantizer,
     VectorQuantizer,
     build_quantizer,
+    rotate_onto,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -726,3 +727,60 @@ def test_two_process_codebooks_stay_identical(tmp_path):
     assert results[0]["restarts"] == results[1]["restarts"]
     assert sum(results[0]["restarts"]) > 0, "the test must exercise dead-code restarts"
     assert torch.isfinite(results[0]["state"]["codebook"]).all()
+
+
+# ------------------------------------------------------------------ rotation trick and SimVQ
+
+
+def test_rotate_onto_has_the_code_as_value_and_a_scaled_rotation_as_jacobian():
+    generator = torch.Generator().manual_seed(0)
+    z, e = torch.randn(2, 5, generator=generator).unbind(0)
+    out = rotate_onto(z[None], e[None])[0]
+    torch.testing.assert_close(out, e, atol=1e-5, rtol=1e-5)
+    jacobian = torch.autograd.functional.jacobian(lambda x: rotate_onto(x[None], e[None])[0], z)
+    scale = e.norm() / z.norm()
+    rotation = jacobian / scale
+    torch.testing.assert_close(rotation @ rotation.T, torch.eye(5), atol=1e-5, rtol=1e-5)
+    assert torch.linalg.det(rotation) > 0  # a rotation, not a reflection
+    torch.testing.assert_close(jacobian @ z, e, atol=1e-5, rtol=1e-5)
+
+
+def test_rotation_trick_quantizer_keeps_values_and_changes_only_the_gradient():
+    torch.manual_seed(0)
+    z = torch.randn(2, 8, 3, 3)
+    plain = VectorQuantizer(8, 16, kmeans_init=False, dead_code_threshold=0).eval()
+    rotated = VectorQuantizer(8, 16, kmeans_init=False, dead_code_threshold=0, rotation_trick=True).eval()
+    rotated.load_state_dict(plain.state_dict())
+    grads = []
+    for quantizer in (plain, rotated):
+        x = z.clone().requires_grad_(True)
+        out = quantizer(x)
+        (out.quantized * torch.arange(8.0).view(1, 8, 1, 1)).sum().backward()
+        grads.append(x.grad)
+        values = out.quantized.detach()
+    torch.testing.assert_close(values, plain(z).quantized, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(grads[0], grads[1])  # straight-through copies the gradient; rotation turns it
+
+
+def test_simvq_learns_a_linear_map_of_a_frozen_basis():
+    with pytest.raises(ConfigError, match="ema=False"):
+        VectorQuantizer(8, 16, simvq=True)
+    torch.manual_seed(0)
+    quantizer = VectorQuantizer(8, 16, ema=False, simvq=True).train()
+    assert bool(quantizer.initialized) and quantizer.dead_code_threshold == 0
+    assert "codebook" not in dict(quantizer.named_parameters())  # the basis is a frozen buffer
+    basis = quantizer.codebook.clone()
+    optimizer = torch.optim.SGD(quantizer.parameters(), lr=0.1)
+    z = torch.randn(4, 8, 4, 4)
+    before = quantizer.codes_to_vectors(torch.arange(16).view(1, 16)).detach()
+    for _ in range(3):
+        optimizer.zero_grad()
+        quantizer(z).loss.backward()
+        optimizer.step()
+    after = quantizer.codes_to_vectors(torch.arange(16).view(1, 16)).detach()
+    assert torch.equal(quantizer.codebook, basis)
+    moved = (after - before).norm(dim=1).squeeze(0) > 0
+    assert bool(moved.all())  # every code moves through W, used or not
+    again = VectorQuantizer(8, 16, ema=False, simvq=True)
+    again.load_state_dict(quantizer.state_dict())
+    torch.testing.assert_close(again.codes_to_vectors(torch.arange(16).view(1, 16)), after)
