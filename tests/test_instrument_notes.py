@@ -365,6 +365,7 @@ def test_real_fluidsynth_render_and_build(tmp_path):
             patch.setattr(notes, "_onset_sample", lambda ms, rate, shift=shift: onset(ms, rate) + shift)
             with pytest.raises(DataError, match=f"program 0 {when} than expected"):
                 renderer(0, [(60, 100)], 16000, 0.3)
+    assert renderer(0, [], 16000, 0.3).shape == (0, 4800)
     described = renderer.describe()
     assert (
         described["fluidsynth_version"].startswith("FluidSynth")

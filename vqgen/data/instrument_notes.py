@@ -479,6 +479,8 @@ class FluidSynthRenderer:
         import soundfile
 
         length = round(seconds * sample_rate)
+        if not notes:
+            return np.zeros((0, length), dtype=np.float32)
         clip_ms = math.ceil(1000 * seconds)
         margin_ms = math.ceil(2000 * _BLOCK / sample_rate)  # the cut may land up to a block late
         slot_ms = clip_ms + margin_ms + _GAP_MS
