@@ -248,12 +248,12 @@ class TrainingLoop:
             logs = dict(output.logs)
             if ok and parts.auxiliary_optimizer is not None:
                 logs.update(self._auxiliary_step(output))
-        # One collective per micro-step: the log shows the mean over all processes, not rank 0's share.
-        stacked = torch.stack(
-            [torch.as_tensor(v, dtype=torch.float32, device=accelerator.device) for v in logs.values()]
-        )
-        for name, value in zip(logs, accelerator.reduce(stacked, "mean").tolist()):
-            self.window.add(name, value / accum)
+        if logs:  # one collective per micro-step: the log shows the mean over all processes
+            stacked = torch.stack(
+                [torch.as_tensor(v, dtype=torch.float32, device=accelerator.device) for v in logs.values()]
+            )
+            for name, value in zip(logs, accelerator.reduce(stacked, "mean").tolist()):
+                self.window.add(name, value / accum)
         self.window.items += output.items * accelerator.num_processes
         return ok
 
