@@ -13,7 +13,7 @@ and the 500 test digits rotated by 90 degrees) and the shipped pipeline. Every s
   replaced at random (Ren et al. 2019's perturbed background; only with ``--noisy-steps`` > 0);
 * ``- generic prior``: minus the bits of a small CodePrior trained on the codes of ``generic_views`` of the
   train digits (full-circle rotation, mirror, scale, shear, stroke thickness; Schirrmeister et al. 2020's
-  general-domain background, ``vqgen.evaluation.background``).
+  general-domain background, ``vqgen.training.background.fit_background``).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/anomaly_background.py --seed 0 \\
         --save-background runs/background-generic
@@ -41,11 +41,11 @@ from vqgen.data.glyphs import render_letters  # noqa: E402
 from vqgen.evaluation.background import (  # noqa: E402
     class_marginal_bits,
     code_bits,
-    fit_background,
     generic_views,
     load_background,
 )
 from vqgen.pipelines.loading import load_pipeline  # noqa: E402
+from vqgen.training.background import fit_background  # noqa: E402
 
 PAD = -1  # neighbour outside the grid
 

@@ -95,3 +95,14 @@ def free_port() -> int:
 
 def cpu_environment() -> dict[str, str]:
     return {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Accelerate keeps one state per process, its precision fixed by the first ``Accelerator``; vqgen refuses a
+    second run at another precision. Tests train at several precisions in one process, so each test ends by
+    resetting the state with Accelerate's own test helper (``AccelerateTestCase.tearDown``)."""
+    yield
+    from accelerate.test_utils.testing import AccelerateTestCase
+
+    AccelerateTestCase().tearDown()

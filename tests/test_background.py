@@ -15,12 +15,12 @@ from vqgen.errors import CheckpointError, ConfigError, ShapeError
 from vqgen.evaluation.background import (
     class_marginal_bits,
     code_bits,
-    fit_background,
     generic_view_codes,
     generic_views,
     likelihood_ratio_bits,
     load_background,
 )
+from vqgen.training.background import BackgroundObjective, fit_background
 
 SMALL = {"hidden_size": 32, "num_layers": 1, "num_heads": 4}
 
@@ -48,6 +48,37 @@ def test_fitted_background_prefers_its_data_and_round_trips(tmp_path):
     assert bits[:8].max() < bits[8:].min()
     background.save_pretrained(tmp_path / "bg", safe_serialization=True)
     torch.testing.assert_close(code_bits(load_background(tmp_path / "bg"), codes[:8]), bits[:8])
+
+
+def test_background_batches_are_a_function_of_the_step():
+    """A fit resumed at a step draws the batches an uninterrupted one would (also with code noise)."""
+    from vqgen.training.common import TrainingOptions
+
+    codes = torch.randint(0, 16, (20, 4, 4), generator=torch.Generator().manual_seed(1))
+    objective = BackgroundObjective(make_prior(num_classes=0), codes, TrainingOptions(batch_size=3), 0.2)
+    draws = objective.draws(process_index=0, start=0)
+    first = [next(draws)["codes"] for _ in range(5)]
+    later = objective.draws(process_index=0, start=3)
+    torch.testing.assert_close(next(later)["codes"], first[3])
+    torch.testing.assert_close(next(later)["codes"], first[4])
+    other = next(objective.draws(process_index=1, start=0))["codes"]
+    assert not torch.equal(other, first[0])  # another process draws other batches
+
+
+def test_fit_background_keeps_its_old_import_path_and_scoring_imports_no_pipelines():
+    import ast
+    from pathlib import Path
+
+    import vqgen
+    import vqgen.evaluation.background as scoring
+
+    assert scoring.fit_background is fit_background
+    root = Path(vqgen.__file__).parent
+    for path in [*(root / "evaluation").glob("*.py"), *(root / "training").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.startswith("vqgen.pipelines") for n in names), path.name
 
 
 def test_fit_background_refuses_bad_input():

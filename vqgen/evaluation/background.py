@@ -9,7 +9,8 @@ under a *general-domain* model, which knows strokes but not digits::
     score(x) = bits_prior(codes(x)) - bits_background(codes(x))      (higher = more anomalous)
 
 Only in-distribution images are needed: the background is a small unconditional :class:`CodePrior` fitted
-on the codes of :func:`generic_views` of the training images (random rotation over the full circle, mirror,
+(:func:`vqgen.training.background.fit_background`) on the codes of :func:`generic_views` of the training
+images (random rotation over the full circle, mirror,
 anisotropic scale, shear, shift and stroke thickening or thinning), which keep the strokes of the data but
 destroy the upright shapes that make them digits. ``bits_prior`` is best taken as the class marginal
 ``-log2 (1/C) sum_y p(codes | y)`` of a class-conditional prior (:func:`class_marginal_bits`).
@@ -27,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from vqgen.errors import CheckpointError, ConfigError, ShapeError
+from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError
 from vqgen.priors.prior import CodePrior
 
 __all__ = [
+    "check_background",
     "class_marginal_bits",
     "code_bits",
-    "fit_background",
     "generic_view_codes",
     "generic_views",
     "likelihood_ratio_bits",
@@ -98,66 +99,30 @@ def generic_view_codes(
     return torch.cat(codes)
 
 
-def fit_background(
-    codes: torch.Tensor,
-    codebook_size: int,
-    steps: int = 1500,
-    batch_size: int = 64,
-    learning_rate: float = 1e-3,
-    hidden_size: int = 128,
-    num_layers: int = 4,
-    num_heads: int = 4,
-    code_noise: float = 0.0,
-    seed: int = 0,
-    progress: bool = False,
-) -> CodePrior:
-    """Fit an unconditional :class:`CodePrior` on code grids ``codes`` long ``[N, *grid]`` in
-    ``[0, codebook_size)`` (the tokenizer's codes of :func:`generic_views`): AdamW (betas 0.9, 0.95, weight
-    decay 0.01), linear warm-up over 100 steps then cosine decay, gradients clipped to norm 1, batches drawn
-    with replacement. ``code_noise`` > 0 replaces each training code by a uniformly random one with that
-    probability (Ren et al. 2019's perturbed background, for comparison; the general-domain background uses
-    0). Returns it in eval mode."""
-    if codes.dim() < 2 or codes.shape[0] == 0:
-        raise ShapeError(f"codes must be a non-empty [N, *grid] tensor, got shape {tuple(codes.shape)}")
-    if steps < 1 or batch_size < 1:
-        raise ConfigError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
-    if not 0.0 <= code_noise < 1.0:
-        raise ConfigError(f"code_noise must be in [0, 1), got {code_noise}")
-    codes = codes.long()
-    torch.manual_seed(seed)
-    background = CodePrior(
-        codebook_size=codebook_size,
-        code_grid=list(codes.shape[1:]),
-        num_classes=0,
-        hidden_size=hidden_size,
-        num_layers=num_layers,
-        num_heads=num_heads,
-    )
-    background.layout.check_code_values(codes)
-    optimizer = torch.optim.AdamW(
-        background.parameters(), lr=learning_rate, betas=(0.9, 0.95), weight_decay=0.01
-    )
-    warmup = min(100, steps)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)),
-    )
-    generator = torch.Generator().manual_seed(seed)
-    background.train()
-    for _ in tqdm(range(steps), desc="fit background", unit="step", disable=not progress):
-        batch = codes[torch.randint(0, codes.shape[0], (batch_size,), generator=generator)]
-        if code_noise > 0:
-            noisy = torch.rand(batch.shape, generator=generator) < code_noise
-            batch = torch.where(
-                noisy, torch.randint(0, codebook_size, batch.shape, generator=generator), batch
-            )
-        loss = background(batch, return_logits=False).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(background.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-    return background.eval()
+def __getattr__(name: str):
+    """``fit_background`` moved to :mod:`vqgen.training.background`; the old import path still finds it."""
+    if name == "fit_background":
+        from vqgen.training.background import fit_background
+
+        return fit_background
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def check_background(prior: CodePrior, background) -> None:
+    """Refuse a background prior that cannot score the prior's codes: it must be an unconditional
+    ``CodePrior`` over the same code grid and codebook."""
+    if not isinstance(background, CodePrior):
+        raise ConfigError(f"background must be a CodePrior, got {type(background).__name__}")
+    if background.is_conditional:
+        raise MismatchError(
+            f"the background prior has {background.num_classes} classes; a background is unconditional"
+        )
+    ours, theirs = list(prior.config.code_grid), list(background.config.code_grid)
+    if ours != theirs or background.config.codebook_size != prior.config.codebook_size:
+        raise MismatchError(
+            f"the background models code grid {theirs} of {background.config.codebook_size} codes, "
+            f"the prior {ours} of {prior.config.codebook_size}"
+        )
 
 
 def load_background(folder: str | Path) -> CodePrior:
@@ -204,8 +169,6 @@ def likelihood_ratio_bits(
     """Anomaly score float ``[B]`` of code grids long ``[B, *grid]``: bits under ``prior`` (its class marginal
     without ``class_labels``, else under labels ``[B]``) minus bits under ``background`` (higher = more
     anomalous). Both priors must be on ``codes``' device."""
-    from vqgen.pipelines.base import check_background
-
     check_background(prior, background)
     if class_labels is None:
         prior_bits = class_marginal_bits(prior, codes, batch_size)

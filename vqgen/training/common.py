@@ -17,16 +17,14 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from vqgen.errors import CheckpointError, ConfigError, TrainingError
 from vqgen.io import atomic_write_bytes
@@ -72,6 +70,7 @@ class TrainingOptions:
         return min(self.max_steps, self.stop_after) if self.stop_after > 0 else self.max_steps
 
     def validate(self) -> None:
+        """Raise :class:`ConfigError` (naming the CLI flag) for an option out of range."""
         positive = (
             "max_steps",
             "batch_size",
@@ -95,17 +94,18 @@ class TrainingOptions:
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
 
-    @classmethod
-    def field_names(cls) -> set[str]:
-        return {f.name for f in fields(cls)}
-
 
 def make_accelerator(options: TrainingOptions) -> Accelerator:
-    """An Accelerator configured from the options, with the global seed set on every process."""
+    """An Accelerator configured from the options, with the global seed set on every process.
+
+    Accelerate keeps one state per process, and its precision is fixed by the first ``Accelerator``: a later
+    run in the same process (a notebook, a script that trains a tokenizer and then a prior) must ask for the
+    same precision, else it is refused with a :class:`ConfigError` rather than silently run at the old one.
+    ``"auto"`` means what ``accelerate launch --mixed_precision`` says (``ACCELERATE_MIXED_PRECISION``), else
+    ``"no"``; the precision in effect is written back to ``options.mixed_precision``.
+    """
     options.validate()
-    # Accelerate keeps one state per process; a second run in the same process (a notebook, the tests) may ask
-    # for another precision, which the old state would refuse. The process group (PartialState) is kept.
-    AcceleratorState._reset_state()
+    check_process_precision(options.mixed_precision)
     accelerator = Accelerator(
         mixed_precision=None if options.mixed_precision == "auto" else options.mixed_precision,
         gradient_accumulation_steps=options.gradient_accumulation_steps,
@@ -113,6 +113,27 @@ def make_accelerator(options: TrainingOptions) -> Accelerator:
     options.mixed_precision = str(accelerator.mixed_precision)
     set_seed(options.seed)
     return accelerator
+
+
+def check_process_precision(requested: str) -> None:
+    """Refuse a run whose precision (``"auto"``, ``"no"``, ``"bf16"``, ``"fp16"``) differs from the one this
+    process's Accelerate state already holds; nothing to check before the first ``Accelerator``."""
+    from accelerate.state import AcceleratorState, is_initialized
+    from accelerate.utils import DistributedType
+
+    if not is_initialized():
+        return
+    state = AcceleratorState()
+    if state.distributed_type == DistributedType.DEEPSPEED:  # DeepSpeed's config file sets the precision
+        return
+    wanted = requested
+    if requested == "auto":
+        wanted = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+    if wanted != state.mixed_precision:
+        raise ConfigError(
+            f"this process already trains with mixed precision '{state.mixed_precision}' (Accelerate keeps "
+            f"one state per process); a run with mixed precision '{wanted}' needs a new process"
+        )
 
 
 def lr_lambda(options: TrainingOptions):
@@ -151,6 +172,7 @@ class BatchSchedule:
         self._epoch, self._permutation = -1, None
 
     def indices(self, micro_step: int) -> list[int]:
+        """This process's dataset indices at ``micro_step``."""
         epoch, position = divmod(micro_step, self.batches_per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
@@ -214,10 +236,12 @@ class CheckpointManager:
         return [p for _, p in sorted(found)]
 
     def latest(self) -> Path | None:
+        """The newest complete checkpoint, or None."""
         found = self.list()
         return found[-1] if found else None
 
     def save(self, accelerator: Accelerator, step: int, ema: EMAModel | None) -> Path:
+        """Write the checkpoint of ``step`` (every process joins), keep the newest ``keep``; its folder."""
         final = self.root / f"{CHECKPOINT_PREFIX}{step:08d}"
         temporary = self.root / f".tmp-{CHECKPOINT_PREFIX}{step:08d}"
         if accelerator.is_main_process:
@@ -293,6 +317,7 @@ class MetricLogger:
                 self._writer = None
 
     def log(self, step: int, values: dict[str, float]) -> None:
+        """Append the row of ``step`` (new columns widen the file; a resumed run drops rows >= ``step``)."""
         if not self.enabled:
             return
         row = {"step": step, "time": round(time.time(), 3), **{k: float(v) for k, v in values.items()}}
@@ -342,6 +367,7 @@ class MetricLogger:
         return columns
 
     def close(self) -> None:
+        """Close the TensorBoard writer, if any."""
         if self._writer is not None:
             self._writer.close()
 
@@ -360,6 +386,7 @@ class NonFiniteGuard:
         return bool(accelerator.gather(flag).min() > 0)
 
     def record(self, finite: bool, step: int, losses: dict[str, float], checkpoint: Path | None) -> None:
+        """Count a step: warn about a non-finite one, raise :class:`TrainingError` after ``limit`` in a row."""
         if finite:
             self.consecutive = 0
             return
@@ -406,74 +433,6 @@ def ema_weights(model: torch.nn.Module, ema: EMAModel | None) -> Iterator[None]:
             ema.restore(model.parameters())
 
 
-def finish_loop(
-    accelerator: Accelerator,
-    model,
-    ema: EMAModel | None,
-    output: Path,
-    bar: tqdm,
-    *loggers: MetricLogger,
-    prepared=None,
-):
-    """Close the bar and logs, put the EMA weights in for good, ``save_pretrained`` on the main process.
-
-    ``prepared`` is the model ``accelerator.prepare`` returned. Under FSDP or DeepSpeed the parameters are
-    sharded: every process joins ``accelerator.get_state_dict`` (a collective) and the main process saves a
-    full copy built from the gathered weights.
-    """
-    from accelerate.utils import DistributedType
-
-    bar.close()
-    for logger in loggers:
-        logger.close()
-    accelerator.wait_for_everyone()
-    if ema is not None:
-        ema.copy_to(model.parameters())
-    if accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        state = accelerator.get_state_dict(prepared if prepared is not None else model)
-        if accelerator.is_main_process:
-            full = type(model).from_config(model.config)
-            full.load_state_dict(state)
-            full.save_pretrained(str(output))
-    elif accelerator.is_main_process:
-        model.save_pretrained(str(output))
-    accelerator.end_training()
-    return model
-
-
-def begin_loop(
-    accelerator: Accelerator,
-    options: TrainingOptions,
-    checkpoints: CheckpointManager,
-    ema: EMAModel | None,
-    dataset,
-    description: str,
-) -> tuple[int, Iterator[dict], tqdm]:
-    """Restore the latest checkpoint when ``options.resume``; then this process's batches and a progress bar
-    from that step on. Returns ``(step, batches, bar)``."""
-    step = 0
-    if options.resume:
-        latest = checkpoints.latest()
-        if latest is None:
-            accelerator.print(f"no checkpoint in {checkpoints.root}: starting from step 0")
-        else:
-            step = int(checkpoints.load(accelerator, latest, ema)["step"])
-            accelerator.print(f"resumed from {latest} at step {step}")
-    schedule = BatchSchedule(
-        len(dataset), options.batch_size, accelerator.num_processes, accelerator.process_index, options.seed
-    )
-    batches = iterate_batches(
-        dataset, schedule, step * options.gradient_accumulation_steps, options.num_workers
-    )
-    bar = tqdm(
-        total=options.last_step,
-        initial=step,
-        desc=description,
-        unit="step",
-        disable=not (options.progress and accelerator.is_local_main_process),
-    )
-    return step, batches, bar
-
-
 def save_options(output_dir: Path, options: TrainingOptions, extra: dict) -> None:
+    """Write ``training_config.json``: the options and the objective's ``extra`` entries."""
     (output_dir / "training_config.json").write_text(json.dumps({**asdict(options), **extra}, indent=2))

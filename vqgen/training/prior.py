@@ -1,27 +1,16 @@
-"""Prior training: next-code cross-entropy on code shards, with the same Accelerate machinery as tokenizers."""
+"""Prior training: next-code cross-entropy on code shards, on the loop body every vqgen training shares."""
 
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 
-from vqgen.training.common import (
-    CheckpointManager,
-    MetricLogger,
-    NonFiniteGuard,
-    TrainingOptions,
-    begin_loop,
-    collate,
-    ema_weights,
-    finish_loop,
-    lr_lambda,
-    make_accelerator,
-    make_ema,
-    save_options,
-)
+from vqgen.training.common import TrainingOptions, collate, lr_lambda
+from vqgen.training.loop import Objective, StepOutput, Trainables, dataset_batches, run_training
 
 
 def _labels(prior, batch: dict, device: torch.device) -> torch.Tensor | None:
@@ -45,82 +34,79 @@ def train_prior(
     ``save_samples(prior, path)`` writes a picture of samples at each evaluation (decoded by the caller's
     tokenizer). Returns the unwrapped prior (EMA weights when ``options.ema_decay`` > 0).
     """
-    accelerator = make_accelerator(options)
-    output = Path(options.output)
-    checkpoints = CheckpointManager(output, options.keep_checkpoints)
-    if accelerator.is_main_process:
-        output.mkdir(parents=True, exist_ok=True)
-        save_options(output, options, {"prior": dict(prior.config)})
+    return run_training(PriorObjective(prior, train_dataset, options, val_dataset, save_samples), options)
 
-    optimizer = torch.optim.AdamW(
-        prior.parameters(), lr=options.learning_rate, betas=(0.9, 0.95), weight_decay=options.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(options))
-    model, optimizer, scheduler = accelerator.prepare(prior, optimizer, scheduler)
-    unwrapped = accelerator.unwrap_model(model)
-    ema = make_ema(unwrapped, options.ema_decay, accelerator.device)
 
-    step, batches, bar = begin_loop(accelerator, options, checkpoints, ema, train_dataset, "train prior")
-    logger = MetricLogger(output, accelerator.is_main_process)
-    eval_logger = MetricLogger(output, accelerator.is_main_process, "eval")
-    guard = NonFiniteGuard(options.max_nonfinite_steps)
-    last_checkpoint = checkpoints.latest()
-    accum = options.gradient_accumulation_steps
-    model.train()
-    running, tokens_seen, started = 0.0, 0, time.perf_counter()
-    while step < options.last_step:
-        finite = True
-        for _ in range(accum):
-            batch = next(batches)
-            codes = batch["codes"].to(accelerator.device)
-            with accelerator.accumulate(model):
-                loss = model(codes, _labels(unwrapped, batch, accelerator.device), return_logits=False).loss
-                ok = guard.all_finite(accelerator, loss)
-                if ok:
-                    accelerator.backward(loss)
-                    if accelerator.sync_gradients:
-                        norm = accelerator.clip_grad_norm_(model.parameters(), options.max_grad_norm)
-                        ok = guard.all_finite(accelerator, torch.as_tensor(norm))
-                    if ok:
-                        optimizer.step()
-                        scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-            finite = finite and ok
-            running += float(accelerator.reduce(loss.detach(), "mean")) / accum  # the mean over processes
-            tokens_seen += codes[0].numel() * codes.shape[0] * accelerator.num_processes
-        guard.record(finite, step, {"loss": running}, last_checkpoint)
-        if finite and ema is not None:
-            ema.step(unwrapped.parameters())
-        step += 1
-        bar.update(1)
+class PriorObjective(Objective):
+    """Next-code cross-entropy of a :class:`~vqgen.priors.prior.CodePrior` (class labels for a conditional
+    one), AdamW with betas (0.9, 0.95). Evaluation: validation bits per token and ``save_samples`` pictures.
 
-        if step % options.log_every == 0 or step == options.last_step:
-            elapsed = max(time.perf_counter() - started, 1e-9)
-            loss_value = running / (step % options.log_every or options.log_every)
-            values = {"loss": loss_value, "bits_per_token": loss_value / math.log(2)}
-            values.update(lr=scheduler.get_last_lr()[0], tokens_per_s=tokens_seen / elapsed)
-            logger.log(step, values)
-            bar.set_postfix(loss=f"{loss_value:.4f}", tok_s=f"{values['tokens_per_s']:.0f}")
-            running, tokens_seen, started = 0.0, 0, time.perf_counter()
-        if step % options.eval_every == 0 or step == options.last_step:
-            with ema_weights(unwrapped, ema):
-                metrics = {}
-                if val_dataset is not None:
-                    metrics["val_bits_per_token"] = validation_bits_per_token(
-                        unwrapped, val_dataset, options.batch_size
-                    )
-                if accelerator.is_main_process:
-                    if metrics:
-                        eval_logger.log(step, metrics)
-                        bar.write(
-                            f"step {step}: validation {metrics['val_bits_per_token']:.4f} bits per token"
-                        )
-                    if save_samples is not None:
-                        save_samples(unwrapped, output / "samples" / f"step-{step:08d}.png")
-            model.train()
-        if step % options.checkpoint_every == 0 or step == options.last_step:
-            last_checkpoint = checkpoints.save(accelerator, step, ema)
-    return finish_loop(accelerator, unwrapped, ema, output, bar, logger, eval_logger, prepared=model)
+    ``lr_factor(step)`` multiplies the learning rate (default: the options' warm-up and schedule).
+    """
+
+    description = "train prior"
+    throughput_name = "tokens_per_s"
+    progress_keys = ("loss",)
+
+    def __init__(
+        self,
+        prior: torch.nn.Module,
+        train_dataset,
+        options: TrainingOptions,
+        val_dataset=None,
+        save_samples=None,
+        lr_factor: Callable[[int], float] | None = None,
+    ):
+        self.prior, self.train_dataset, self.options = prior, train_dataset, options
+        self.val_dataset, self.save_samples = val_dataset, save_samples
+        self.lr_factor = lr_factor or lr_lambda(options)
+
+    def config(self) -> dict:
+        """The prior's config."""
+        return {"prior": dict(self.prior.config)}
+
+    def setup(self, accelerator: Accelerator) -> Trainables:
+        """AdamW and the learning-rate schedule, prepared with the prior."""
+        self.accelerator = accelerator
+        optimizer = torch.optim.AdamW(
+            self.prior.parameters(),
+            lr=self.options.learning_rate,
+            betas=(0.9, 0.95),
+            weight_decay=self.options.weight_decay,
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
+        self.model, optimizer, scheduler = accelerator.prepare(self.prior, optimizer, scheduler)
+        self.unwrapped = accelerator.unwrap_model(self.model)
+        return Trainables(self.model, optimizer, scheduler)
+
+    def start(self, accelerator: Accelerator, step: int) -> Iterator[dict]:
+        """The dataset's scheduled batches from ``step`` on."""
+        return dataset_batches(self.train_dataset, self.options, accelerator, step)
+
+    def loss(self, batch: dict, step: int) -> StepOutput:
+        """Mean next-code cross-entropy (nats) of ``batch["codes"]``; throughput in code tokens."""
+        codes = batch["codes"]
+        loss = self.model(codes, _labels(self.unwrapped, batch, codes.device), return_logits=False).loss
+        return StepOutput(loss, {"loss": loss.detach()}, items=codes[0].numel() * codes.shape[0])
+
+    def summarise(self, means: dict[str, float]) -> dict[str, float]:
+        """Adds ``bits_per_token`` (the loss in bits)."""
+        return {**means, "bits_per_token": means["loss"] / math.log(2)}
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Validation bits per token (every process); the main process writes the samples picture."""
+        metrics = {}
+        if self.val_dataset is not None:
+            metrics["val_bits_per_token"] = validation_bits_per_token(
+                self.unwrapped, self.val_dataset, self.options.batch_size
+            )
+        if self.accelerator.is_main_process and self.save_samples is not None:
+            self.save_samples(self.unwrapped, Path(self.options.output) / "samples" / f"step-{step:08d}.png")
+        return metrics
+
+    def report(self, step: int, metrics: dict[str, float]) -> str | None:
+        """The validation bits per token."""
+        return f"step {step}: validation {metrics['val_bits_per_token']:.4f} bits per token"
 
 
 @torch.no_grad()
