@@ -13,7 +13,7 @@ import torch
 from vqgen.data.audio import AudioFolderDataset
 from vqgen.data.images import DataWarning
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import load_audio, mix_channels, save_audio
+from vqgen.media.audio import load_audio, mix_channels, save_audio
 
 
 def tone(freq: float, seconds: float, rate: int, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
