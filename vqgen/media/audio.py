@@ -406,7 +406,7 @@ class AudioMedium(Medium):
 
     def read_file(self, path, tokenizer, num_levels=None):
         """An audio file at any rate and channel count -> (float ``[1, C, S]`` resampled and mixed to the
-        tokenizer, the tokenizer's rate)."""
+        tokenizer, the tokenizer's rate); ``num_levels`` applies to the encoding (:meth:`encode_options`)."""
         rate, hop = int(tokenizer.config.sample_rate), tokenizer.downsample_factor
         array, _ = load_audio(path, sample_rate=rate, channels=tokenizer.config.in_channels)
         if array.shape[-1] == 0:

@@ -207,9 +207,15 @@ class Medium:
     #: What the ``TokenizerSettings`` left as None become: quantizer kind, residual depth and dropout of an
     #: ``rvq`` quantizer, width of the first level.
     defaults: dict = {"quantizer": "vq", "num_quantizers": 2, "quantizer_dropout": 0.0, "base_channels": 64}
+    #: ``TokenizerSettings`` fields only this medium's tokenizer takes, and what its tokenizer is called.
+    exclusive_settings: tuple[str, ...] = ()
+    tokenizer_noun: str = "tokenizer"
+    #: Media whose saved tokenizers ``--init-from`` may start from (this medium's own and, say, images for video).
+    init_from_media: tuple[str, ...] = ()
     #: Keyword arguments of :meth:`load_dataset` besides ``channels`` and ``strict``.
     dataset_options: tuple[str, ...] = ()
-    #: Command -> the flags only this medium (or a few media) has for it, in help order.
+    #: Command (``"generate"``; ``"encode data"`` for the flags shaping the data set a command reads) -> the
+    #: flags only this medium (or a few media) has there, in help order.
     flags: dict[str, tuple[Flag, ...]] = {}
 
     def __repr__(self) -> str:
@@ -266,9 +272,9 @@ class Medium:
 
     # -- files -------------------------------------------------------------------------------------------
 
-    def check_output(self, output: Path, directory: bool = True) -> None:
-        """Refuse an output suffix this medium cannot write (for ``generate``: a file or, when ``directory``, a
-        folder) before any work."""
+    def check_output(self, output: Path) -> None:
+        """Refuse a ``generate`` output (a file, or a folder: no suffix) this medium cannot write, before any
+        sampling."""
         suffixes = self.output_suffixes
         if output.suffix and output.suffix.lower() not in suffixes:
             raise ConfigError(
@@ -307,12 +313,6 @@ class Medium:
                     f"{names} shape the {other.name} {other.tokenizer_noun}, not a {self.name} tokenizer"
                 )
 
-    #: ``TokenizerSettings`` fields only this medium's tokenizer takes, and what its tokenizer is called.
-    exclusive_settings: tuple[str, ...] = ()
-    tokenizer_noun: str = "tokenizer"
-    #: Media whose saved tokenizers ``--init-from`` may start from (this medium's own and, say, images for video).
-    init_from_media: tuple[str, ...] = ()
-
     def tokenizer_config(self, settings, channels: int) -> dict:
         """The tokenizer's constructor arguments from ``settings`` (a ``TokenizerSettings``)."""
         raise NotImplementedError
@@ -348,7 +348,8 @@ class Medium:
         raise NotImplementedError
 
     def read_file(self, path: Path, tokenizer, **options) -> tuple[torch.Tensor, float | None]:
-        """A file -> (float media ``[1, *shape]`` in [-1, 1] as ``tokenizer`` takes it, its rate or None)."""
+        """A file -> (float media ``[1, *shape]`` in [-1, 1] as ``tokenizer`` takes it, the rate to write its
+        reconstruction at or None); ``options`` as in :meth:`reconstruct_file`."""
         raise NotImplementedError
 
     def encode_options(self, tokenizer, **options) -> dict:
@@ -365,13 +366,13 @@ class Medium:
     def reconstruct_file(self, tokenizer, source: Path, output: Path, **options) -> str:
         """``decode(encode(x))`` of one file written to ``output``; returns ``"{grid} codes, {quality}"``.
 
-        ``options`` are the medium's (video: ``frames``, the first frames to use; audio: ``num_levels``).
+        ``options`` are the medium's (video: ``frames``, the first frames to use; audio: ``num_levels``, the
+        residual levels to keep); :meth:`encode_options` and :meth:`read_file` both receive them.
         """
         encode = self.encode_options(tokenizer, **options)
         x, rate = self.read_file(Path(source), tokenizer, **options)
-        tokenizer.code_grid(
-            tuple(x.shape[1:])
-        )  # a frame size or count it cannot take fails here, in one line
+        # A frame size or count the tokenizer cannot take fails here, in one line.
+        tokenizer.code_grid(tuple(x.shape[1:]))
         codes = tokenizer.encode(x.to(tokenizer.device, tokenizer.dtype), **encode)
         reconstruction = tokenizer.decode(codes).float().clamp(-1, 1).cpu()[..., : x.shape[-1]]
         self.write_item(reconstruction, Path(output), rate)
