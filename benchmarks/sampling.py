@@ -54,7 +54,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
-from vqgen.io import to_uint8_images  # noqa: E402
+from vqgen.media.image import to_uint8_images  # noqa: E402
 from vqgen.pipelines.image import ImagePipeline  # noqa: E402
 from vqgen.priors.prior import CodePrior  # noqa: E402
 from vqgen.tokenizers.image import ImageTokenizer  # noqa: E402

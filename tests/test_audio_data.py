@@ -13,7 +13,7 @@ import torch
 from vqgen.data.audio import AudioFolderDataset
 from vqgen.data.images import DataWarning
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import load_audio, mix_channels, save_audio
+from vqgen.media.audio import load_audio, mix_channels, save_audio
 
 
 def tone(freq: float, seconds: float, rate: int, channels: int = 1, amplitude: float = 0.5) -> np.ndarray:
@@ -34,7 +34,7 @@ def test_resampling_to_16k_and_lengths(tmp_path):
     write(tmp_path / "b.flac", rate=22050, seconds=0.5)
     data = AudioFolderDataset(tmp_path, sample_rate=16000, channels=1, segment_seconds=0.25, train=False)
     assert len(data) == 2 and data.segment_samples == 4000
-    assert [data.num_samples(i) for i in range(2)] == [8000, 8000]
+    assert [data.resampled_length(i) for i in range(2)] == [8000, 8000]
     for i in range(2):
         item = data[i]
         assert item["audio"].dtype == torch.float32 and item["audio"].shape == (1, 4000)

@@ -1,6 +1,6 @@
 """Hypothesis fuzzing of every loader that reads user files: never a hang, never an error but a VqgenError.
 
-Fuzzed inputs: random bytes and PNG-looking files for ``vqgen.io.load_image``; garbage or mutated
+Fuzzed inputs: random bytes and PNG-looking files for ``vqgen.media.image.load_image``; garbage or mutated
 ``config.json`` and safetensors-like weights (8-byte little-endian header length + junk JSON + junk) for
 ``vqgen.loading.load_tokenizer``; garbage or mutated ``model_index.json`` for
 ``ImagePipeline.from_pretrained``; garbage or mutated ``manifest.json`` and shard files for
@@ -9,9 +9,9 @@ stalling the suite. ``max_examples`` is kept small (the file runs in well under 
 set ``HYPOTHESIS_MAX_EXAMPLES`` to fuzz longer.
 
 Audio and video: random bytes, RIFF/WAVE headers with random fields (then maybe cut short), and truncated or
-byte-flipped copies of real WAV / FLAC / OGG files for ``vqgen.io.load_audio``; random bytes, container
+byte-flipped copies of real WAV / FLAC / OGG files for ``vqgen.media.audio.load_audio``; random bytes, container
 signatures followed by junk, and truncated or byte-flipped copies of a real MP4 and GIF (written with
-``vqgen.io.save_video``) for ``vqgen.io.load_video``, under the suffixes ``.mp4 .gif .webm .avi``. The folder
+``vqgen.media.video.save_video``) for ``vqgen.media.video.load_video``, under the suffixes ``.mp4 .gif .webm .avi``. The folder
 datasets (``AudioFolderDataset``, ``VideoFolderDataset``) get one fuzzed file among good ones: it is skipped
 with a ``DataWarning`` naming it, or kept, and then its item loads or raises a ``VqgenError``.
 
@@ -51,8 +51,10 @@ from vqgen.data.folders import DataWarning
 from vqgen.data.shards import CodeShardDataset, encode_dataset
 from vqgen.data.video import VideoFolderDataset
 from vqgen.errors import VqgenError
-from vqgen.io import load_audio, load_image, load_video, save_audio, save_video
 from vqgen.loading import load_tokenizer
+from vqgen.media.audio import load_audio, save_audio
+from vqgen.media.image import load_image
+from vqgen.media.video import load_video, save_video
 from vqgen.pipelines.image import ImagePipeline
 
 MAX_EXAMPLES = int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "40"))

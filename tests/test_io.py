@@ -1,4 +1,4 @@
-"""Tests for vqgen.io: conversion, grids, atomic writes, image save/load."""
+"""Tests for vqgen.io (atomic writes) and vqgen.media.image (conversion, grids, image save and load)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import torch
 from PIL import Image
 
 from vqgen.errors import ConfigError, DataError, ShapeError, VqgenError
-from vqgen.io import (
-    atomic_path,
-    atomic_write_bytes,
+from vqgen.io import atomic_path, atomic_write_bytes
+from vqgen.media.image import (
     load_image,
     make_grid,
     pil_to_channels,

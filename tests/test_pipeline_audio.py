@@ -10,7 +10,7 @@ import torch
 
 from vqgen import load_pipeline
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import save_audio
+from vqgen.media.audio import save_audio
 from vqgen.pipelines import AudioPipeline, AudioPipelineOutput
 from vqgen.pipelines.loading import SHIPPED_PIPELINES, pipeline_class_for
 from vqgen.priors.prior import CodePrior

@@ -11,7 +11,7 @@ from conftest import make_prior, make_tokenizer
 
 from vqgen import load_pipeline
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError
-from vqgen.io import save_video
+from vqgen.media.video import save_video
 from vqgen.pipelines import ImagePipeline, VideoPipeline
 from vqgen.pipelines.base import item_generators
 from vqgen.pipelines.loading import SHIPPED_PIPELINES, pipeline_class_for

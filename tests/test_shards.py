@@ -82,7 +82,7 @@ def test_an_empty_data_set_is_refused(tmp_path, tokenizer):
 
 
 def test_jitter_audio_changes_speed_shift_and_gain_within_bounds():
-    from vqgen.data.shards import jitter_audio
+    from vqgen.media.audio import jitter_audio
 
     t = torch.arange(8000) / 8000
     tone = (0.5 * torch.sin(2 * torch.pi * 100 * t)).expand(8, 1, -1).contiguous()

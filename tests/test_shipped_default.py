@@ -38,7 +38,7 @@ def test_the_default_draws_seeded_digits_and_round_trips(tmp_path):
 
 def test_the_default_video_pipeline_draws_seeded_moving_digits(tmp_path):
     from vqgen.cli import main
-    from vqgen.io import load_video
+    from vqgen.media.video import load_video
     from vqgen.pipelines import VideoPipeline
 
     folder = PRETRAINED_DIR / SHIPPED_PIPELINES["video"]

@@ -11,7 +11,7 @@ import torch
 from vqgen.data.images import DataWarning
 from vqgen.data.video import TensorVideoDataset, VideoFolderDataset, moving_mnist
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import save_video
+from vqgen.media.video import save_video
 
 
 def ramp_clip(frames: int, height: int = 20, width: int = 24, offset: int = 0) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import load_video, save_video
+from vqgen.media.video import load_video, save_video
 
 
 def smooth_clip(frames: int = 9, height: int = 32, width: int = 48, channels: int = 3) -> np.ndarray:

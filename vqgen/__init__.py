@@ -1,7 +1,8 @@
 """vqgen: generative media with discrete tokens.
 
 Stage one (``vqgen.tokenizers``) turns media into codes and back; stage two (``vqgen.priors``) models the
-codes autoregressively; ``vqgen.pipelines`` chain the two. Heavy submodules load on first use, so
+codes autoregressively; ``vqgen.pipelines`` chain the two; ``vqgen.media`` holds what differs between images,
+video and audio (``get_medium("video")``, ``medium_of(pipe)``). Heavy submodules load on first use, so
 ``import vqgen`` (and the command line's ``--help``) stays fast.
 """
 
@@ -28,6 +29,8 @@ _EXPORTS = {
     "AudioPipelineOutput": "vqgen.pipelines.audio",
     "load_pipeline": "vqgen.pipelines.loading",
     "load_tokenizer": "vqgen.loading",
+    "get_medium": "vqgen.media",
+    "medium_of": "vqgen.media",
     "VqgenError": "vqgen.errors",
 }
 

@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 
 from vqgen.data.folders import DataWarning, MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import _one_line, check_resampling, mix_channels, resample_audio
+from vqgen.io import _one_line
+from vqgen.media.audio import check_resampling, mix_channels, resample_audio
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -113,14 +114,14 @@ class AudioFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def num_samples(self, index: int) -> int:
+    def resampled_length(self, index: int) -> int:
         """Length of file ``index`` once resampled to ``sample_rate``."""
         frames, rate, _ = self._info[index]
         return math.ceil(frames * self.sample_rate / rate)
 
     def crop_offset(self, index: int) -> int:
         """First output sample of the segment for item ``index`` (0 when the file is not longer)."""
-        spare = self.num_samples(index) - self.segment_samples
+        spare = self.resampled_length(index) - self.segment_samples
         if spare <= 0:
             return 0
         if not self.train:

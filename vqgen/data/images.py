@@ -18,7 +18,9 @@ from torch.utils.data import Dataset
 from vqgen.data.demo import MNIST_LABEL_NAMES, MNIST_SPLITS, mnist_split
 from vqgen.data.folders import DataWarning, MediaFolder, folder_split_root
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import _one_line, image_mode_channels, pil_to_channels
+from vqgen.io import _one_line
+from vqgen.media.base import to_unit_range
+from vqgen.media.image import image_mode_channels, pil_to_channels
 
 __all__ = [
     "DEMO_IMAGE_DATASETS",
@@ -116,7 +118,7 @@ class TensorImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         index = range(len(self))[index]  # IndexError past the end; negative indices normalised
-        pixels = self._images[index].to(torch.float32) / 127.5 - 1.0
+        pixels = to_unit_range(self._images[index])
         if self.resolution != self.stored_resolution:
             pixels = F.interpolate(
                 pixels[None], size=self.resolution, mode="bilinear", align_corners=False, antialias=True
@@ -219,7 +221,7 @@ class ImageFolderDataset(Dataset):
         except Exception as error:
             raise DataError(f"cannot decode image '{path}': {_one_line(error)}") from error
         array = np.asarray(self._resized(image), dtype=np.uint8)
-        pixels = torch.from_numpy(array.copy()).to(torch.float32) / 127.5 - 1.0
+        pixels = to_unit_range(torch.from_numpy(array.copy()))
         pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
         return _item(pixels.contiguous(), self._labels[index], index)
 

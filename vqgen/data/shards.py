@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -21,6 +20,9 @@ from tqdm.auto import tqdm
 from vqgen.checks import whole_number
 from vqgen.errors import DataError, MismatchError
 from vqgen.io import _one_line, atomic_path
+from vqgen.media.audio import jitter_audio  # noqa: F401 - importable from here as before
+from vqgen.media.base import item_medium, media
+from vqgen.media.image import jitter_images  # noqa: F401 - importable from here as before
 
 __all__ = [
     "CodeShardDataset",
@@ -47,59 +49,6 @@ def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def jitter_images(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Small random affine jitter of ``images [B, C, H, W]``: rotation +-8 deg, shift +-8 %, scale 0.9-1.1
-    (the augmentation of ``--augment-copies``, and the views of ``ImagePipeline.score(views=...)``)."""
-    batch = images.shape[0]
-    angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(8)
-    scale = 0.9 + 0.2 * torch.rand(batch, generator=generator)
-    shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * 0.16  # fraction of the half-size
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    )
-    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
-    # Background is -1 (black): sample from images shifted to [0, 2] so zero padding means black.
-    warped = torch.nn.functional.grid_sample(images + 1, grid.to(images.dtype), align_corners=False)
-    return warped - 1
-
-
-def jitter_audio(
-    audio: torch.Tensor,
-    generator: torch.Generator,
-    speed: float = 0.1,
-    shift: float = 0.1,
-    gain_db: float = 6.0,
-) -> torch.Tensor:
-    """Random tape-speed change (factor 1 +- ``speed``, pitch and tempo together, about the clip's centre),
-    time shift (+- ``shift`` of the clip, zero-filled) and gain (+- ``gain_db``, never past full scale) of
-    ``audio [B, C, S]`` (the augmentation of ``--augment-copies`` for sound).
-
-    Each item is read at positions ``factor * (t - S/2) + S/2 + offset`` with linear interpolation, so a shift
-    by a fraction of a frame changes every code of the clip: the prior sees new code sequences of the same word.
-    """
-    batch, _, length = audio.shape
-    factor = 1 + (torch.rand(batch, 1, generator=generator) * 2 - 1) * speed
-    offset = (torch.rand(batch, 1, generator=generator) * 2 - 1) * shift * length
-    gain = 10 ** ((torch.rand(batch, 1, 1, generator=generator) * 2 - 1) * gain_db / 20)
-    centre = (length - 1) / 2
-    position = factor * (torch.arange(length, dtype=torch.float64) - centre) + centre + offset.double()
-    left = position.floor().long()
-    weight = (position - left).to(audio.dtype).unsqueeze(1)  # [B, 1, S]
-
-    def read(index: torch.Tensor) -> torch.Tensor:
-        inside = ((index >= 0) & (index < length)).unsqueeze(1)
-        values = audio.gather(2, index.clamp(0, length - 1).unsqueeze(1).expand(-1, audio.shape[1], -1))
-        return values * inside
-
-    warped = read(left) * (1 - weight) + read(left + 1) * weight
-    peak = warped.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-8)
-    return warped * torch.minimum(gain, 0.99 / peak)
-
-
-_JITTERS = {"pixels": jitter_images, "audio": jitter_audio}
-
-
 @torch.no_grad()
 def encode_dataset(
     tokenizer: torch.nn.Module,
@@ -115,20 +64,21 @@ def encode_dataset(
     """Encode every item of a ``dataset`` (items ``{"pixels" | "video" | "audio", "label"}``) into shards under
     ``output``.
 
-    ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``; images:
-    :func:`jitter_images`, sound: :func:`jitter_audio`), which gives a prior trained on a small data set more
-    variety than the originals alone. The folder is written
+    ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``; the
+    medium's ``augment``: ``vqgen.media.image.jitter_images``, ``vqgen.media.audio.jitter_audio``), which
+    gives a prior trained on a small data set more variety than the originals alone. The folder is written
     atomically: an interrupted encode leaves no half-written shard folder. Returns the manifest.
     """
     from vqgen.training.common import collate
-    from vqgen.training.tokenizer import media_key
 
     whole_number("augment_copies", augment_copies, 0)
     if len(dataset) == 0:
         raise DataError("cannot encode an empty data set")
-    key = media_key(dataset[0])
-    if augment_copies and key not in _JITTERS:
-        raise DataError(f"augment_copies works on images and audio; this data set holds {key}")
+    medium = item_medium(dataset[0])
+    key = medium.item_key
+    if augment_copies and not medium.can_augment:
+        names = " and ".join(m.name for m in media() if m.can_augment)
+        raise DataError(f"augment_copies works on {names}; this data set holds {key}")
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -138,9 +88,9 @@ def encode_dataset(
     starts = range(0, len(dataset), batch_size)
     for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
-        media = batch[key]
+        items = batch[key]
         for copy in range(1 + augment_copies):
-            views = media if copy == 0 else _JITTERS[key](media, generator)
+            views = items if copy == 0 else medium.augment(items, generator)
             codes.append(tokenizer.encode(views.to(device)).to("cpu", torch.int32))
             labels.append(batch["label"].long())
     codes, labels = torch.cat(codes), torch.cat(labels)

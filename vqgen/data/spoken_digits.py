@@ -336,6 +336,49 @@ def _parameters(sample_rate: int, takes: int, seed: int, clip_seconds: float) ->
     }
 
 
+def _existing_build(manifest_path: Path, parameters: dict, version: str) -> dict | None:
+    """The manifest of a complete build with these parameters and espeak-ng version, else None."""
+    if not manifest_path.is_file():
+        return None
+    try:
+        existing = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if (
+        isinstance(existing, dict)
+        and existing.get("parameters") == parameters
+        and existing.get("espeak_ng_version") == version
+    ):
+        return existing
+    return None
+
+
+def _write_clips(
+    folder: Path, specs: list, sample_rate: int, length: int, workers: int, progress: bool, start: float
+) -> list[str]:
+    """Render every clip of ``specs`` into ``folder`` (``workers`` espeak-ng processes at a time); returns the
+    relative paths of words that had to be cropped."""
+    import soundfile
+
+    def write(spec: ClipSpec) -> bool:
+        wave, was_cropped = _render(spec, sample_rate, length)
+        soundfile.write(str(folder / spec.relative_path), wave, sample_rate, subtype="PCM_16")
+        return was_cropped
+
+    cropped: list[str] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for done, (spec, was_cropped) in enumerate(zip(specs, pool.map(write, specs)), start=1):
+            if was_cropped:
+                cropped.append(spec.relative_path)
+            if progress and (done % 500 == 0 or done == len(specs)):
+                print(
+                    f"spoken digits: {done}/{len(specs)} clips ({time.perf_counter() - start:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return cropped
+
+
 def build_spoken_digits(
     output_dir: str | os.PathLike | None = None,
     sample_rate: int = 16000,
@@ -368,50 +411,24 @@ def build_spoken_digits(
     version = espeak_ng_version()  # raises the install hint first, before anything is written
     clip_seconds = 1.0
     parameters = _parameters(sample_rate, takes, seed, clip_seconds)
-    manifest_path = root / "manifest.json"
-    if not force and manifest_path.is_file():
-        try:
-            existing = json.loads(manifest_path.read_text())
-        except (OSError, ValueError):
-            existing = None
-        if (
-            isinstance(existing, dict)
-            and existing.get("parameters") == parameters
-            and existing.get("espeak_ng_version") == version
-        ):
-            if progress:
-                print(f"spoken digits already built at {root} (force=True rebuilds)", file=sys.stderr)
-            return existing
+    existing = None if force else _existing_build(root / "manifest.json", parameters, version)
+    if existing is not None:
+        if progress:
+            print(f"spoken digits already built at {root} (force=True rebuilds)", file=sys.stderr)
+        return existing
 
     voices = split_voices()
     check_voices([*voices["train"], *voices["test"]])
     specs = clip_specs(voices, takes=takes, seed=seed)
     length = round(clip_seconds * int(sample_rate))
     start = time.perf_counter()
-    cropped: list[str] = []
     with atomic_path(root) as temporary:
         temporary.mkdir()
         for split in SPOKEN_DIGITS_SPLITS:
             for digit in range(len(DIGIT_WORDS)):
                 (temporary / split / str(digit)).mkdir(parents=True)
 
-        def write(spec: ClipSpec) -> bool:
-            import soundfile
-
-            wave, was_cropped = _render(spec, int(sample_rate), length)
-            soundfile.write(str(temporary / spec.relative_path), wave, int(sample_rate), subtype="PCM_16")
-            return was_cropped
-
-        with ThreadPoolExecutor(max_workers=int(workers)) as pool:
-            for done, (spec, was_cropped) in enumerate(zip(specs, pool.map(write, specs)), start=1):
-                if was_cropped:
-                    cropped.append(spec.relative_path)
-                if progress and (done % 500 == 0 or done == len(specs)):
-                    print(
-                        f"spoken digits: {done}/{len(specs)} clips ({time.perf_counter() - start:.0f} s)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+        cropped = _write_clips(temporary, specs, int(sample_rate), length, int(workers), progress, start)
         counts = {
             split: {
                 "clips": sum(s.split == split for s in specs),

@@ -19,7 +19,8 @@ from vqgen.data.demo import MNIST_LABEL_NAMES, mnist_split
 from vqgen.data.folders import MediaFolder, folder_split_root
 from vqgen.data.images import _check_channels, _resolution_pair
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.io import VIDEO_EXTENSIONS, load_video
+from vqgen.media.base import to_unit_range
+from vqgen.media.video import DEFAULT_VIDEO_FRAMES, VIDEO_EXTENSIONS, load_video
 
 __all__ = [
     "DEFAULT_VIDEO_FRAMES",
@@ -37,7 +38,7 @@ _DIGIT = 28
 
 def _to_float(clip: torch.Tensor) -> torch.Tensor:
     """uint8 ``[T, H, W, C]`` -> float32 ``[C, T, H, W]`` in [-1, 1]."""
-    return (clip.to(torch.float32) / 127.5 - 1.0).permute(3, 0, 1, 2).contiguous()
+    return to_unit_range(clip).permute(3, 0, 1, 2).contiguous()
 
 
 class TensorVideoDataset(Dataset):
@@ -234,7 +235,7 @@ class VideoFolderDataset(Dataset):
         array, _ = load_video(path, fps=self.fps, max_frames=limit, channels=self.channels)
         clip = torch.from_numpy(array[self._clip_indices(len(array), index)].copy())
         pixels = clip.permute(0, 3, 1, 2).to(torch.float32)  # [T, C, H, W] in 0..255
-        pixels = self._resized(pixels) / 127.5 - 1.0
+        pixels = to_unit_range(self._resized(pixels))
         video = pixels.clamp_(-1.0, 1.0).permute(1, 0, 2, 3).contiguous()
         return {"video": video, "label": self._labels[index], "index": index}
 
@@ -242,7 +243,6 @@ class VideoFolderDataset(Dataset):
 #: Demo video clips: ``demo:moving-mnist`` (one real digit bouncing in 32x32 or 64x64 frames, 8 fps).
 DEMO_VIDEO_DATASETS = ("demo:moving-mnist",)
 _MOVING_MNIST_CLIPS = {"train": (8000, 0), "test": (1000, 1)}  # clips and seed per split
-DEFAULT_VIDEO_FRAMES = 9  # 1 + n * temporal_factor for every factor (1, 2, 4)
 
 
 def load_video_dataset(

@@ -27,16 +27,17 @@ def evaluate_audio_tokenizer(tokenizer, dataset, batch_size: int = 32, progress:
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
     rate = int(tokenizer.config.sample_rate)
-    levels = int(tokenizer.num_levels)
-    counters = [CodeCounter(tokenizer.codebook_size) for _ in range(levels)]
+    num_levels = int(tokenizer.num_levels)
+    counters = [CodeCounter(tokenizer.codebook_size) for _ in range(num_levels)]
     sums = {
-        name: torch.zeros(levels, dtype=torch.float64) for name in ("mel_distance", "stft_distance", "si_sdr")
+        name: torch.zeros(num_levels, dtype=torch.float64)
+        for name in ("mel_distance", "stft_distance", "si_sdr")
     }
     for start in tqdm(range(0, len(dataset), batch_size), desc="evaluate", disable=not progress):
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         audio = collate(items)["audio"].to(device)
         codes = tokenizer.encode(audio)
-        for level in range(levels):
+        for level in range(num_levels):
             counters[level].update(codes[:, level].cpu())
             reconstruction = (
                 tokenizer.decode(codes[:, : level + 1])[..., : audio.shape[-1]].float().clamp(-1, 1)
@@ -54,7 +55,7 @@ def evaluate_audio_tokenizer(tokenizer, dataset, batch_size: int = 32, progress:
             "bitrate": float(tokenizer.bitrate(level + 1)),
             **{name: float(values[level] / count) for name, values in sums.items()},
         }
-        for level in range(levels)
+        for level in range(num_levels)
     ]
     return {
         "items": count,

@@ -1,22 +1,22 @@
 """Scoring a data set with a pipeline: one row per item, most anomalous first, optional histogram plot.
 
 Works for every medium: data set items hold ``pixels`` ``[C, H, W]``, ``video`` ``[C, T, H, W]`` or ``audio``
-``[C, S]`` (``vqgen.training.tokenizer.media_key``), with ``label`` and ``index``.
+``[C, S]`` (the pipeline's medium's ``item_key``), with ``label`` and ``index``.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from vqgen.io import atomic_path, make_grid, to_uint8_images
+from vqgen.io import atomic_path
+from vqgen.media.audio import spectrogram
+from vqgen.media.base import item_medium, medium_of
 from vqgen.training.common import collate
-from vqgen.training.tokenizer import media_key
 
 __all__ = ["plot_scores", "ranking_key", "score_dataset", "spectrogram", "thumbnail", "write_scores"]
 
@@ -51,6 +51,7 @@ def score_dataset(
     ``views`` > 1 averages the likelihood ratio over jittered views drawn from ``seed`` (``pipe.score``).
     """
     rows = []
+    entry = medium_of(pipe).item_key  # pixels, video or audio
     generator = torch.Generator().manual_seed(seed)
     files = getattr(dataset, "files", None)
     for start in tqdm(range(0, len(dataset), batch_size), desc="score", unit="batch", disable=not progress):
@@ -58,7 +59,7 @@ def score_dataset(
         labels = batch["label"]
         use_labels = conditional and pipe.num_classes > 0 and bool((labels >= 0).all())
         out = pipe.score(
-            batch[media_key(batch)],
+            batch[entry],
             class_labels=labels if use_labels else None,
             batch_size=batch_size,
             views=views,
@@ -112,7 +113,8 @@ def plot_scores(rows: list[dict], dataset, path: str | Path, top_k: int = 8) -> 
     axis.set_title(f"{len(rows)} items scored; the {len(top)} most anomalous below")
     for column, row in enumerate(top):
         item = dataset[row["index"]]
-        array, style = thumbnail(torch.as_tensor(item[media_key(item)]))
+        medium = item_medium(item)
+        array, style = thumbnail(torch.as_tensor(item[medium.item_key]), medium)
         ax = fig.add_subplot(grid[1, column])
         ax.imshow(array, **style)
         ax.set_title(f"{row[key]:.3f}", fontsize=8)
@@ -123,38 +125,14 @@ def plot_scores(rows: list[dict], dataset, path: str | Path, top_k: int = 8) -> 
     plt.close(fig)
 
 
-def thumbnail(media: torch.Tensor) -> tuple[np.ndarray, dict]:
-    """One item's float media in [-1, 1] -> (an array for ``imshow``, its ``imshow`` keyword arguments).
+def thumbnail(media: torch.Tensor, medium) -> tuple[np.ndarray, dict]:
+    """One item's float media in [-1, 1] of ``medium`` (a ``vqgen.media`` medium or its name) -> (an array for
+    ``imshow``, its ``imshow`` keyword arguments).
 
     Image ``[C, H, W]``: uint8 ``[H, W, C]`` (grey shown as ``[H, W]``). Video ``[C, T, H, W]``: its first,
     middle and last frames side by side, uint8 ``[H', W', C]``. Audio ``[C, S]``: :func:`spectrogram` of the
     channel mean.
     """
-    if media.dim() == 2:
-        return spectrogram(media.float().mean(0)), {"origin": "lower", "aspect": "auto", "cmap": "magma"}
-    if media.dim() == 4:
-        steps = sorted({0, media.shape[1] // 2, media.shape[1] - 1})
-        image = make_grid(to_uint8_images(media[:, steps].transpose(0, 1)), nrow=len(steps), padding=1)
-    else:
-        image = to_uint8_images(media[None])[0]
-    if image.shape[-1] == 1:
-        return image[..., 0], {"cmap": "gray", "vmin": 0, "vmax": 255}
-    return image, {}
+    from vqgen.media.base import get_medium
 
-
-def spectrogram(wave: torch.Tensor, top_db: float = 80.0) -> np.ndarray:
-    """Float ``[S]`` -> log-magnitude STFT in dB ``[n_fft / 2 + 1, frames]`` (Hann window, hop ``n_fft / 4``,
-    ``n_fft`` a power of two from 16 to 512 that fits about 8 windows in the clip), floored ``top_db`` below
-    its loudest bin."""
-    n_fft = 2 ** min(9, max(4, int(math.log2(max(1, wave.shape[-1] // 8)))))
-    magnitude = torch.stft(
-        wave.float(),
-        n_fft,
-        hop_length=n_fft // 4,
-        window=torch.hann_window(n_fft),
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    ).abs()
-    decibels = 20 * torch.log10(magnitude.clamp_min(1e-10))
-    return decibels.clamp_min(decibels.max() - top_db).numpy()
+    return get_medium(medium).thumbnail(media)

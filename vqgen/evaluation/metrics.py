@@ -100,14 +100,14 @@ def ssim(
             f"ssim needs data_range > 0, window_size >= 1, sigma > 0; got {data_range}, {window_size}, {sigma}"
         )
     x, y = _float(reconstruction), _float(target)
-    if x.dim() == 4:
-        return _ssim_images(x, y, data_range, window_size, sigma)
-    if x.dim() == 5:
-        batch, frames = x.shape[0], x.shape[2]
-        # [B, C, T, H, W] -> [B * T, C, H, W]
-        x, y = (t.transpose(1, 2).flatten(0, 1) for t in (x, y))
-        return _ssim_images(x, y, data_range, window_size, sigma).view(batch, frames).mean(dim=1)
-    raise ShapeError(f"ssim expects images [B, C, H, W] or video [B, C, T, H, W], got shape {tuple(x.shape)}")
+    if x.dim() < 4:
+        raise ShapeError(
+            f"ssim expects images [B, C, H, W] or video [B, C, T, H, W], got shape {tuple(x.shape)}"
+        )
+    # [B, C, *T, H, W] -> [B * T, C, H, W]: every frame (one for images) scored, then averaged per item.
+    batch, channels, height, width = x.shape[0], x.shape[1], *x.shape[-2:]
+    x, y = (t.movedim(1, -3).reshape(-1, channels, height, width) for t in (x, y))
+    return _ssim_images(x, y, data_range, window_size, sigma).view(batch, -1).mean(dim=1)
 
 
 def codebook_statistics(counts: torch.Tensor) -> dict[str, float]:
@@ -167,16 +167,16 @@ class CodeCounter:
         return codebook_statistics(self.counts)
 
 
-def bits_per_pixel(num_codes: int, codebook_size: int, num_pixels: int) -> float:
-    """``num_codes * log2(codebook_size) / num_pixels``: the rate of a code grid.
+def bits_per_pixel(codes_per_item: int, codebook_size: int, num_pixels: int) -> float:
+    """``codes_per_item * log2(codebook_size) / num_pixels``: the rate of a code grid.
 
-    ``num_codes`` counts every code of one item (all residual levels included); ``num_pixels`` the pixels
+    ``codes_per_item`` counts every code of one item (all residual levels included); ``num_pixels`` the pixels
     (or samples, or voxels) of that item, not counting channels. A 7x7 grid of 256 codes for a 28x28
     image is ``49 * 8 / 784 = 0.5``.
     """
-    if num_codes < 0 or codebook_size < 1 or num_pixels < 1:
+    if codes_per_item < 0 or codebook_size < 1 or num_pixels < 1:
         raise ConfigError(
-            f"bits_per_pixel needs num_codes >= 0, codebook_size >= 1, num_pixels >= 1; "
-            f"got {num_codes}, {codebook_size}, {num_pixels}"
+            f"bits_per_pixel needs codes_per_item >= 0, codebook_size >= 1, num_pixels >= 1; "
+            f"got {codes_per_item}, {codebook_size}, {num_pixels}"
         )
-    return num_codes * math.log2(codebook_size) / num_pixels
+    return codes_per_item * math.log2(codebook_size) / num_pixels

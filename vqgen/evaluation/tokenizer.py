@@ -11,7 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vqgen.evaluation.metrics import CodeCounter, psnr, ssim
-from vqgen.io import atomic_write_bytes
+from vqgen.io import atomic_path, atomic_write_bytes
 from vqgen.training.common import collate
 
 
@@ -84,6 +84,6 @@ def plot_code_usage(counts: list[int], path: Path) -> None:
     ax.set_ylabel("count")
     ax.set_title(f"codebook usage: {(ordered > 0).sum()} of {len(ordered)} codes used")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary, format="png", dpi=100)
     plt.close(fig)

@@ -18,7 +18,7 @@ import torch
 from diffusers.utils import BaseOutput
 
 from vqgen.errors import ConfigError, ShapeError
-from vqgen.io import load_audio, mix_channels, resample_audio
+from vqgen.media.audio import load_audio, mix_channels, resample_audio
 from vqgen.pipelines.base import TokenPipeline
 from vqgen.priors.sampling_config import SamplingConfig
 
@@ -50,6 +50,7 @@ class AudioPipeline(TokenPipeline):
             ``model_index.json``; None: 3).
     """
 
+    medium = "audio"
     output_types = ("np", "pt")
     time_axis_from_end = 1  # (K, T)
 
@@ -64,13 +65,13 @@ class AudioPipeline(TokenPipeline):
         return int(self.tokenizer.downsample_factor)
 
     @property
-    def max_frames(self) -> int:
+    def max_code_frames(self) -> int:
         """Code frames of the clips the prior models: the longest audio one call draws."""
         return int(self.prior.config.code_grid[-1])
 
     @property
     def max_samples(self) -> int:
-        return self.max_frames * self.hop
+        return self.max_code_frames * self.hop
 
     @property
     def max_seconds(self) -> float:
@@ -94,7 +95,7 @@ class AudioPipeline(TokenPipeline):
         if samples > self.max_samples:
             raise ConfigError(
                 f"{audio_length_in_s:g} s of audio (audio_length_in_s) is longer than this pipeline draws: at most "
-                f"{self.max_seconds:.4g} s (the {self.max_frames} code frames its prior was trained on)"
+                f"{self.max_seconds:.4g} s (the {self.max_code_frames} code frames its prior was trained on)"
             )
         return max(samples, 1)
 
@@ -139,8 +140,8 @@ class AudioPipeline(TokenPipeline):
         """
         self._check_call(num_samples, class_labels, output_type)
         samples = self.check_length(audio_length_in_s)
-        frames = math.ceil(samples / self.hop)
-        if frames < self.max_frames:
+        code_frames = math.ceil(samples / self.hop)
+        if code_frames < self.max_code_frames:
             self._check_time_layout("audio_length_in_s")
         if prompt_audio is not None:
             self._check_time_layout("prompt_audio")
@@ -159,7 +160,7 @@ class AudioPipeline(TokenPipeline):
             generator=generator,
             batch_size=batch_size,
             progress=progress,
-            time_steps=None if frames == self.max_frames else frames,
+            time_steps=None if code_frames == self.max_code_frames else code_frames,
         )[..., :samples]
         if output_type == "pt":
             return AudioPipelineOutput(audios=audios, sample_rate=self.sample_rate)
@@ -193,13 +194,15 @@ class AudioPipeline(TokenPipeline):
                 f"{_seconds(limit, self.sample_rate)} of audio requested (this pipeline draws at most "
                 f"{self.max_seconds:.4g} s): shorten the prompt or ask for longer audio"
             )
-        frames = length // self.hop
-        if frames < 1:
+        code_frames = length // self.hop
+        if code_frames < 1:
             raise ConfigError(
                 f"prompt_audio lasts {length} samples, shorter than one code frame ({self.hop} samples, "
                 f"{_seconds(self.hop, self.sample_rate)})"
             )
-        audio = audio[..., : frames * self.hop].to(device=self.tokenizer.device, dtype=self.tokenizer.dtype)
+        audio = audio[..., : code_frames * self.hop].to(
+            device=self.tokenizer.device, dtype=self.tokenizer.dtype
+        )
         return self.tokenizer.encode(audio).to(self.prior.device)
 
     def preprocess(self, audio, sample_rate: int | None = None) -> torch.Tensor:
@@ -210,9 +213,9 @@ class AudioPipeline(TokenPipeline):
         exactly the prior's ``T`` code frames; a partial last frame is zero-padded, as the tokenizer does.
         """
         audio = self.audio_tensor(audio, "audio", sample_rate)
-        if self.tokenizer.num_frames(audio.shape[-1]) != self.max_frames:
+        if -(-audio.shape[-1] // self.hop) != self.max_code_frames:  # whole code frames, the last zero-padded
             raise ShapeError(
-                f"audio must last {self.max_samples} samples ({self.max_seconds:.4g} s, {self.max_frames} code "
+                f"audio must last {self.max_samples} samples ({self.max_seconds:.4g} s, {self.max_code_frames} code "
                 f"frames) for this pipeline, got {audio.shape[-1]} ({_seconds(audio.shape[-1], self.sample_rate)})"
             )
         return torch.nn.functional.pad(audio, (0, self.max_samples - audio.shape[-1]))

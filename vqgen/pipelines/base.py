@@ -22,7 +22,15 @@ from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError
 from vqgen.integrity import verify_manifest, write_manifest
 from vqgen.priors.sampling_config import SamplingConfig
 
-__all__ = ["ScoreOutput", "TokenPipeline", "check_background", "check_components", "process_state"]
+__all__ = [
+    "ScoreOutput",
+    "TokenPipeline",
+    "check_background",
+    "check_components",
+    "generate_samples",
+    "process_state",
+    "sample_labels",
+]
 
 COMPONENTS = ("tokenizer", "prior")
 #: Components a pipeline may hold or not: ``background``, the general-domain prior of likelihood-ratio scores.
@@ -128,6 +136,8 @@ class TokenPipeline(DiffusionPipeline):
     """Prior sampling then tokenizer decoding. Each medium subclasses it with ``__call__`` (output type and
     post-processing) and :meth:`preprocess` (the media forms ``score`` and ``compress`` accept)."""
 
+    #: The medium (``vqgen.media``) of the pipeline's outputs; each subclass names its own.
+    medium: str | None = None
     #: Output types ``__call__`` accepts.
     output_types: tuple[str, ...] = ("pil", "np", "pt")
     #: Position of the time axis counted from the end of a code grid, for media with one (video: 3, as in
@@ -386,3 +396,59 @@ class TokenPipeline(DiffusionPipeline):
         if state.num_processes > 1:
             media = torch.cat(gather_object([media]))
         return media
+
+
+def sample_labels(pipe, num_samples: int, class_labels=None, unconditional: bool = False) -> list[int] | None:
+    """The class label of every sample: one label repeated, one per sample, or (for a class-conditional
+    pipeline, unless ``unconditional``) every class in turn, a grid that shows them all."""
+    labels = None if class_labels is None else list(class_labels)
+    if labels and len(labels) not in (1, num_samples):
+        raise ConfigError(
+            f"--class-label takes one label or one per sample ({num_samples}), got {len(labels)}"
+        )
+    if labels and len(labels) == 1:
+        labels = labels * num_samples
+    if labels is None and pipe.num_classes and not unconditional:
+        labels = [i % pipe.num_classes for i in range(num_samples)]
+    return labels
+
+
+def generate_samples(
+    pipe,
+    num_samples: int,
+    *,
+    class_labels: list[int] | None = None,
+    sampling: SamplingConfig | None = None,
+    seed: int = 0,
+    batch_size: int = 64,
+    progress: bool = True,
+    **call_options,
+) -> BaseOutput:
+    """``pipe``'s output (``output_type="np"``) of ``num_samples`` items drawn ``batch_size`` at a time, as
+    ``vqgen generate`` draws them: one generator seeded ``seed`` on the pipeline's device (the sampler never
+    waits for noise from the host) serves every batch. ``call_options`` are the medium's keyword arguments of
+    the pipeline call (video: ``num_frames``, ``prompt_frames``; audio: ``audio_length_in_s``, ``prompt_audio``).
+    """
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    generator = torch.Generator(pipe.device).manual_seed(seed)
+    chunks, out, key = [], None, None
+    starts = range(0, num_samples, batch_size)
+    for start in tqdm(
+        starts, desc="generate", unit="batch", disable=num_samples <= batch_size or not progress
+    ):
+        count = min(batch_size, num_samples - start)
+        out = pipe(
+            num_samples=count,
+            class_labels=class_labels[start : start + count] if class_labels else None,
+            sampling=sampling,
+            generator=generator,
+            output_type="np",
+            batch_size=batch_size,
+            **call_options,
+        )
+        key = next(iter(out.keys()))  # images / videos / audios
+        chunks.append(out[key])
+    out[key] = np.concatenate(chunks)  # BaseOutput sets the attribute too
+    return out

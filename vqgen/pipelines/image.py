@@ -10,9 +10,8 @@ import PIL.Image
 import torch
 from diffusers.utils import BaseOutput
 
-from vqgen.data.shards import jitter_images
 from vqgen.errors import ShapeError
-from vqgen.io import load_image, to_uint8_images
+from vqgen.media.image import images_from_uint8, jitter_images, load_image, to_uint8_images
 from vqgen.pipelines.base import TokenPipeline
 from vqgen.priors.sampling_config import SamplingConfig
 
@@ -30,6 +29,8 @@ class ImagePipelineOutput(BaseOutput):
 class ImagePipeline(TokenPipeline):
     """``ImageTokenizer`` + ``CodePrior``: ``pipe(num_samples=8, class_labels=[3] * 8).images``; an optional
     ``background`` prior (``vqgen fit-background``) adds likelihood-ratio anomaly scores to :meth:`score`."""
+
+    medium = "image"
 
     def __call__(
         self,
@@ -84,7 +85,7 @@ class ImagePipeline(TokenPipeline):
 
     def augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A jittered view of images float ``[N, C, H, W]``: the small affine jitter of the prior's training
-        codes (``vqgen encode --augment-copies``; ``vqgen.data.shards.jitter_images``)."""
+        codes (``vqgen encode --augment-copies``; ``vqgen.media.image.jitter_images``)."""
         return jitter_images(images, generator)
 
     def preprocess(self, images) -> torch.Tensor:
@@ -109,7 +110,7 @@ class ImagePipeline(TokenPipeline):
             array = array[None] if array.ndim == 3 else array
             if array.ndim != 4:
                 raise ShapeError(f"image arrays must be [N, H, W, C], got shape {list(images.shape)}")
-            images = torch.from_numpy(np.array(array, copy=True)).permute(0, 3, 1, 2).float() / 127.5 - 1
+            images = images_from_uint8(array)
         if not isinstance(images, torch.Tensor):
             raise ShapeError(
                 f"cannot use {type(images).__name__} as images: pass tensors, arrays, PIL images or paths"

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import torch
 
-from vqgen.errors import CheckpointError
+from vqgen.errors import CheckpointError, ConfigError
 
-__all__ = ["PRETRAINED_DIR", "SHIPPED_PIPELINES", "load_pipeline", "pipeline_class_for", "pipeline_folder"]
+__all__ = [
+    "PRETRAINED_DIR",
+    "SHIPPED_PIPELINES",
+    "load_pipeline",
+    "pipeline_class_for",
+    "pipeline_folder",
+    "place_pipeline",
+    "resolve_device",
+]
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 #: Short names of the defaults that ship inside the package -> their folder under ``vqgen/pretrained``.
@@ -17,27 +25,21 @@ SHIPPED_PIPELINES = {"image": "image-mnist", "video": "video-moving-mnist", "aud
 
 
 def _pipeline_classes() -> dict:
-    from vqgen.pipelines.audio import AudioPipeline
-    from vqgen.pipelines.image import ImagePipeline
-    from vqgen.pipelines.video import VideoPipeline
+    """Pipeline class name -> class, for every medium."""
+    from vqgen.media import media
 
-    return {"ImagePipeline": ImagePipeline, "VideoPipeline": VideoPipeline, "AudioPipeline": AudioPipeline}
-
-
-#: Tokenizer class name -> the pipeline class name that chains it with a prior.
-PIPELINE_FOR_TOKENIZER = {
-    "ImageTokenizer": "ImagePipeline",
-    "VideoTokenizer": "VideoPipeline",
-    "AudioTokenizer": "AudioPipeline",
-}
+    classes = [medium.pipeline_class for medium in media()]
+    return {cls.__name__: cls for cls in classes}
 
 
 def pipeline_class_for(tokenizer):
-    """The pipeline class for a tokenizer (``ImageTokenizer`` -> ``ImagePipeline``, ...)."""
-    name = PIPELINE_FOR_TOKENIZER.get(type(tokenizer).__name__)
-    if name is None:
-        raise CheckpointError(f"no pipeline takes a {type(tokenizer).__name__} yet")
-    return _pipeline_classes()[name]
+    """The pipeline class of a tokenizer's medium (``ImageTokenizer`` -> ``ImagePipeline``, ...)."""
+    from vqgen.media import medium_of
+
+    try:
+        return medium_of(tokenizer).pipeline_class
+    except ConfigError:
+        raise CheckpointError(f"no pipeline takes a {type(tokenizer).__name__} yet") from None
 
 
 def pipeline_folder(name_or_path: str | Path) -> Path:
@@ -72,3 +74,41 @@ def load_pipeline(name_or_path: str | Path = "image", device: str | torch.device
         raise CheckpointError(f"'{folder}' holds a {class_name!r}, expected one of {sorted(classes)}")
     pipe = classes[class_name].from_pretrained(folder, dtype=torch.float32)
     return pipe.to(device)
+
+
+def resolve_device(device: str) -> torch.device:
+    """A device name as a ``torch.device`` (``auto``: this process's accelerator under Accelerate, or the GPU
+    when one is present, else the CPU); one clear line for a device this machine does not have."""
+    from vqgen.pipelines.base import process_state
+
+    if device == "auto":
+        return process_state().device
+    try:
+        target = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got '{device}'") from None
+    if target.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device must be auto, cpu, cuda or cuda:N, got '{device}'")
+    if target.type == "cuda" and (
+        not torch.cuda.is_available() or (target.index or 0) >= torch.cuda.device_count()
+    ):
+        raise ConfigError(
+            f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s); use cpu or auto"
+        )
+    return target
+
+
+def place_pipeline(pipe, device: torch.device, dtype: str = "float32"):
+    """``pipe`` on ``device`` in ``dtype`` (a torch dtype name); as loaded, with no cast, for the CPU in float32."""
+    from diffusers.utils import logging as diffusers_logging
+
+    torch_dtype = getattr(torch, dtype)
+    if device.type == "cpu" and torch_dtype == torch.float32:
+        return pipe
+    # diffusers 0.42 warns about "modules to keep in float32" on every cast, even when there are none.
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        return pipe.to(device, torch_dtype)
+    finally:
+        diffusers_logging.set_verbosity(verbosity)

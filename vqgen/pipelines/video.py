@@ -18,7 +18,7 @@ from diffusers.utils import BaseOutput
 
 from vqgen.checks import positive_number
 from vqgen.errors import ConfigError, ShapeError
-from vqgen.io import load_video, to_uint8_images
+from vqgen.media.video import load_video, to_uint8_videos, videos_from_uint8
 from vqgen.pipelines.base import TokenPipeline
 from vqgen.priors.sampling_config import SamplingConfig
 
@@ -35,16 +35,6 @@ class VideoPipelineOutput(BaseOutput):
 
     videos: np.ndarray | torch.Tensor
     fps: float
-
-
-def to_uint8_videos(videos: torch.Tensor) -> np.ndarray:
-    """Float videos ``[N, C, T, H, W]`` in [-1, 1] -> uint8 ``[N, T, H, W, C]`` (clamped, rounded)."""
-    if not isinstance(videos, torch.Tensor) or videos.dim() != 5:
-        shape = list(videos.shape) if hasattr(videos, "shape") else type(videos).__name__
-        raise ShapeError(f"videos must be a tensor [N, C, T, H, W], got {shape}")
-    n, c, t, h, w = videos.shape
-    frames = to_uint8_images(videos.transpose(1, 2).reshape(n * t, c, h, w))
-    return frames.reshape(n, t, h, w, c)
 
 
 def _valid_counts(factor: int, most: int) -> list[int]:
@@ -68,6 +58,7 @@ class VideoPipeline(TokenPipeline):
             ``model_index.json``; None: 3).
     """
 
+    medium = "video"
     output_types = ("np", "pt")
     time_axis_from_end = 3  # (t, h, w)
 
@@ -229,7 +220,7 @@ class VideoPipeline(TokenPipeline):
                 raise ShapeError(
                     f"{what}: video arrays must be [N, T, H, W, C], got shape {list(videos.shape)}"
                 )
-            videos = torch.from_numpy(np.array(array, copy=True)).permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+            videos = videos_from_uint8(array)
         if not isinstance(videos, torch.Tensor):
             raise ShapeError(
                 f"cannot use {type(videos).__name__} as {what}: pass tensors, uint8 arrays or paths"

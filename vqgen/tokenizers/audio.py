@@ -53,6 +53,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         quantizer_config: ``{"type": "rvq" | "vq" | "fsq", ...}`` (see ``build_quantizer``).
     """
 
+    medium = "audio"  # its home in vqgen.media
     config_name = "config.json"
 
     @register_to_config

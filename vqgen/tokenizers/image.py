@@ -39,6 +39,7 @@ class ImageTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         dropout: dropout inside residual blocks.
     """
 
+    medium = "image"  # its home in vqgen.media
     config_name = "config.json"
 
     @register_to_config

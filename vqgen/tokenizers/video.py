@@ -38,6 +38,7 @@ class VideoTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         dropout: dropout inside residual blocks.
     """
 
+    medium = "video"  # its home in vqgen.media
     config_name = "config.json"
     grid_dims = 3
 

@@ -1,0 +1,41 @@
+"""``vqgen info``: versions, and what a saved model or pipeline folder holds (checksums verified)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("info", help="versions, and the config of a saved model folder")
+    p.add_argument("path", nargs="?")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    import torch
+
+    import vqgen
+
+    print(
+        f"vqgen {vqgen.__version__}, torch {torch.__version__}, cuda available: {torch.cuda.is_available()}"
+    )
+    if not args.path:
+        return
+    if (Path(args.path) / "model_index.json").is_file():
+        from vqgen.integrity import describe_pipeline
+
+        report = describe_pipeline(args.path)  # verifies the checksums: a tampered folder is an error
+        print(f"{report['pipeline']} in {args.path}: checksums {report['checksums']}")
+        for name, part in report["components"].items():
+            print(f"  {name}: {part['class']}, {part['weight_bytes'] / 1e6:.2f} MB of weights")
+        print(
+            f"  code grid {report['code_grid']}, codebook {report['codebook_size']}, layout {report['layout']}, "
+            f"{report['num_classes']} classes"
+        )
+        print(json.dumps({"provenance": report["provenance"], "components": report["components"]}, indent=2))
+    else:
+        from vqgen.loading import read_config
+
+        print(json.dumps(read_config(args.path), indent=2))

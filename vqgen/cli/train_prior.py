@@ -1,0 +1,85 @@
+"""``vqgen train-prior``: train a code prior (stage two) on code shards and save the pipeline it makes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vqgen.cli.common import add_dataclass_flags, add_medium_flags, dataclass_from_args, medium_options
+
+
+def add_parser(sub) -> None:
+    from vqgen.training.common import TrainingOptions
+
+    p = sub.add_parser("train-prior", help="train a code prior (stage two) on code shards with Accelerate")
+    p.add_argument("--shards", required=True, help="training shards from vqgen encode")
+    p.add_argument(
+        "--val-shards", default=None, help="held-out shards for the validation loss (bits per token)"
+    )
+    p.add_argument("--tokenizer", required=True, help="the tokenizer that made the shards")
+    p.add_argument("--unconditional", action="store_true", help="ignore labels, train an unconditional prior")
+    p.add_argument("--hidden-size", type=int, default=256)
+    p.add_argument("--num-layers", type=int, default=6)
+    p.add_argument("--num-heads", type=int, default=8)
+    p.add_argument("--num-kv-heads", type=int, default=None)
+    p.add_argument("--class-dropout", type=float, default=0.1)
+    p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument(
+        "--layout",
+        choices=["raster", "flatten", "delay"],
+        default=None,
+        help="code order: default raster (images, video), delay (audio: MusicGen's level delay pattern)",
+    )
+    add_medium_flags(p, "train-prior")
+    add_dataclass_flags(
+        p, TrainingOptions, defaults={"output": None, "learning_rate": 3e-4, "max_steps": 3000}
+    )
+    p.set_defaults(func=run, required_output=True)
+
+
+def run(args: argparse.Namespace) -> None:
+    from accelerate.utils import set_seed
+
+    from vqgen.data.shards import CodeShardDataset
+    from vqgen.loading import load_tokenizer
+    from vqgen.media import medium_of
+    from vqgen.pipelines.assembly import prior_for_shards, sample_preview, save_pipeline
+    from vqgen.pipelines.base import process_state
+    from vqgen.training.common import TrainingOptions
+    from vqgen.training.prior import train_prior
+
+    options = dataclass_from_args(TrainingOptions, args)
+    options.validate()
+    tokenizer = load_tokenizer(args.tokenizer)
+    medium = medium_of(tokenizer)
+    train = CodeShardDataset(args.shards)
+    train.check_tokenizer(tokenizer)
+    val = None
+    if args.val_shards:
+        val = CodeShardDataset(args.val_shards)
+        train.check_matches(val)
+    set_seed(options.seed)  # the initial weights follow --seed too
+    model = {k: getattr(args, k) for k in ("hidden_size", "num_layers", "num_heads", "num_kv_heads")}
+    prior = prior_for_shards(
+        train,
+        medium,
+        layout=args.layout,
+        conditional=not args.unconditional,
+        class_dropout=args.class_dropout,
+        dropout=args.dropout,
+        **model,
+    )
+    save_samples = sample_preview(tokenizer, prior.num_classes)
+    prior = train_prior(prior, train, options, val_dataset=val, save_samples=save_samples)
+    pipeline_dir = Path(options.output) / "pipeline"
+    provenance = {
+        "command": "vqgen train-prior",
+        "shards": str(args.shards),
+        "tokenizer": str(args.tokenizer),
+        "options": {k: v for k, v in vars(options).items() if isinstance(v, (int, float, str, bool))},
+    }
+    if process_state().is_main_process:  # under accelerate launch one process writes the folder
+        save_pipeline(
+            tokenizer, prior, pipeline_dir, provenance, **medium_options(args, medium, "train-prior")
+        )
+        print(f"saved prior to {options.output} and the pipeline (tokenizer + prior) to {pipeline_dir}")

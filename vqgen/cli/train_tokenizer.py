@@ -1,0 +1,132 @@
+"""``vqgen train-tokenizer``: train a tokenizer (stage one) of any medium with Accelerate."""
+
+from __future__ import annotations
+
+import argparse
+
+from vqgen.cli.common import (
+    add_dataclass_flags,
+    add_medium_flags,
+    dataclass_from_args,
+    int_list,
+    load_data,
+    positive_int,
+)
+from vqgen.errors import ConfigError
+from vqgen.media.base import medium_names
+
+
+def add_parser(sub) -> None:
+    from vqgen.training.common import TrainingOptions
+    from vqgen.training.tokenizer import TokenizerLossOptions
+
+    p = sub.add_parser("train-tokenizer", help="train a tokenizer (stage one) with Accelerate")
+    p.add_argument("--modality", choices=medium_names(), default="image")
+    p.add_argument(
+        "--data",
+        required=True,
+        help="a folder of media files, demo:mnist, demo:moving-mnist or demo:spoken-digits",
+    )
+    p.add_argument("--resolution", type=int, default=None, help="image size (required for folders)")
+    p.add_argument(
+        "--channels",
+        type=int,
+        default=None,
+        help="1 (grey) or 3 (RGB); default: the data's. Audio: 1 (mono, the default) or 2 (stereo)",
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="stop at the first unreadable file instead of skipping it"
+    )
+    p.add_argument("--tokenizer-config", default=None, help="JSON file with ImageTokenizer arguments")
+    p.add_argument("--base-channels", type=int, default=None, help="default 64 (image, video), 32 (audio)")
+    p.add_argument("--channel-multipliers", type=int_list, default=[1, 2, 2])
+    p.add_argument("--num-res-blocks", type=int, default=1)
+    p.add_argument("--latent-channels", type=int, default=64)
+    _add_quantizer_flags(p)
+    add_medium_flags(p, "train-tokenizer")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="TOKENIZER",
+        help="start from a saved tokenizer of this modality (fine-tuning), or for video from an image "
+        "tokenizer (2-D kernels inflated into 3-D); its config replaces the architecture flags",
+    )
+    add_medium_flags(p, "train-tokenizer data")
+    add_dataclass_flags(
+        p, TrainingOptions, defaults={"output": None, "learning_rate": 1e-3, "max_steps": 2000}
+    )
+    add_dataclass_flags(p, TokenizerLossOptions)
+    p.set_defaults(func=run, required_output=True)
+
+
+def _add_quantizer_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--quantizer",
+        choices=["vq", "fsq", "rvq"],
+        default=None,
+        help="default vq (image, video), rvq (audio)",
+    )
+    p.add_argument("--codebook-size", type=int, default=256)
+    p.add_argument("--codebook-dim", type=int, default=None)
+    p.add_argument("--beta", type=float, default=0.25)
+    p.add_argument("--ema-codebook", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--kmeans-init", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--dead-code-threshold", type=int, default=50)
+    p.add_argument("--l2-normalize", action="store_true", help="choose codes by cosine similarity")
+    p.add_argument(
+        "--learned-code-norms",
+        action="store_true",
+        help="with --l2-normalize: each code keeps its own length, as in DAC (unit codes add fixed-length vectors)",
+    )
+    p.add_argument(
+        "--input-space-weight",
+        type=float,
+        default=None,
+        help="with --codebook-dim: weight of a VQ loss in the encoder's space, so residual levels refine (try 1)",
+    )
+    p.add_argument("--fsq-levels", type=int_list, default=[8, 5, 5, 5])
+    p.add_argument(
+        "--num-levels",
+        "--num-quantizers",
+        dest="num_quantizers",
+        type=positive_int,
+        default=None,
+        help="rvq: residual levels (default 2; audio 4)",
+    )
+    p.add_argument(
+        "--quantizer-dropout",
+        type=float,
+        default=None,
+        help="rvq: probability of training with fewer levels (default 0; audio 0.5: one model, many bitrates)",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    from accelerate.utils import set_seed
+
+    from vqgen.media import TokenizerSettings, build_tokenizer, get_medium, start_tokenizer
+    from vqgen.training.common import TrainingOptions
+    from vqgen.training.tokenizer import TokenizerLossOptions, train_tokenizer
+
+    medium = get_medium(args.modality)
+    settings = dataclass_from_args(TokenizerSettings, args)
+    medium.check_settings(settings)
+    options = dataclass_from_args(TrainingOptions, args)
+    options.validate()
+    loss_options = dataclass_from_args(TokenizerLossOptions, args)
+    start = None if args.init_from is None else start_tokenizer(medium, args.init_from, settings)
+    train = load_data(args, medium, "train", args.channels, strict=args.strict)
+    held_out = load_data(args, medium, "test", args.channels) if args.data.startswith("demo:") else None
+    channels = args.channels or train.channels
+    set_seed(options.seed)  # the initial weights follow --seed too
+    if start is not None and start.config.in_channels != channels:
+        raise ConfigError(
+            f"--init-from '{args.init_from}' takes {start.config.in_channels} channels, the data has {channels}"
+        )
+    tokenizer = (
+        start if start is not None else build_tokenizer(medium, settings, channels, args.tokenizer_config)
+    )
+    medium.check_training_data(tokenizer, train)
+    preview = medium.reconstruction_preview(train)
+    train_tokenizer(tokenizer, train, options, loss_options, eval_dataset=held_out, save_preview=preview)
+    print(f"saved tokenizer to {options.output}")

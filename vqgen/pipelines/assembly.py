@@ -1,0 +1,144 @@
+"""Making pipelines: the prior a code-shard folder asks for, the samples it previews while it trains, the
+pipeline folder written at the end, and a background prior fitted onto a saved pipeline.
+
+What ``vqgen train-prior`` and ``vqgen fit-background`` do, callable from Python::
+
+    shards = CodeShardDataset("runs/shards")
+    set_seed(0)
+    prior = prior_for_shards(shards, medium_of(tokenizer), hidden_size=192)
+    prior = train_prior(prior, shards, options, save_samples=sample_preview(tokenizer, prior.num_classes))
+    save_pipeline(tokenizer, prior, "runs/prior/pipeline")
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from vqgen.media.base import Medium, medium_of
+
+__all__ = [
+    "check_background_shape",
+    "fit_pipeline_background",
+    "prior_for_shards",
+    "sample_preview",
+    "save_pipeline",
+    "save_pipeline_copy",
+]
+
+
+def prior_for_shards(
+    shards,
+    medium: Medium,
+    *,
+    layout: str | None = None,
+    conditional: bool = True,
+    hidden_size: int = 256,
+    num_layers: int = 6,
+    num_heads: int = 8,
+    num_kv_heads: int | None = None,
+    class_dropout: float = 0.1,
+    dropout: float = 0.0,
+):
+    """A new ``CodePrior`` over the code grid and codebook of ``shards`` (a ``CodeShardDataset``), with one class
+    per label name unless ``conditional`` is False, in ``layout`` (default: the medium's, ``raster`` for images
+    and video, ``delay`` for audio). Seed the random number generators first: its weights are drawn here."""
+    from vqgen.priors.prior import CodePrior
+
+    prior = CodePrior(
+        codebook_size=shards.codebook_size,
+        code_grid=list(shards.code_grid),
+        num_classes=shards.num_classes if conditional else 0,
+        layout=layout or medium.default_layout,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        num_kv_heads=num_kv_heads,
+        class_dropout=class_dropout,
+        dropout=dropout,
+    )
+    shards.check_prior(prior)
+    return prior
+
+
+def sample_preview(tokenizer, num_classes: int) -> Callable:
+    """``save_samples(prior, path)`` for ``train_prior``: draws the medium's preview count (every class in turn
+    at guidance 3 when there are classes; seeded 0), decodes them with ``tokenizer`` and writes the medium's
+    preview (an image grid, rows of video frames, one WAV of all clips)."""
+    medium = medium_of(tokenizer)
+
+    def save_samples(model, path: Path) -> None:
+        count = medium.preview_samples
+        labels = [i % num_classes for i in range(count)] if num_classes else None
+        codes = model.sample(
+            count,
+            class_labels=labels,
+            guidance_scale=3.0 if num_classes else 1.0,
+            generator=torch.Generator().manual_seed(0),
+        )
+        media = tokenizer.decode(codes.to(tokenizer.device)).float().clamp(-1, 1)
+        medium.sample_preview(media, path, tokenizer)
+
+    return save_samples
+
+
+def save_pipeline(tokenizer, prior, folder: str | Path, provenance: dict | None = None, **pipeline_options):
+    """The pipeline of ``tokenizer``'s medium chaining ``tokenizer`` and ``prior`` (``pipeline_options``: video
+    ``fps``), saved to ``folder`` with ``provenance`` in its manifest; returns it."""
+    pipeline = medium_of(tokenizer).pipeline_class(tokenizer, prior.eval(), **pipeline_options)
+    pipeline.save_pretrained(str(folder), provenance=provenance)
+    return pipeline
+
+
+def check_background_shape(pipe, hidden_size: int, num_heads: int) -> None:
+    """Refuse a background model shape a ``CodePrior`` over ``pipe``'s codes cannot take, before any encoding."""
+    from vqgen.priors.prior import CodePrior
+
+    CodePrior(
+        pipe.tokenizer.codebook_size,
+        list(pipe.prior.config.code_grid),
+        hidden_size=hidden_size,
+        num_layers=1,
+        num_heads=num_heads,
+    )
+
+
+def fit_pipeline_background(
+    pipe,
+    dataset,
+    *,
+    max_items: int = 20000,
+    copies: int = 8,
+    seed: int = 0,
+    progress: bool = True,
+    **fit_options,
+) -> int:
+    """Fit a background prior on ``copies`` generic views of each of the first ``max_items`` items of
+    ``dataset`` and attach it to ``pipe`` (``pipe.set_background``); returns the items used. ``fit_options``
+    go to ``fit_background`` (``steps``, ``batch_size``, ``learning_rate``, ``hidden_size``, ``num_layers``,
+    ``num_heads``)."""
+    from vqgen.evaluation.background import fit_background, generic_view_codes
+    from vqgen.training.common import collate
+
+    count = min(len(dataset), max_items)
+    media = collate([dataset[i] for i in range(count)])[medium_of(pipe).item_key]
+    codes = generic_view_codes(pipe.tokenizer, media, copies=copies, seed=seed, progress=progress)
+    background = fit_background(
+        codes, pipe.tokenizer.codebook_size, seed=seed, progress=progress, **fit_options
+    )
+    pipe.set_background(background)
+    return count
+
+
+def save_pipeline_copy(pipe, output: str | Path, source: str | Path, provenance: dict) -> None:
+    """Save ``pipe`` to ``output`` atomically with ``provenance``, and the model card of the ``source`` folder."""
+    from vqgen.io import atomic_path
+
+    source = Path(source)
+    with atomic_path(output) as temporary:
+        pipe.save_pretrained(str(temporary), provenance=provenance)
+        if (source / "README.md").is_file():  # the model card comes along
+            shutil.copy(source / "README.md", Path(temporary) / "README.md")
