@@ -126,7 +126,9 @@ def test_stft_hinge_terms_by_hand_and_gradients_reach_the_reconstruction_only():
     assert d_logs["logits_real"].item() == pytest.approx(real_mean.item(), rel=1e-5)
     d_loss.backward()
     assert decoder.weight.grad is None  # the reconstruction is detached for the discriminator
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+    assert all(p.grad is not None for p in params)
+    # (A bias right before the logits can get exactly zero: the hinge's real and fake halves cancel.)
+    assert all(p.grad.abs().sum() > 0 for p in params if p.dim() > 1)
 
 
 def test_audio_patch_discriminator_values_unchanged():
