@@ -9,11 +9,14 @@ import torch
 from torch import nn
 
 from vqgen.errors import ConfigError, ShapeError
+from vqgen.evaluation.metrics import ms_ssim
 from vqgen.tokenizers.losses import (
+    DiscriminatorOutput,
     PatchDiscriminator,
     PerceptualLoss,
     TokenizerLoss,
     adaptive_gan_weight,
+    feature_matching_loss,
     hinge_discriminator_loss,
     hinge_generator_loss,
     reconstruction_loss,
@@ -93,9 +96,15 @@ def test_adaptive_gan_weight_clamps_and_zeroes_non_finite():
 )
 def test_patch_discriminator_output_shapes(dims, shape, num_layers, patches):
     disc = PatchDiscriminator(shape[1], base_channels=4, num_layers=num_layers, dims=dims)
-    logits = disc(torch.rand(shape) * 2 - 1)
+    out = disc(torch.rand(shape) * 2 - 1)
+    assert isinstance(out, DiscriminatorOutput) and len(out.logits) == 1 and len(out.features) == 1
+    (logits,) = out.logits
     assert logits.shape == (shape[0], 1, *patches)
     assert torch.isfinite(logits).all()
+    # One feature map per LeakyReLU: num_layers + 1, the widths of the conv stack, the batch kept.
+    widths = [4 * min(2**i, 8) for i in range(num_layers)] + [4 * min(2**num_layers, 8)]
+    assert [f.shape[:2] for f in out.features[0]] == [(shape[0], w) for w in widths]
+    assert out.features[0][-1].shape[2:] == logits.shape[2:]
 
 
 def test_patch_discriminator_init_and_errors():
@@ -178,7 +187,7 @@ def test_tokenizer_loss_adversarial_term_starts_at_discriminator_start():
         target, recon, quantizer_loss, step=3, last_layer_weight=decoder.weight
     )
     assert criterion.discriminator_active(3)
-    adv = hinge_generator_loss(criterion.discriminator(recon))
+    adv = hinge_generator_loss(criterion.discriminator(recon).logits[0])
     assert logs["generator_adv"].item() == pytest.approx(adv.item())
     expected_weight = adaptive_gan_weight(reconstruction_loss(recon, target), adv, decoder.weight)
     assert logs["adaptive_weight"].item() == pytest.approx(expected_weight.item(), rel=1e-4)
@@ -242,3 +251,179 @@ def test_tokenizer_loss_config_errors():
         TokenizerLoss(3, discriminator_weight=-1.0)
     with pytest.raises(ConfigError):
         TokenizerLoss(3, quantizer_weight=math.nan)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Behaviour kept bit for bit, feature matching, MS-SSIM term
+# --------------------------------------------------------------------------------------------------------
+
+# TokenizerLoss values computed by the implementation before MS-SSIM, feature matching and the STFT
+# discriminator were added (commit 7d925c2): with the new weights at 0 nothing may change.
+GOLDEN = {
+    "image": {
+        "reconstruction": 0.6822576522827148,
+        "quantizer": 0.25,
+        "generator_adv": -0.099024698138237,
+        "adaptive_weight": 2.4821701049804688,
+        "total": 0.8093595504760742,
+    },
+    "image_d": {
+        "discriminator": 0.9913902282714844,
+        "logits_real": 0.11624418944120407,
+        "logits_fake": 0.099024698138237,
+    },
+    "default": {"reconstruction": 0.6822576522827148, "quantizer": 0.25, "total": 0.9322576522827148},
+    "video": {
+        "reconstruction": 0.6241461634635925,
+        "quantizer": 0.25,
+        "generator_adv": 0.001570234540849924,
+        "adaptive_weight": 0.8794093132019043,
+        "total": 0.8748366236686707,
+    },
+    "video_d": {
+        "discriminator": 0.9983969926834106,
+        "logits_real": 0.0016358066350221634,
+        "logits_fake": -0.0015702308155596256,
+    },
+}
+SMALL_DISCRIMINATOR = dict(discriminator_start=0, discriminator_channels=4, discriminator_layers=2)
+
+
+def _close(logs: dict, expected: dict) -> None:
+    assert list(logs) == list(expected)  # the same entries, in the same order (log columns)
+    for key, value in expected.items():
+        assert logs[key].item() == pytest.approx(value, rel=1e-6, abs=1e-9), key
+
+
+def test_tokenizer_loss_values_unchanged_with_new_weights_at_zero():
+    torch.manual_seed(0)
+    decoder = nn.Conv2d(2, 3, 3, padding=1)
+    latent = torch.randn(2, 2, 16, 16)
+    target = torch.rand(2, 3, 16, 16) * 2 - 1
+    q = torch.tensor(0.25, requires_grad=True)
+    criterion = TokenizerLoss(3, discriminator_weight=0.5, **SMALL_DISCRIMINATOR)
+    recon = decoder(latent)
+    _, logs = criterion.generator_loss(target, recon, q, step=0, last_layer_weight=decoder.weight)
+    _close(logs, GOLDEN["image"])
+    _close(criterion.discriminator_loss(target, recon, step=0)[1], GOLDEN["image_d"])
+    defaults = TokenizerLoss(3)
+    assert defaults.discriminator is None and defaults.perceptual is None
+    _close(defaults.generator_loss(target, decoder(latent), q, 10**6, decoder.weight)[1], GOLDEN["default"])
+
+    torch.manual_seed(1)
+    decoder3 = nn.Conv3d(2, 3, 3, padding=1)
+    latent3 = torch.randn(1, 2, 4, 16, 16)
+    target3 = torch.rand(1, 3, 4, 16, 16) * 2 - 1
+    criterion = TokenizerLoss(3, dims=3, discriminator_weight=0.5, **SMALL_DISCRIMINATOR)
+    _, logs = criterion.generator_loss(
+        target3, decoder3(latent3), q, step=0, last_layer_weight=decoder3.weight
+    )
+    _close(logs, GOLDEN["video"])
+    _close(criterion.discriminator_loss(target3, decoder3(latent3), 0)[1], GOLDEN["video_d"])
+
+
+def test_feature_matching_loss_by_hand_and_real_side_detached():
+    fake = [[torch.tensor([1.0, 2.0]), torch.tensor([[0.0, 4.0]])], [torch.tensor([3.0])]]
+    real = [[torch.tensor([1.5, 1.0]), torch.tensor([[1.0, 1.0]])], [torch.tensor([1.0])]]
+    real = [[r.requires_grad_(True) for r in layers] for layers in real]
+    # sub-discriminator 1: layers (0.5 + 1) / 2 = 0.75 and (1 + 3) / 2 = 2 -> 1.375; sub-discriminator 2: 2
+    value = feature_matching_loss(fake, real)
+    assert value.item() == pytest.approx((1.375 + 2.0) / 2)
+    assert not value.requires_grad  # nothing on the fake side needs grad, the real side is detached
+    with pytest.raises(ShapeError):
+        feature_matching_loss(fake, real[:1])
+    with pytest.raises(ShapeError):
+        feature_matching_loss([fake[0][:1]], [real[0]])
+
+
+def test_tokenizer_loss_feature_matching_fixed_weight_after_start():
+    decoder, latent, target = _tiny_setup()
+    kwargs = dict(
+        discriminator_weight=0.5, discriminator_start=3, discriminator_channels=4, discriminator_layers=2
+    )
+    criterion = TokenizerLoss(1, feature_matching_weight=2.0, **kwargs)
+    plain = TokenizerLoss(1, **kwargs)
+    plain.discriminator.load_state_dict(criterion.discriminator.state_dict())
+    q = torch.tensor(0.25)
+
+    _, logs = criterion.generator_loss(target, decoder(latent), q, step=2, last_layer_weight=decoder.weight)
+    assert "feature_matching" not in logs
+
+    recon = decoder(latent)
+    total, logs = criterion.generator_loss(target, recon, q, step=3, last_layer_weight=decoder.weight)
+    _, plain_logs = plain.generator_loss(target, decoder(latent), q, step=3, last_layer_weight=decoder.weight)
+    # The adaptive weight and the hinge term are exactly those of the objective without feature matching.
+    assert logs["adaptive_weight"].item() == plain_logs["adaptive_weight"].item()
+    assert logs["generator_adv"].item() == plain_logs["generator_adv"].item()
+    with torch.no_grad():
+        expected_fm = feature_matching_loss(
+            criterion.discriminator(recon).features, criterion.discriminator(target).features
+        )
+    assert logs["feature_matching"].item() == pytest.approx(expected_fm.item(), rel=1e-6)
+    assert logs["feature_matching"].item() > 0
+    expected = plain_logs["total"].item() + 2.0 * expected_fm.item()
+    assert total.item() == pytest.approx(expected, rel=1e-6)
+    total.backward()
+    assert decoder.weight.grad is not None
+    assert all(p.grad is None for p in criterion.discriminator.parameters())
+
+
+def test_feature_matching_alone_builds_and_trains_the_discriminator():
+    decoder, latent, target = _tiny_setup()
+    criterion = TokenizerLoss(
+        1, feature_matching_weight=1.0, reconstruction_weight=0.0, **SMALL_DISCRIMINATOR
+    )
+    assert criterion.discriminator is not None and criterion.discriminator_active(0)
+    target.requires_grad_(True)
+    total, logs = criterion.generator_loss(target, decoder(latent), torch.tensor(0.0), 0, decoder.weight)
+    assert "generator_adv" not in logs and "adaptive_weight" not in logs and logs["feature_matching"] > 0
+    total.backward()
+    assert decoder.weight.grad.abs().sum() > 0  # feature matching alone moves the decoder
+    assert target.grad is None or target.grad.abs().sum() == 0  # the real features are constants
+    assert all(p.grad is None for p in criterion.discriminator.parameters())
+    d_loss, d_logs = criterion.discriminator_loss(target.detach(), decoder(latent), step=0)
+    d_loss.backward()
+    assert set(d_logs) == {"discriminator", "logits_real", "logits_fake"}
+    assert all(p.grad is not None for p in criterion.discriminator.parameters())
+
+
+def test_tokenizer_loss_ms_ssim_term_images_video_and_autocast():
+    generator = torch.Generator().manual_seed(0)
+    target = torch.nn.functional.interpolate(
+        torch.rand(2, 3, 8, 8, generator=generator) * 2 - 1, size=(32, 32)
+    )
+    recon = (target + 0.2 * torch.randn(target.shape, generator=generator)).requires_grad_(True)
+    criterion = TokenizerLoss(3, ms_ssim_weight=0.5)
+    total, logs = criterion.generator_loss(target, recon, torch.tensor(0.0), 0, None)
+    expected = 1 - ms_ssim(recon.detach(), target).mean()
+    assert 0 < logs["ms_ssim"].item() < 1
+    assert logs["ms_ssim"].item() == pytest.approx(expected.item(), rel=1e-6)
+    assert total.item() == pytest.approx(
+        (recon - target).abs().mean().item() + 0.5 * expected.item(), rel=1e-6
+    )
+    total.backward()
+    assert torch.isfinite(recon.grad).all() and recon.grad.abs().sum() > 0
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # computed in float32 all the same
+        _, autocast_logs = criterion.generator_loss(target, recon, torch.tensor(0.0), 0, None)
+    assert autocast_logs["ms_ssim"].dtype == torch.float32
+    assert autocast_logs["ms_ssim"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+    video, video_recon = (
+        target.view(1, 2, 3, 32, 32).transpose(1, 2),
+        recon.detach().view(1, 2, 3, 32, 32).transpose(1, 2),
+    )
+    _, logs = TokenizerLoss(3, dims=3, ms_ssim_weight=1.0).generator_loss(
+        video, video_recon, torch.tensor(0.0), 0, None
+    )
+    assert logs["ms_ssim"].item() == pytest.approx(expected.item(), rel=1e-5)  # the same frames
+
+
+def test_tokenizer_loss_new_option_errors():
+    with pytest.raises(ConfigError, match="ms_ssim_weight"):
+        TokenizerLoss(1, dims=1, ms_ssim_weight=1.0)
+    with pytest.raises(ConfigError, match="feature_matching_weight"):
+        TokenizerLoss(3, feature_matching_weight=-1.0)
+    with pytest.raises(ConfigError, match="'stft'"):
+        TokenizerLoss(3, discriminator="stft", discriminator_weight=1.0)
+    with pytest.raises(ConfigError, match="'multi'"):
+        TokenizerLoss(3, discriminator="multi")

@@ -8,7 +8,16 @@ import pytest
 import torch
 
 from vqgen.errors import ConfigError, MismatchError, ShapeError
-from vqgen.evaluation.metrics import CodeCounter, bits_per_pixel, codebook_statistics, psnr, ssim
+from vqgen.evaluation.metrics import (
+    MS_SSIM_WEIGHTS,
+    CodeCounter,
+    _ms_ssim_scales,
+    bits_per_pixel,
+    codebook_statistics,
+    ms_ssim,
+    psnr,
+    ssim,
+)
 
 
 def test_psnr_by_hand():
@@ -95,6 +104,100 @@ def test_ssim_close_to_skimage():
             use_sample_covariance=False,
         )
         assert ours[i].item() == pytest.approx(reference, abs=1e-4)
+
+
+def test_ms_ssim_identical_is_one_and_noise_lowers_it_monotonically():
+    x = _images(shape=(2, 3, 64, 64))
+    assert torch.allclose(ms_ssim(x, x), torch.ones(2), atol=1e-6)
+    generator = torch.Generator().manual_seed(3)
+    noise = torch.randn(x.shape, generator=generator)
+    values = [ms_ssim((x + level * noise).clamp(-1, 1), x) for level in (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)]
+    for better, worse in zip(values, values[1:]):
+        assert (worse < better).all()
+    assert (values[0] < 1).all() and (values[-1] > 0).all()
+    # Video: frame by frame, averaged over frames.
+    video = torch.stack([x, x.flip(-1)], dim=2)  # [B, C, T, H, W]
+    noisy = (video + 0.1 * torch.randn(video.shape, generator=generator)).clamp(-1, 1)
+    frames = torch.stack([ms_ssim(noisy[:, :, t], video[:, :, t]) for t in range(2)], dim=1).mean(dim=1)
+    assert torch.allclose(ms_ssim(noisy, video), frames, atol=1e-6)
+
+
+def test_ms_ssim_scale_count_for_small_images():
+    assert _ms_ssim_scales(176, 176, 11, 5) == 5  # the published setting needs 176 = 11 * 16 pixels
+    assert _ms_ssim_scales(175, 300, 11, 5) == 4
+    assert _ms_ssim_scales(64, 64, 11, 5) == 3  # 64, 32, 16 (8 < 11)
+    assert _ms_ssim_scales(64, 64, 7, 5) == 4
+    assert _ms_ssim_scales(10, 10, 11, 5) == 1
+    # One scale (an image smaller than twice the window) is plain SSIM with the same window.
+    x = _images(0, (2, 3, 16, 16))
+    y = x + 0.3 * _images(1, (2, 3, 16, 16))  # correlated: no channel's SSIM is clamped at 1e-6
+    assert torch.allclose(ms_ssim(x, y, window_size=11), ssim(x, y, window_size=11), atol=1e-6)
+
+
+def _direct_ssim_terms(a: torch.Tensor, b: torch.Tensor, size: int = 7, sigma: float = 1.5):
+    """Mean luminance*contrast-structure and mean contrast-structure of two [H, W] images, one window
+    position at a time (float64)."""
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    w = torch.outer(g, g) / torch.outer(g, g).sum()
+    c1, c2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+    full, cs = [], []
+    for i in range(a.shape[0] - size + 1):
+        for j in range(a.shape[1] - size + 1):
+            pa, pb = a[i : i + size, j : j + size], b[i : i + size, j : j + size]
+            mu_a, mu_b = (w * pa).sum(), (w * pb).sum()
+            var_a, var_b = (w * (pa - mu_a) ** 2).sum(), (w * (pb - mu_b) ** 2).sum()
+            cov = (w * (pa - mu_a) * (pb - mu_b)).sum()
+            contrast = (2 * cov + c2) / (var_a + var_b + c2)
+            cs.append(contrast)
+            full.append((2 * mu_a * mu_b + c1) / (mu_a**2 + mu_b**2 + c1) * contrast)
+    return torch.stack(full).mean(), torch.stack(cs).mean()
+
+
+def test_ms_ssim_matches_direct_computation():
+    # 28x28 with a 7-pixel window: scales 28, 14, 7 (the last has a single window position).
+    x = _images(4, (1, 2, 28, 28)).double()
+    y = (x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(5), dtype=x.dtype)).clamp(
+        -1, 1
+    )
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:3], dtype=torch.float64)
+    weights = weights / weights.sum()
+    per_channel = []
+    for c in range(2):
+        a, b = x[0, c], y[0, c]
+        value = torch.ones((), dtype=torch.float64)
+        for scale in range(3):
+            if scale:  # 2x2 mean pooling
+                a = a.view(a.shape[0] // 2, 2, a.shape[1] // 2, 2).mean(dim=(1, 3))
+                b = b.view(b.shape[0] // 2, 2, b.shape[1] // 2, 2).mean(dim=(1, 3))
+            full, cs = _direct_ssim_terms(a, b)
+            value = value * (full if scale == 2 else cs) ** weights[scale]
+        per_channel.append(value)
+    expected = torch.stack(per_channel).mean()
+    assert ms_ssim(y, x, window_size=7).item() == pytest.approx(expected.item(), rel=1e-9)
+
+
+def test_ms_ssim_is_differentiable():
+    x = _images(6, (1, 1, 14, 14)).double()  # two scales with a 7-pixel window
+    y = (x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(7), dtype=x.dtype)).clamp(
+        -1, 1
+    )
+    y.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: ms_ssim(t, x, window_size=7), (y,))
+    far = (torch.rand(2, 3, 32, 32) * 2 - 1).requires_grad_(True)  # unrelated images: factors may clamp
+    value = ms_ssim(far, _images(8, (2, 3, 32, 32))).sum()
+    value.backward()
+    assert torch.isfinite(far.grad).all() and far.grad.abs().sum() > 0
+
+
+def test_ms_ssim_errors():
+    x = _images()
+    with pytest.raises(ShapeError):
+        ms_ssim(x, x[:, :, :-1])
+    with pytest.raises(ShapeError):
+        ms_ssim(torch.zeros(1, 1, 100), torch.zeros(1, 1, 100))
+    with pytest.raises(ConfigError):
+        ms_ssim(x, x, weights=(0.5, -0.5))
 
 
 def test_codebook_statistics_known_histograms():

@@ -52,13 +52,12 @@ def _gaussian_kernel(size: int, sigma: float, like: torch.Tensor) -> torch.Tenso
     return kernel / kernel.sum()
 
 
-def _ssim_images(
-    x: torch.Tensor, y: torch.Tensor, data_range: float, window_size: int, sigma: float
-) -> torch.Tensor:
-    """SSIM of ``[N, C, H, W]`` pairs -> ``[N]``, averaged over channels and valid window positions."""
-    channels, height, width = x.shape[1:]
-    size = min(window_size, height, width)
-    size -= 1 - size % 2  # an odd window has a centre pixel
+def _ssim_maps(
+    x: torch.Tensor, y: torch.Tensor, data_range: float, size: int, sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SSIM and contrast-structure maps of ``[N, C, H, W]`` pairs with a ``size`` Gaussian window over valid
+    positions (no padding): two ``[N, C, H - size + 1, W - size + 1]`` tensors."""
+    channels = x.shape[1]
     kernel = _gaussian_kernel(size, sigma, x)
 
     # Local means of x, y, x², y², xy in one grouped, separable (rows then columns) convolution, no padding.
@@ -74,6 +73,17 @@ def _ssim_images(
     c1 = (_SSIM_K1 * data_range) ** 2
     c2 = (_SSIM_K2 * data_range) ** 2
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    return ssim_map, (2 * cov + c2) / (var_x + var_y + c2)
+
+
+def _ssim_images(
+    x: torch.Tensor, y: torch.Tensor, data_range: float, window_size: int, sigma: float
+) -> torch.Tensor:
+    """SSIM of ``[N, C, H, W]`` pairs -> ``[N]``, averaged over channels and valid window positions."""
+    height, width = x.shape[2:]
+    size = min(window_size, height, width)
+    size -= 1 - size % 2  # an odd window has a centre pixel
+    ssim_map, _ = _ssim_maps(x, y, data_range, size, sigma)
     return ssim_map.flatten(1).mean(dim=1)
 
 
@@ -108,6 +118,86 @@ def ssim(
     batch, channels, height, width = x.shape[0], x.shape[1], *x.shape[-2:]
     x, y = (t.movedim(1, -3).reshape(-1, channels, height, width) for t in (x, y))
     return _ssim_images(x, y, data_range, window_size, sigma).view(batch, -1).mean(dim=1)
+
+
+#: Wang, Simoncelli and Bovik (2003): the exponents of scales 1 (full resolution) to 5.
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _ms_ssim_scales(height: int, width: int, window_size: int, max_scales: int) -> int:
+    """How many scales of 2x downsampling keep the smaller side at least ``window_size`` (at least 1)."""
+    side, scales = min(height, width), 1
+    while scales < max_scales and side // 2 >= window_size:
+        side //= 2
+        scales += 1
+    return scales
+
+
+def _ms_ssim_images(
+    x: torch.Tensor, y: torch.Tensor, data_range: float, window_size: int, sigma: float, weights
+) -> torch.Tensor:
+    """MS-SSIM of ``[N, C, H, W]`` pairs -> ``[N]`` (see :func:`ms_ssim`)."""
+    height, width = x.shape[2:]
+    scales = _ms_ssim_scales(height, width, window_size, len(weights))
+    exponents = torch.tensor(weights[:scales], dtype=x.dtype, device=x.device)
+    if scales < len(weights):
+        exponents = exponents / exponents.sum()
+    size = min(window_size, height, width)
+    size -= 1 - size % 2  # only a single-scale image smaller than the window shrinks it
+    factors = []
+    for scale in range(scales):
+        if scale:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+        ssim_map, cs_map = _ssim_maps(x, y, data_range, size, sigma)
+        factors.append((ssim_map if scale == scales - 1 else cs_map).flatten(2).mean(dim=2))  # [N, C]
+    per_channel = torch.stack(factors).clamp_min(1e-6).pow(exponents.view(-1, 1, 1)).prod(dim=0)
+    return per_channel.mean(dim=1)
+
+
+def ms_ssim(
+    reconstruction: torch.Tensor,
+    target: torch.Tensor,
+    data_range: float = 2.0,
+    window_size: int = 11,
+    sigma: float = 1.5,
+    weights: tuple[float, ...] = MS_SSIM_WEIGHTS,
+) -> torch.Tensor:
+    """Multi-scale structural similarity (Wang et al. 2003) per item, differentiable.
+
+    Scale 1 is the input; each further scale halves it with 2x2 average pooling (odd sizes drop their last
+    row or column). Per channel, the contrast-structure term of every scale but the last and the full SSIM
+    of the last (each averaged over valid window positions, as in :func:`ssim`) are raised to ``weights``
+    and multiplied; the result is averaged over channels (as TensorFlow's ``ssim_multiscale`` and
+    ``pytorch_msssim`` do). Factors are clamped at ``1e-6`` first, so anti-correlated structure gives a tiny
+    value with a finite gradient instead of NaN.
+
+    Images too small for every scale: only the scales whose smaller side is still at least ``window_size``
+    are used (at least one), with their weights renormalised to sum to 1 (with all five, the published
+    weights are used as they are); the window is never shrunk, so each scale's terms keep their standard
+    meaning. 64x64 with the default 11-pixel window uses 3 scales (64, 32, 16); the standard 5 need 176
+    pixels. An image smaller than the window gets one scale with the window shrunk as in :func:`ssim`,
+    i.e. plain SSIM. Video is scored frame by frame and averaged over frames.
+
+    Shapes: images ``[B, C, H, W]`` or video ``[B, C, T, H, W]`` -> ``[B]`` (1 for identical inputs).
+    """
+    _check_pair(reconstruction, target)
+    if data_range <= 0 or window_size < 1 or sigma <= 0 or not weights or min(weights) <= 0:
+        raise ConfigError(
+            f"ms_ssim needs data_range > 0, window_size >= 1, sigma > 0 and positive weights; "
+            f"got {data_range}, {window_size}, {sigma}, {tuple(weights)}"
+        )
+    x, y = _float(reconstruction), _float(target)
+    weights = tuple(float(w) for w in weights)
+    if x.dim() == 4:
+        return _ms_ssim_images(x, y, data_range, window_size, sigma, weights)
+    if x.dim() == 5:
+        batch, frames = x.shape[0], x.shape[2]
+        # [B, C, T, H, W] -> [B * T, C, H, W]
+        x, y = (t.transpose(1, 2).flatten(0, 1) for t in (x, y))
+        return _ms_ssim_images(x, y, data_range, window_size, sigma, weights).view(batch, frames).mean(dim=1)
+    raise ShapeError(
+        f"ms_ssim expects images [B, C, H, W] or video [B, C, T, H, W], got shape {tuple(x.shape)}"
+    )
 
 
 def codebook_statistics(counts: torch.Tensor) -> dict[str, float]:

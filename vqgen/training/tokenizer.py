@@ -28,6 +28,21 @@ class TokenizerLossOptions:
     discriminator_learning_rate: float | None = None
     # Audio only: weight of the multi-resolution STFT + multi-scale mel loss (0 = off).
     spectral_weight: float = 0.0
+    # Images and video frames: weight of 1 - MS-SSIM (11-px window; fewer scales for images under 176 px).
+    ms_ssim_weight: float = 0.0
+    # Images and video frames: weight of the distance between unit-normalised VGG16 relu1_2 ... relu5_3
+    # features (LPIPS without its learned channel weights; taming uses 1.0). Needs perceptual_network.
+    perceptual_weight: float = 0.0
+    # A local torchvision VGG16 state dict (vgg16-397923af.pth style, the whole model or its `features`;
+    # .pth or .safetensors). Nothing is downloaded. Empty: none. (A str default, so that the CLI flag
+    # --perceptual-network takes a path.)
+    perceptual_network: str = ""
+    # L1 between the discriminator's hidden features of real and reconstructed media (MelGAN / HiFi-GAN /
+    # EnCodec), from discriminator_start on, with this fixed weight (not the adaptive one). Positive builds
+    # and trains the discriminator even when discriminator_weight is 0.
+    feature_matching_weight: float = 0.0
+    # "auto" (multi-scale STFT for audio, PatchGAN for images and video), "patch" or "stft" (audio only).
+    discriminator: str = "auto"
 
 
 def media_key(batch: dict) -> str:
@@ -36,6 +51,26 @@ def media_key(batch: dict) -> str:
         if key in batch:
             return key
     raise ConfigError(f"a batch must hold pixels, video or audio, got keys {sorted(batch)}")
+
+
+def load_perceptual_network(loss_options: TokenizerLossOptions, dims: int) -> torch.nn.Module | None:
+    """The frozen VGG16 trunk from ``loss_options.perceptual_network`` (None when no file is named).
+
+    A file without a positive ``perceptual_weight``, or with audio (``dims=1``), is a :class:`ConfigError`.
+    """
+    path = loss_options.perceptual_network
+    if not path:
+        return None
+    if loss_options.perceptual_weight <= 0:
+        raise ConfigError(
+            f"perceptual_network '{path}' is given but perceptual_weight is {loss_options.perceptual_weight}: "
+            "set --perceptual-weight (taming uses 1.0)"
+        )
+    if dims == 1:
+        raise ConfigError(f"perceptual_network '{path}' is an image network (VGG16); it cannot judge audio")
+    from vqgen.tokenizers.losses import load_vgg16_features
+
+    return load_vgg16_features(path)
 
 
 def train_tokenizer(
@@ -59,8 +94,9 @@ def train_tokenizer(
 
 
 class TokenizerObjective(Objective):
-    """Reconstruction + quantizer (+ adversarial) loss of a tokenizer; the patch discriminator, when
-    ``loss_options.discriminator_weight`` > 0, trains on its own optimizer from ``discriminator_start`` on.
+    """Reconstruction + quantizer (+ adversarial) loss of a tokenizer; the discriminator, when
+    ``loss_options.discriminator_weight`` or ``feature_matching_weight`` > 0, trains on its own optimizer
+    from ``discriminator_start`` on.
     Evaluation: PSNR and code usage on a fixed held-out batch, and ``save_preview`` pictures."""
 
     description = "train tokenizer"
@@ -99,11 +135,16 @@ class TokenizerObjective(Objective):
             reconstruction=loss_options.reconstruction,
             reconstruction_weight=loss_options.reconstruction_weight,
             quantizer_weight=loss_options.quantizer_weight,
+            perceptual_weight=loss_options.perceptual_weight,
+            perceptual_network=load_perceptual_network(loss_options, dims=sample.dim() - 1),
             discriminator_weight=loss_options.discriminator_weight,
             discriminator_start=loss_options.discriminator_start,
             spectral_weight=loss_options.spectral_weight,
             sample_rate=int(getattr(self.tokenizer.config, "sample_rate", 16000)),
-        )
+            ms_ssim_weight=loss_options.ms_ssim_weight,
+            feature_matching_weight=loss_options.feature_matching_weight,
+            discriminator=loss_options.discriminator,
+        ).to(accelerator.device)
         optimizer = torch.optim.AdamW(
             self.tokenizer.parameters(),
             lr=options.learning_rate,
