@@ -69,7 +69,7 @@ def encode_dataset(
     gives a prior trained on a small data set more variety than the originals alone. The folder is written
     atomically: an interrupted encode leaves no half-written shard folder. Returns the manifest.
     """
-    from vqgen.training.common import collate
+    from vqgen.data.batching import collate
 
     whole_number("augment_copies", augment_copies, 0)
     if len(dataset) == 0:

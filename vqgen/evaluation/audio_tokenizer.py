@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
+from vqgen.data.batching import collate
 from vqgen.evaluation.audio import mel_distance, si_sdr, stft_distance
 from vqgen.evaluation.metrics import CodeCounter
-from vqgen.training.common import collate
 
 __all__ = ["evaluate_audio_tokenizer", "print_audio_table"]
 

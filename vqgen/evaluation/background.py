@@ -99,15 +99,6 @@ def generic_view_codes(
     return torch.cat(codes)
 
 
-def __getattr__(name: str):
-    """``fit_background`` moved to :mod:`vqgen.training.background`; the old import path still finds it."""
-    if name == "fit_background":
-        from vqgen.training.background import fit_background
-
-        return fit_background
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def check_background(prior: CodePrior, background) -> None:
     """Refuse a background prior that cannot score the prior's codes: it must be an unconditional
     ``CodePrior`` over the same code grid and codebook."""

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from vqgen.data.batching import collate
 from vqgen.io import atomic_path
 from vqgen.media.audio import spectrogram
 from vqgen.media.base import item_medium, medium_of
-from vqgen.training.common import collate
 
 __all__ = ["plot_scores", "ranking_key", "score_dataset", "spectrogram", "thumbnail", "write_scores"]
 

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from vqgen.data.batching import collate
 from vqgen.evaluation.metrics import CodeCounter, psnr, ssim
 from vqgen.io import atomic_path, atomic_write_bytes
-from vqgen.training.common import collate
 
 
 @torch.no_grad()

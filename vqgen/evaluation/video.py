@@ -7,8 +7,8 @@ import math
 import torch
 from tqdm.auto import tqdm
 
+from vqgen.data.batching import collate
 from vqgen.evaluation.metrics import CodeCounter, psnr, ssim
-from vqgen.training.common import collate
 
 __all__ = ["evaluate_video_tokenizer", "frame_psnr", "print_video_table"]
 

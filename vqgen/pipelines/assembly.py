@@ -120,8 +120,9 @@ def fit_pipeline_background(
     ``dataset`` and attach it to ``pipe`` (``pipe.set_background``); returns the items used. ``fit_options``
     go to ``fit_background`` (``steps``, ``batch_size``, ``learning_rate``, ``hidden_size``, ``num_layers``,
     ``num_heads``)."""
-    from vqgen.evaluation.background import fit_background, generic_view_codes
-    from vqgen.training.common import collate
+    from vqgen.data.batching import collate
+    from vqgen.evaluation.background import generic_view_codes
+    from vqgen.training.background import fit_background
 
     count = min(len(dataset), max_items)
     media = collate([dataset[i] for i in range(count)])[medium_of(pipe).item_key]

@@ -19,6 +19,7 @@ from diffusers.utils import BaseOutput
 
 from vqgen.checks import positive_number, whole_number
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
+from vqgen.evaluation.background import check_background
 from vqgen.integrity import verify_manifest, write_manifest
 from vqgen.priors.sampling_config import SamplingConfig
 
@@ -74,25 +75,6 @@ def check_components(tokenizer, prior) -> tuple[int, ...]:
             f"the prior models code grid {list(prior.config.code_grid)}, the tokenizer makes {grid}"
         )
     return shape
-
-
-def check_background(prior, background) -> None:
-    """Refuse a background prior that cannot score the prior's codes: it must be an unconditional
-    ``CodePrior`` over the same code grid and codebook (see ``vqgen.evaluation.background``)."""
-    from vqgen.priors.prior import CodePrior
-
-    if not isinstance(background, CodePrior):
-        raise ConfigError(f"background must be a CodePrior, got {type(background).__name__}")
-    if background.is_conditional:
-        raise MismatchError(
-            f"the background prior has {background.num_classes} classes; a background is unconditional"
-        )
-    ours, theirs = list(prior.config.code_grid), list(background.config.code_grid)
-    if ours != theirs or background.config.codebook_size != prior.config.codebook_size:
-        raise MismatchError(
-            f"the background models code grid {theirs} of {background.config.codebook_size} codes, "
-            f"the prior {ours} of {prior.config.codebook_size}"
-        )
 
 
 @dataclass

@@ -26,6 +26,7 @@ from accelerate.utils import set_seed
 from diffusers.training_utils import EMAModel
 from safetensors.torch import load_file, save_file
 
+from vqgen.data.batching import collate
 from vqgen.errors import CheckpointError, ConfigError, TrainingError
 from vqgen.io import atomic_write_bytes
 
@@ -181,15 +182,6 @@ class BatchSchedule:
         global_batch = self.batch_size * self.num_processes
         chunk = self._permutation[position * global_batch : (position + 1) * global_batch]
         return chunk[self.process_index :: self.num_processes].tolist()
-
-
-def collate(items: list[dict]) -> dict:
-    """Stack a list of dataset items ``{"pixels"|"audio"|..., "label", "index"}`` into a batch."""
-    batch = {}
-    for key in items[0]:
-        values = [item[key] for item in items]
-        batch[key] = torch.stack(values) if isinstance(values[0], torch.Tensor) else torch.tensor(values)
-    return batch
 
 
 def iterate_batches(

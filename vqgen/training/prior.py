@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
-from vqgen.training.common import TrainingOptions, collate, lr_lambda
+from vqgen.data.batching import collate
+from vqgen.training.common import TrainingOptions, lr_lambda
 from vqgen.training.loop import Objective, StepOutput, Trainables, dataset_batches, run_training
 
 

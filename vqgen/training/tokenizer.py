@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+from vqgen.data.batching import collate
 from vqgen.errors import ConfigError
-from vqgen.training.common import TrainingOptions, collate, lr_lambda
+from vqgen.media import item_medium
+from vqgen.training.common import TrainingOptions, lr_lambda
 from vqgen.training.loop import Objective, StepOutput, Trainables, dataset_batches, run_training
 
 
@@ -43,14 +45,6 @@ class TokenizerLossOptions:
     feature_matching_weight: float = 0.0
     # "auto" (multi-scale STFT for audio, PatchGAN for images and video), "patch" or "stft" (audio only).
     discriminator: str = "auto"
-
-
-def media_key(batch: dict) -> str:
-    """The media entry of a batch: ``pixels`` (images), ``video`` or ``audio``."""
-    for key in ("pixels", "video", "audio"):
-        if key in batch:
-            return key
-    raise ConfigError(f"a batch must hold pixels, video or audio, got keys {sorted(batch)}")
 
 
 def load_perceptual_network(loss_options: TokenizerLossOptions, dims: int) -> torch.nn.Module | None:
@@ -127,7 +121,7 @@ class TokenizerObjective(Objective):
         loss_options, options = self.loss_options, self.options
         self.accelerator = accelerator
         item = self.train_dataset[0]
-        self.key = media_key(item)
+        self.key = item_medium(item).item_key
         sample = item[self.key]
         self.criterion = TokenizerLoss(
             in_channels=sample.shape[0],
