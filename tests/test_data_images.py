@@ -15,6 +15,7 @@ from vqgen.data.images import (
     DataWarning,
     ImageFolderDataset,
     TensorImageDataset,
+    infer_image_geometry,
     load_image_dataset,
 )
 from vqgen.errors import ConfigError, DataError, ShapeError, VqgenError
@@ -200,11 +201,9 @@ def test_load_image_dataset_folder_options_and_splits(tmp_path):
     _write(tmp_path / "train" / "a.png")
     _write(tmp_path / "train" / "b.png")
     _write(tmp_path / "test" / "c.png")
-    with pytest.raises(ConfigError, match="--resolution") as error:
-        load_image_dataset(str(tmp_path), channels=3)
-    _assert_one_line(error)
-    with pytest.raises(ConfigError, match="--channels"):
-        load_image_dataset(str(tmp_path), resolution=8)
+    # Without flags the folder's own size and channels are used (issue: folders without flags).
+    inferred = load_image_dataset(str(tmp_path))
+    assert inferred.channels == 3 and inferred.resolution == infer_image_geometry(tmp_path / "train")[0]
     train = load_image_dataset(str(tmp_path), split="train", resolution=8, channels=3)
     test = load_image_dataset(str(tmp_path), split="test", resolution=8, channels=3)
     assert [p.name for p in train.files] == ["a.png", "b.png"] and [p.name for p in test.files] == ["c.png"]
@@ -222,3 +221,26 @@ def test_decode_error_at_getitem_names_file(tmp_path):
         with pytest.raises(DataError, match="a.png") as error:
             data[0]
     _assert_one_line(error)
+
+
+def test_folder_resolution_and_channels_come_from_the_images(tmp_path):
+    from PIL import Image
+
+    from vqgen.data.images import infer_image_geometry, load_image_dataset
+
+    for name, mode in [("a/1.png", "L"), ("b/2.png", "RGBA"), ("b/3.png", "P")]:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new(mode, (12, 10)).save(tmp_path / name)
+    assert infer_image_geometry(tmp_path) == ((10, 12), 3)
+    dataset = load_image_dataset(str(tmp_path))
+    assert dataset[0]["pixels"].shape == (3, 10, 12) and dataset.num_classes == 2
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    Image.new("L", (8, 8)).save(grey / "x.png")
+    assert infer_image_geometry(grey) == ((8, 8), 1)
+    Image.new("L", (9, 8)).save(grey / "y.png")
+    with pytest.raises(ConfigError) as error:
+        load_image_dataset(str(grey))
+    message = str(error.value)
+    assert "\n" not in message and "x.png" in message and "y.png" in message and "--resolution" in message
+    assert load_image_dataset(str(grey), resolution=8)[1]["pixels"].shape == (1, 8, 8)

@@ -177,14 +177,25 @@ class AudioFolderDataset(Dataset):
         return {"audio": wave.contiguous(), "label": int(self._labels[index]), "index": index}
 
 
-#: Named audio datasets: ``demo:spoken-digits`` is built once with ``vqgen data build spoken-digits``.
-DEMO_AUDIO_DATASETS: tuple[str, ...] = ("demo:spoken-digits",)
+#: Named audio datasets, each built once with ``vqgen data build NAME``.
+DEMO_AUDIO_DATASETS: tuple[str, ...] = ("demo:spoken-digits", "demo:instrument-notes")
+
+
+def _demo_root(spec: str) -> Path:
+    """The built folder of a named audio data set (a one-line ``DataError`` saying how to build it)."""
+    if spec == "demo:instrument-notes":
+        from vqgen.data.instrument_notes import instrument_notes_root
+
+        return instrument_notes_root()
+    from vqgen.data.spoken_digits import spoken_digits_root
+
+    return spoken_digits_root()
 
 
 def audio_data_root(spec: str, split: str = "train") -> Path:
     """The folder an audio dataset name points at, for :class:`AudioFolderDataset`.
 
-    ``"demo:spoken-digits"``: ``spoken_digits_root() / split`` (a one-line ``DataError`` saying how to build
+    ``"demo:spoken-digits"`` / ``"demo:instrument-notes"``: the built folder ``/ split`` (a one-line ``DataError`` saying how to build
     it if it has not been built). A folder path: ``path / split`` when it holds both ``train`` and ``test``
     subfolders, else the folder itself. Unknown ``demo:`` names and missing folders raise ``DataError``.
     """
@@ -193,9 +204,7 @@ def audio_data_root(spec: str, split: str = "train") -> Path:
     if spec.startswith("demo:"):
         if spec not in DEMO_AUDIO_DATASETS:
             raise DataError(f"unknown demo dataset '{spec}', available: {', '.join(DEMO_AUDIO_DATASETS)}")
-        from vqgen.data.spoken_digits import spoken_digits_root
-
-        return spoken_digits_root() / split
+        return _demo_root(spec) / split
     root = Path(spec)
     if not root.exists():
         raise DataError(

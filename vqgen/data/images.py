@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from vqgen.data.demo import MNIST_LABEL_NAMES, MNIST_SPLITS, mnist_split
-from vqgen.data.folders import DataWarning, MediaFolder, folder_split_root
+from vqgen.data.folders import DataWarning, MediaFolder, find_media_files, folder_split_root
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line
 from vqgen.media.base import to_unit_range
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp")
-DEMO_IMAGE_DATASETS: tuple[str, ...] = ("demo:mnist",)
+DEMO_IMAGE_DATASETS: tuple[str, ...] = ("demo:mnist", "demo:emoji")
 RESIZE_MODES: tuple[str, ...] = ("center-crop", "stretch")
 
 
@@ -226,6 +226,36 @@ class ImageFolderDataset(Dataset):
         return _item(pixels.contiguous(), self._labels[index], index)
 
 
+def infer_image_geometry(root: str | os.PathLike, same_size: bool = True) -> tuple[tuple[int, int], int]:
+    """``((height, width), channels)`` shared by the images under ``root``, read from their headers.
+
+    Channels: 3 when any image is in colour (RGB, RGBA, CMYK, palette, ...), else 1 (grey). Images of two
+    sizes: a one-line ``ConfigError`` naming one file of each size and the flag that resolves it (unless
+    ``same_size`` is False: the first image's size is returned then).
+    """
+    files = find_media_files(Path(root), IMAGE_EXTENSIONS)
+    first: tuple[Path, tuple[int, int]] | None = None
+    colour = False
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                size, mode = image.size, image.mode
+        except Exception:  # unreadable files are reported (and skipped) by the dataset itself
+            continue
+        colour = colour or mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+        if first is None:
+            first = (path, size)
+        elif same_size and size != first[1]:
+            raise ConfigError(
+                f"images in '{root}' differ in size: '{first[0]}' is {first[1][0]}x{first[1][1]}, "
+                f"'{path}' is {size[0]}x{size[1]}: pass --resolution N to resize them all"
+            )
+    if first is None:
+        raise DataError(f"no readable image under '{root}' (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    width, height = first[1]
+    return (height, width), 3 if colour else 1
+
+
 def load_image_dataset(
     spec: str,
     split: str = "train",
@@ -233,14 +263,21 @@ def load_image_dataset(
     channels: int | None = None,
     strict: bool = False,
 ) -> TensorImageDataset | ImageFolderDataset:
-    """Open an image dataset by name: ``"demo:mnist"`` or a folder path.
+    """Open an image dataset by name: ``"demo:mnist"``, ``"demo:emoji"`` or a folder path.
 
     ``demo:mnist``: the bundled digits (1 channel, 28x28, 10 classes), resized if ``resolution`` differs.
-    A folder needs ``resolution`` and ``channels``; ``split`` selects ``root/train`` or ``root/test`` when
+    ``demo:emoji``: the Noto emoji build (``vqgen data build emoji``; 3 channels, 9 groups).
+    A folder's ``resolution`` and ``channels`` default to its images' own (:func:`infer_image_geometry`); ``split`` selects ``root/train`` or ``root/test`` when
     both exist and is otherwise ignored.
     """
     if split not in MNIST_SPLITS:
         raise ConfigError(f"split {split!r} not in {MNIST_SPLITS}")
+    if spec == "demo:emoji":
+        from vqgen.data.emoji import load_emoji_dataset
+
+        if channels is not None and channels != 3:
+            raise ShapeError(f"demo:emoji has 3 channels, the tokenizer expects {channels}")
+        return load_emoji_dataset(split, resolution, strict=strict)
     if spec.startswith("demo:"):
         if spec != "demo:mnist":
             raise DataError(f"unknown demo dataset '{spec}', available: {', '.join(DEMO_IMAGE_DATASETS)}")
@@ -249,5 +286,11 @@ def load_image_dataset(
         images, labels = mnist_split(split)
         return TensorImageDataset(images, labels, resolution=resolution, label_names=MNIST_LABEL_NAMES)
 
+    if resolution is None or channels is None:
+        if not Path(spec).exists():
+            folder_split_root(spec, split, 1, 1, DEMO_IMAGE_DATASETS)  # the one-line "does not exist"
+        found_resolution, found_channels = infer_image_geometry(spec, same_size=resolution is None)
+        resolution = found_resolution if resolution is None else resolution
+        channels = found_channels if channels is None else channels
     root = folder_split_root(spec, split, resolution, channels, DEMO_IMAGE_DATASETS)
     return ImageFolderDataset(root, resolution=resolution, channels=channels, strict=strict)
