@@ -784,3 +784,28 @@ def test_simvq_learns_a_linear_map_of_a_frozen_basis():
     again = VectorQuantizer(8, 16, ema=False, simvq=True)
     again.load_state_dict(quantizer.state_dict())
     torch.testing.assert_close(again.codes_to_vectors(torch.arange(16).view(1, 16)), after)
+
+
+def test_rotation_trick_and_simvq_flags_reach_the_quantizer_config():
+    from vqgen.cli import build_parser
+    from vqgen.cli.common import dataclass_from_args
+    from vqgen.media import get_medium
+    from vqgen.media.settings import TokenizerSettings, build_tokenizer, quantizer_config
+
+    argv = [
+        "train-tokenizer",
+        "--data",
+        "x",
+        "--output",
+        "y",
+        "--rotation-trick",
+        "--simvq",
+        "--no-ema-codebook",
+    ]
+    settings = dataclass_from_args(TokenizerSettings, build_parser().parse_args(argv))
+    config = quantizer_config(get_medium("image"), settings)
+    assert config["rotation_trick"] and config["simvq"] and not config["ema"]
+    tokenizer = build_tokenizer(get_medium("image"), settings, channels=3)
+    assert tokenizer.quantizer.rotation_trick and tokenizer.quantizer.simvq
+    plain = quantizer_config(get_medium("image"), TokenizerSettings())
+    assert "rotation_trick" not in plain and "simvq" not in plain  # saved configs of plain runs are unchanged

@@ -79,6 +79,16 @@ def _add_quantizer_flags(p: argparse.ArgumentParser) -> None:
         help="with --l2-normalize: each code keeps its own length, as in DAC (unit codes add fixed-length vectors)",
     )
     p.add_argument(
+        "--rotation-trick",
+        action="store_true",
+        help="gradients through the quantizer by the rotation trick (Fifty et al. 2024), not straight-through",
+    )
+    p.add_argument(
+        "--simvq",
+        action="store_true",
+        help="SimVQ (Zhu et al. 2024): codes are a learned linear map of a frozen basis (needs --no-ema-codebook)",
+    )
+    p.add_argument(
         "--input-space-weight",
         type=float,
         default=None,

@@ -45,6 +45,8 @@ class TokenizerSettings:
     dead_code_threshold: int = 50
     l2_normalize: bool = False
     learned_code_norms: bool = False
+    rotation_trick: bool = False
+    simvq: bool = False
     input_space_weight: float | None = None
     fsq_levels: list[int] = field(default_factory=lambda: [8, 5, 5, 5])
     num_quantizers: int | None = None
@@ -77,6 +79,9 @@ def quantizer_config(medium: Medium, settings: TokenizerSettings) -> dict:
     }
     if settings.learned_code_norms:  # only when asked: older configs stay byte-identical
         quantizer["learned_code_norms"] = True
+    for option in ("rotation_trick", "simvq"):  # likewise only when asked
+        if getattr(settings, option):
+            quantizer[option] = True
     if settings.input_space_weight:
         quantizer["input_space_weight"] = settings.input_space_weight
     if kind == "rvq":
