@@ -13,7 +13,9 @@ import pytest
 import soundfile
 import torch
 
+import vqgen.data.fluidsynth as fluidsynth
 import vqgen.data.instrument_notes as notes
+import vqgen.data.midi as midi
 from vqgen.data.audio import AudioFolderDataset
 from vqgen.errors import ConfigError, DataError
 
@@ -117,7 +119,7 @@ def test_midi_file_plays_the_notes_at_millisecond_ticks():
         (2210, 0xB0, bytes([120, 0])),
         (2400, (0xFF, 0x2F), b""),
     ]
-    assert notes._vlq(0x0FFFFFFF) == b"\xff\xff\xff\x7f" and notes._vlq(128) == b"\x81\x00"
+    assert midi._vlq(0x0FFFFFFF) == b"\xff\xff\xff\x7f" and midi._vlq(128) == b"\x81\x00"
     with pytest.raises(ConfigError):
         notes.midi_file(128, [])
     with pytest.raises(ConfigError, match="bad note"):
@@ -134,7 +136,7 @@ def test_onset_sample_matches_fluidsynth_timing():
     }
     for rate, table in measured.items():
         for ms, sample in table.items():
-            assert notes._onset_sample(ms, rate) == sample, (rate, ms)
+            assert fluidsynth._onset_sample(ms, rate) == sample, (rate, ms)
 
 
 def test_normalise_note_scales_fades_and_drops_silence():
@@ -317,14 +319,14 @@ def test_arguments_and_existing_folders(tmp_path):
 
 
 def test_missing_fluidsynth_or_soundfont_is_one_line_before_anything_is_written(monkeypatch, tmp_path):
-    monkeypatch.setattr(notes.shutil, "which", lambda name: None)
+    monkeypatch.setattr(fluidsynth.shutil, "which", lambda name: None)
     with pytest.raises(DataError, match="apt-get install fluidsynth fluid-soundfont-gm") as error:
         notes.build_instrument_notes(tmp_path / "out", progress=False)
     assert "\n" not in str(error.value) and not (tmp_path / "out").exists()
-    monkeypatch.setattr(notes.shutil, "which", lambda name: "/usr/bin/fluidsynth")
+    monkeypatch.setattr(fluidsynth.shutil, "which", lambda name: "/usr/bin/fluidsynth")
     with pytest.raises(DataError, match="'.*nowhere.sf2' does not exist .*apt-get install"):
         notes.build_instrument_notes(tmp_path / "out", progress=False, soundfont=tmp_path / "nowhere.sf2")
-    monkeypatch.setattr(notes, "DEFAULT_SOUNDFONTS", (str(tmp_path / "none.sf2"),))
+    monkeypatch.setattr(fluidsynth, "DEFAULT_SOUNDFONTS", (str(tmp_path / "none.sf2"),))
     with pytest.raises(DataError, match="no FluidR3 GM sound font found"):
         notes.find_soundfont()
     assert not (tmp_path / "out").exists()
@@ -359,10 +361,10 @@ def test_real_fluidsynth_render_and_build(tmp_path):
         assert 0 < np.flatnonzero(wave)[0] <= 2  # the cut lands on the onset (the attack starts from 0)
         assert np.abs(wave).max() > 0.01
     np.testing.assert_array_equal(waves, renderer(0, [(60, 100), (72, 75)], 16000, 0.3))  # deterministic
-    onset = notes._onset_sample
-    for shift, when in ((notes._BLOCK, "earlier"), (-notes._BLOCK, "later")):
+    onset = fluidsynth._onset_sample
+    for shift, when in ((fluidsynth._BLOCK, "earlier"), (-fluidsynth._BLOCK, "later")):
         with pytest.MonkeyPatch.context() as patch:  # a FluidSynth whose timing differs is caught
-            patch.setattr(notes, "_onset_sample", lambda ms, rate, shift=shift: onset(ms, rate) + shift)
+            patch.setattr(fluidsynth, "_onset_sample", lambda ms, rate, shift=shift: onset(ms, rate) + shift)
             with pytest.raises(DataError, match=f"program 0 {when} than expected"):
                 renderer(0, [(60, 100)], 16000, 0.3)
     assert renderer(0, [], 16000, 0.3).shape == (0, 4800)

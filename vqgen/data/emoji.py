@@ -25,16 +25,38 @@ import csv
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vqgen.data.emoji_render import (
+    EMOJI_FITS,
+    EMOJI_FONT_PATHS,
+    NOTO_EMOJI_SIZE,
+    EmojiRenderError,
+    _first_existing,
+    check_resolution,
+    load_emoji_font,
+    render_emoji,
+    square_on_white,
+)
+from vqgen.data.emoji_unicode import (
+    _INSTALL_HINT,
+    _SPLIT_SALT,
+    EMOJI_GROUP_NAMES,
+    EMOJI_GROUPS,
+    EMOJI_TEST_FRACTION,
+    EmojiEntry,
+    base_key,
+    emoji_test_header,
+    group_slug,
+    parse_emoji_test,
+    split_of,
+)
 from vqgen.errors import ConfigError, DataError
 from vqgen.io import _one_line, atomic_path
 
@@ -63,69 +85,16 @@ __all__ = [
     "square_on_white",
 ]
 
-#: Folder name (class) -> Unicode group name, for the nine groups besides "Component".
-EMOJI_GROUP_NAMES: dict[str, str] = {
-    "activities": "Activities",
-    "animals-nature": "Animals & Nature",
-    "flags": "Flags",
-    "food-drink": "Food & Drink",
-    "objects": "Objects",
-    "people-body": "People & Body",
-    "smileys-emotion": "Smileys & Emotion",
-    "symbols": "Symbols",
-    "travel-places": "Travel & Places",
-}
-#: The class folders in label order: sorted by name, as :class:`~vqgen.data.images.ImageFolderDataset`
-#: numbers class subfolders, so label ``i`` is ``EMOJI_GROUPS[i]`` in both splits.
-EMOJI_GROUPS: tuple[str, ...] = tuple(sorted(EMOJI_GROUP_NAMES))
 EMOJI_SPLITS: tuple[str, ...] = ("train", "test")
-#: Fraction of base emoji (not of images) held out for ``test``.
-EMOJI_TEST_FRACTION = 0.1
-#: The only pixel size at which Pillow renders Noto Color Emoji (its CBDT bitmap strike).
-NOTO_EMOJI_SIZE = 109
-#: How :func:`render_emoji` frames a glyph: ``"canvas"`` keeps the font's glyph cell (every emoji at the
-#: font's own scale and placement), ``"bbox"`` crops to the glyph's ink so that each emoji fills the square.
-EMOJI_FITS: tuple[str, ...] = ("canvas", "bbox")
 
-#: Where Linux distributions install Noto Color Emoji (Debian/Ubuntu, Fedora, Arch) and emoji-test.txt.
-EMOJI_FONT_PATHS: tuple[str, ...] = (
-    "/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf",
-    "/usr/share/fonts/google-noto-color-emoji/NotoColorEmoji.ttf",
-    "/usr/share/fonts/noto/NotoColorEmoji.ttf",
-)
 EMOJI_TEST_PATHS: tuple[str, ...] = (
     "/usr/share/unicode/emoji/emoji-test.txt",
     "/usr/share/unicode-data/emoji/emoji-test.txt",
 )
 
-_SKIN_TONES = frozenset(range(0x1F3FB, 0x1F400))  # U+1F3FB..U+1F3FF, the Fitzpatrick modifiers
-_HAIR_STYLES = frozenset(range(0x1F9B0, 0x1F9B4))  # red, curly, white hair, bald (Emoji_Component)
-#: The name qualifiers of those components (``"man: medium skin tone, red hair"`` -> ``"man"``).
-_VARIANT_QUALIFIERS = frozenset(
-    {
-        "light skin tone",
-        "medium-light skin tone",
-        "medium skin tone",
-        "medium-dark skin tone",
-        "dark skin tone",
-        "red hair",
-        "curly hair",
-        "white hair",
-        "bald",
-    }
-)
-#: Mixed-tone couples are named after their two people, their plain and uniform-tone forms without them.
-_BASE_ALIASES = {"kiss: person, person": "kiss", "couple with heart: person, person": "couple with heart"}
-_SPLIT_SALT = "vqgen-emoji-split-v1"
-_LINE = re.compile(
-    r"^(?P<codes>[0-9A-Fa-f]{1,6}(?:\s+[0-9A-Fa-f]{1,6})*)\s*;\s*(?P<status>[a-z-]+)\s*"
-    r"#\s*(?P<emoji>\S+)\s+(?:E(?P<version>\d+\.\d+)\s+)?(?P<name>\S.*?)\s*$"
-)
-_STATUSES = frozenset({"component", "fully-qualified", "minimally-qualified", "unqualified"})
 _ENV_VAR = "VQGEN_DATA"
 _NAME = "emoji"
 _BUILD_HINT = "run `vqgen data build emoji`"
-_INSTALL_HINT = "apt-get install fonts-noto-color-emoji unicode-data"
 _METADATA_FIELDS = (
     "file",
     "split",
@@ -138,10 +107,6 @@ _METADATA_FIELDS = (
     "base_key",
     "emoji_version",
 )
-
-
-class EmojiRenderError(DataError):
-    """The font cannot draw this emoji (no glyph, several glyphs, or Pillow failed): the build skips it."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -202,158 +167,8 @@ def load_emoji_dataset(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# emoji-test.txt
+# The font and emoji-test.txt
 # ---------------------------------------------------------------------------------------------------------
-
-
-def group_slug(group: str) -> str:
-    """A Unicode group name as a folder name: ``"Smileys & Emotion"`` -> ``"smileys-emotion"`` (lower case,
-    ``&`` dropped, runs of anything but letters and digits become one ``-``)."""
-    return re.sub(r"[^a-z0-9]+", "-", group.lower().replace("&", " ")).strip("-")
-
-
-@dataclass(frozen=True)
-class EmojiEntry:
-    """One fully-qualified emoji of ``emoji-test.txt``."""
-
-    codepoints: tuple[int, ...]
-    name: str
-    group: str
-    subgroup: str
-    version: str | None = None  # the Emoji version that introduced it, "0.6", "15.0", or None if not given
-
-    @property
-    def text(self) -> str:
-        """The emoji itself, as a string."""
-        return "".join(map(chr, self.codepoints))
-
-    @property
-    def codepoints_hex(self) -> str:
-        """``"1F468 200D 1F9B0"``, as written in emoji-test.txt."""
-        return " ".join(f"{c:04X}" for c in self.codepoints)
-
-    @property
-    def stem(self) -> str:
-        """The file name without suffix: lower-case hex code points joined by ``-`` (``"1f468-200d-1f9b0"``)."""
-        return "-".join(f"{c:04x}" for c in self.codepoints)
-
-    @property
-    def group_slug(self) -> str:
-        return group_slug(self.group)
-
-
-def parse_emoji_test(path: str | os.PathLike) -> list[EmojiEntry]:
-    """Every ``fully-qualified`` emoji of Unicode's ``emoji-test.txt``, in file order, without the
-    "Component" group.
-
-    Raises a one-line :class:`DataError` naming the file (and line) when it is missing, unreadable, has a
-    line that is neither a comment nor ``code points ; status # emoji [E<version>] name``, an emoji before
-    any ``# group:`` / ``# subgroup:`` header, or no fully-qualified emoji at all.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"emoji test file '{path}' does not exist: {_INSTALL_HINT}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"cannot read emoji test file '{path}': {_one_line(error)}") from None
-    entries: list[EmojiEntry] = []
-    group = subgroup = None
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            header = re.match(r"#\s*(group|subgroup):\s*(.+?)\s*$", line)
-            if header:
-                if header[1] == "group":
-                    group, subgroup = header[2], None
-                else:
-                    subgroup = header[2]
-            continue
-        match = _LINE.match(line)
-        if match is None or match["status"] not in _STATUSES:
-            raise DataError(
-                f"emoji test file '{path}' line {number} is malformed: {line[:80]!r} "
-                "(expected 'code points ; status # emoji E<version> name')"
-            )
-        codepoints = tuple(int(code, 16) for code in match["codes"].split())
-        if any(code > 0x10FFFF for code in codepoints):
-            raise DataError(f"emoji test file '{path}' line {number} has a code point beyond U+10FFFF")
-        if group is None or subgroup is None:
-            raise DataError(
-                f"emoji test file '{path}' line {number} comes before any '# group:' and '# subgroup:'"
-            )
-        if match["status"] != "fully-qualified" or group == "Component":
-            continue
-        entries.append(EmojiEntry(codepoints, match["name"], group, subgroup, match["version"]))
-    if not entries:
-        raise DataError(f"emoji test file '{path}' lists no fully-qualified emoji (is it emoji-test.txt?)")
-    return entries
-
-
-def _emoji_test_header(path: Path) -> dict:
-    """``{"version": "15.0", "date": "2022-08-12, 20:24:39 GMT"}`` from the file's header comments."""
-    found = {}
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for _, line in zip(range(40), handle):
-            match = re.match(r"#\s*(Version|Date):\s*(.+?)\s*$", line)
-            if match:
-                found[match[1].lower()] = match[2]
-    return found
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The split
-# ---------------------------------------------------------------------------------------------------------
-
-
-def base_key(entry: EmojiEntry) -> str:
-    """The emoji an entry is a variant of: its name without skin-tone and hair-style qualifiers.
-
-    ``"thumbs up: medium skin tone"`` -> ``"thumbs up"``, ``"man: dark skin tone, red hair"`` -> ``"man"``,
-    ``"kiss: woman, man, light skin tone, dark skin tone"`` -> ``"kiss: woman, man"``,
-    ``"handshake: light skin tone, dark skin tone"`` -> ``"handshake"``. Names rather than code points, because
-    mixed-tone sequences are built from other code points than their base (the toned handshake is
-    ``1FAF1 1F3FB 200D 1FAF2 1F3FF``, the plain one ``1F91D``); ``"kiss: person, person, <tone>, <tone>"``
-    -> ``"kiss"`` (the name of ``1F48F`` and its uniform-tone forms), likewise ``"couple with heart"``. Qualifiers that are not skin tones or the four
-    hair components (``"woman: blond hair"``, ``"man: beard"``, gender) keep their own key. An entry whose
-    code points hold a modifier but whose name has no such qualifier falls back to its code points without
-    modifiers, hair components and U+FE0F.
-    """
-    name, colon, qualifiers = entry.name.partition(": ")
-    kept = [q for q in qualifiers.split(", ") if q and q not in _VARIANT_QUALIFIERS]
-    key = f"{name}: {', '.join(kept)}" if colon and kept else name
-    has_modifier = any(c in _SKIN_TONES or c in _HAIR_STYLES for c in entry.codepoints)
-    if has_modifier and key == entry.name:
-        codes: list[int] = []
-        for code in entry.codepoints:
-            if code in _HAIR_STYLES and codes and codes[-1] == 0x200D:
-                codes.pop()  # the ZWJ that joined the hair component
-            if code not in _SKIN_TONES and code not in _HAIR_STYLES and code != 0xFE0F:
-                codes.append(code)
-        key = "-".join(f"{c:04x}" for c in codes)
-    key = key.lower()
-    return _BASE_ALIASES.get(key, key)
-
-
-def split_of(entry: EmojiEntry, test_fraction: float = EMOJI_TEST_FRACTION) -> str:
-    """``"test"`` for about ``test_fraction`` of base emoji, else ``"train"``: the first 8 bytes of
-    SHA-256 of the :func:`base_key` as a fraction of 2**64, so all variants of one emoji share a split
-    and the split is the same everywhere."""
-    if not 0.0 <= test_fraction <= 1.0:
-        raise ConfigError(f"test_fraction must be within [0, 1], got {test_fraction}")
-    digest = hashlib.sha256(f"{_SPLIT_SALT}/{base_key(entry)}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Font and rendering
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _first_existing(candidates: Sequence[str]) -> Path | None:
-    return next((Path(p) for p in candidates if Path(p).is_file()), None)
 
 
 def find_emoji_sources(
@@ -383,104 +198,6 @@ def _emoji_test_file(emoji_test_path: str | os.PathLike | None) -> Path:
     if test is None:
         raise DataError(f"Unicode emoji-test.txt not found ({', '.join(EMOJI_TEST_PATHS)}): {_INSTALL_HINT}")
     return test
-
-
-def load_emoji_font(path: str | os.PathLike | None = None):
-    """Noto Color Emoji as a Pillow ``FreeTypeFont`` at its bitmap size (109 px); ``path`` defaults to the
-    first of :data:`EMOJI_FONT_PATHS`. One-line :class:`DataError` when missing or unreadable."""
-    from PIL import ImageFont
-
-    if path is None:
-        path = _first_existing(EMOJI_FONT_PATHS)
-        if path is None:
-            raise DataError(f"Noto Color Emoji not found ({', '.join(EMOJI_FONT_PATHS)}): {_INSTALL_HINT}")
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"emoji font '{path}' does not exist: {_INSTALL_HINT}")
-    try:
-        return ImageFont.truetype(str(path), NOTO_EMOJI_SIZE)
-    except Exception as error:  # noqa: BLE001 - FreeType reports bad files and sizes as OSError or ValueError
-        raise DataError(
-            f"cannot open emoji font '{path}' at {NOTO_EMOJI_SIZE} px: {_one_line(error)}"
-        ) from None
-
-
-def _check_resolution(resolution: int) -> int:
-    if (
-        isinstance(resolution, bool)
-        or not isinstance(resolution, (int, np.integer))
-        or not 8 <= resolution <= 1024
-    ):
-        raise ConfigError(f"resolution must be an integer from 8 to 1024 pixels, got {resolution!r}")
-    return int(resolution)
-
-
-def square_on_white(glyph, resolution: int, fit: str = "canvas") -> np.ndarray:
-    """Frame an RGBA Pillow image (straight alpha) as uint8 RGB ``[resolution, resolution, 3]`` on white.
-
-    ``fit="canvas"`` keeps the whole image, ``"bbox"`` first crops it to its non-transparent pixels. The
-    result is centred on a white square whose side is the longer side (the extra pixel of an odd
-    difference goes right / down), alpha-composited over white at full size and only then resized with
-    Lanczos: resampling after compositing equals resampling premultiplied colour, so the colour of
-    transparent pixels (black in a fresh RGBA canvas) never bleeds into the edges. Raises
-    :class:`EmojiRenderError` when the image is fully transparent.
-    """
-    from PIL import Image
-
-    resolution = _check_resolution(resolution)
-    if fit not in EMOJI_FITS:
-        raise ConfigError(f"fit={fit!r} is not supported, expected one of {EMOJI_FITS}")
-    glyph = glyph.convert("RGBA")
-    ink = glyph.getchannel("A").getbbox()
-    if ink is None:
-        raise EmojiRenderError("the glyph is a blank (fully transparent) image")
-    if fit == "bbox":
-        glyph = glyph.crop(ink)
-    side = max(glyph.size)
-    square = Image.new("RGBA", (side, side), (255, 255, 255, 255))
-    square.alpha_composite(glyph, ((side - glyph.width) // 2, (side - glyph.height) // 2))
-    image = square.convert("RGB")
-    if side != resolution:
-        image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
-    return np.asarray(image, dtype=np.uint8)
-
-
-def render_emoji(text: str, font, resolution: int = 64, fit: str = "canvas") -> np.ndarray:
-    """Draw one emoji: uint8 RGB ``[resolution, resolution, 3]`` on white.
-
-    ``font`` is a Pillow font from :func:`load_emoji_font` (or a font file path, opened at 109 px). The
-    glyph is drawn in its own colours (a monochrome font draws black) on a transparent canvas the size of
-    its layout box, then framed by :func:`square_on_white`: ``fit="canvas"`` keeps the layout box (136 x 128
-    for Noto, so every emoji keeps the font's scale and placement), ``"bbox"`` crops to the drawn pixels so
-    each emoji fills the square. Resolutions above 136 px upsample the bitmap.
-
-    Raises :class:`EmojiRenderError` when the font draws nothing (it has no glyph for ``text``), when the
-    text lays out wider than 1.5 glyphs (a sequence the font or Pillow's layout engine cannot join: without
-    libraqm, ZWJ, keycap and flag sequences fall apart into several glyphs), or when Pillow fails.
-    """
-    from PIL import Image, ImageDraw
-
-    resolution = _check_resolution(resolution)
-    if fit not in EMOJI_FITS:
-        raise ConfigError(f"fit={fit!r} is not supported, expected one of {EMOJI_FITS}")
-    if isinstance(font, (str, os.PathLike)):
-        font = load_emoji_font(font)
-    try:
-        left, top, right, bottom = font.getbbox(text)
-        width, height = right - left, bottom - top
-        if width <= 0 or height <= 0:
-            raise EmojiRenderError(f"the font has no glyph for {text!r}")
-        if width > 1.5 * height:
-            raise EmojiRenderError(f"{text!r} lays out as {width / height:.1f} glyphs wide, not one")
-        glyph = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-        ImageDraw.Draw(glyph).text((-left, -top), text, font=font, fill=(0, 0, 0, 255), embedded_color=True)
-        if glyph.getchannel("A").getbbox() is None:
-            raise EmojiRenderError(f"the font draws {text!r} as a blank image")
-        return square_on_white(glyph, resolution, fit)
-    except EmojiRenderError:
-        raise
-    except Exception as error:  # noqa: BLE001 - any Pillow / FreeType failure means this emoji is skipped
-        raise EmojiRenderError(f"Pillow cannot draw {text!r}: {_one_line(error)}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -563,105 +280,24 @@ def build_emoji(
 
     Returns the manifest (also written to ``output/manifest.json``).
     """
-    from PIL import Image
-
-    resolution = _check_resolution(resolution)
-    if fit not in EMOJI_FITS:
-        raise ConfigError(f"fit={fit!r} is not supported, expected one of {EMOJI_FITS}")
-    if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    resolution = _check_build_options(resolution, fit, test_fraction)
     root = Path(output).expanduser() if output is not None else emoji_root(must_exist=False)
 
     # Everything that can be refused is refused here, before anything is written.
-    if renderer is None:
-        font_file, test_file = find_emoji_sources(font_path, emoji_test_path)
-        font = load_emoji_font(font_file)
-
-        def renderer(text: str, size: int) -> np.ndarray:
-            return render_emoji(text, font, size, fit=fit)
-    else:
-        font_file, test_file = None, _emoji_test_file(emoji_test_path)
-    entries = parse_emoji_test(test_file)
-    unknown = sorted({e.group for e in entries if e.group_slug not in EMOJI_GROUP_NAMES})
-    if unknown:
-        raise DataError(
-            f"emoji test file '{test_file}' has group(s) {unknown} beyond the known {list(EMOJI_GROUP_NAMES.values())}"
-        )
+    renderer, font_file, test_file = _renderer_and_sources(renderer, font_path, emoji_test_path, fit)
+    entries = _parse_known_groups(test_file)
     _refuse_existing(root, force)
 
     splits = [split_of(e, test_fraction) for e in entries]
     start = time.perf_counter()
-    rows: list[dict] = []
-    skipped: list[dict] = []
     with atomic_path(root) as temporary:
         temporary.mkdir()
-        for number, (entry, split) in enumerate(zip(entries, splits), start=1):
-            try:
-                pixels = renderer(entry.text, resolution)
-            except EmojiRenderError as error:
-                skipped.append({"codepoints": entry.codepoints_hex, "name": entry.name, "reason": str(error)})
-                continue
-            pixels = np.asarray(pixels)
-            if pixels.dtype != np.uint8 or pixels.shape != (resolution, resolution, 3):
-                raise DataError(
-                    f"the emoji renderer returned {pixels.dtype} {list(pixels.shape)} for '{entry.name}', "
-                    f"expected uint8 [{resolution}, {resolution}, 3]"
-                )
-            relative = f"{split}/{entry.group_slug}/{entry.stem}.png"
-            (temporary / relative).parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels).save(temporary / relative, format="PNG")
-            rows.append(
-                {
-                    "file": relative,
-                    "split": split,
-                    "label": EMOJI_GROUPS.index(entry.group_slug),
-                    "group": entry.group_slug,
-                    "subgroup": entry.subgroup,
-                    "name": entry.name,
-                    "codepoints": entry.codepoints_hex,
-                    "emoji": entry.text,
-                    "base_key": base_key(entry),
-                    "emoji_version": entry.version or "",
-                }
-            )
-            if progress and (number % 500 == 0 or number == len(entries)):
-                print(
-                    f"emoji: {number}/{len(entries)} rendered ({time.perf_counter() - start:.0f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        rows, skipped = _render_entries(temporary, entries, splits, renderer, resolution, progress, start)
         counts = _counts(rows)
         counts["skipped"] = len(skipped)
-        present = {split: {r["group"] for r in rows if r["split"] == split} for split in EMOJI_SPLITS}
-        lonely = sorted(present["train"] ^ present["test"])
-        if lonely:
-            raise DataError(
-                f"emoji group(s) {lonely} have images in only one split, so the splits' class ids would differ: "
-                "use another test_fraction"
-            )
-        with open(temporary / "metadata.csv", "w", encoding="utf-8", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=_METADATA_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        manifest = {
-            "name": _NAME,
-            "format": "PNG, 8-bit RGB on white",
-            "layout": "<split>/<group>/<codepoints>.png; labels 0-8 from the sorted group folders; metadata.csv",
-            "resolution": resolution,
-            "groups": {slug: EMOJI_GROUP_NAMES[slug] for slug in EMOJI_GROUPS},
-            "parameters": {
-                "fit": fit,
-                "test_fraction": test_fraction,
-                "split": f"sha256('{_SPLIT_SALT}/' + base_key)[:8] / 2**64 < test_fraction",
-                "font_size": NOTO_EMOJI_SIZE,
-                "resample": "LANCZOS after compositing on white",
-                "renderer": "render_emoji" if font_file is not None else "custom",
-            },
-            "sources": _sources(font_file, test_file),
-            "counts": counts,
-            "skipped": skipped,
-            "build_seconds": round(time.perf_counter() - start, 1),
-        }
+        _check_groups_in_both_splits(rows)
+        _write_metadata(temporary / "metadata.csv", rows)
+        manifest = _manifest(resolution, fit, test_fraction, font_file, test_file, counts, skipped, start)
         (temporary / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")
     if progress:
         print(
@@ -670,6 +306,158 @@ def build_emoji(
             file=sys.stderr,
         )
     return manifest
+
+
+def _check_build_options(resolution: int, fit: str, test_fraction: float) -> int:
+    """The checked ``resolution`` (a one-line ``ConfigError`` for a bad resolution, fit or test fraction)."""
+    resolution = check_resolution(resolution)
+    if fit not in EMOJI_FITS:
+        raise ConfigError(f"fit={fit!r} is not supported, expected one of {EMOJI_FITS}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    return resolution
+
+
+def _renderer_and_sources(
+    renderer: Callable[[str, int], np.ndarray] | None,
+    font_path: str | os.PathLike | None,
+    emoji_test_path: str | os.PathLike | None,
+    fit: str,
+) -> tuple[Callable[[str, int], np.ndarray], Path | None, Path]:
+    """``(renderer, font file, emoji-test.txt)``: the font renderer (:func:`render_emoji` with the found font)
+    unless a ``renderer`` is given, in which case no font is needed and the font file is None."""
+    if renderer is not None:
+        return renderer, None, _emoji_test_file(emoji_test_path)
+    font_file, test_file = find_emoji_sources(font_path, emoji_test_path)
+    font = load_emoji_font(font_file)
+
+    def render_with_font(text: str, size: int) -> np.ndarray:
+        return render_emoji(text, font, size, fit=fit)
+
+    return render_with_font, font_file, test_file
+
+
+def _parse_known_groups(test_file: Path) -> list[EmojiEntry]:
+    """The entries of ``test_file``, refused when it has a group beyond :data:`EMOJI_GROUP_NAMES`."""
+    entries = parse_emoji_test(test_file)
+    unknown = sorted({e.group for e in entries if e.group_slug not in EMOJI_GROUP_NAMES})
+    if unknown:
+        raise DataError(
+            f"emoji test file '{test_file}' has group(s) {unknown} beyond the known {list(EMOJI_GROUP_NAMES.values())}"
+        )
+    return entries
+
+
+def _render_entries(
+    folder: Path,
+    entries: list[EmojiEntry],
+    splits: list[str],
+    renderer: Callable[[str, int], np.ndarray],
+    resolution: int,
+    progress: bool,
+    start: float,
+) -> tuple[list[dict], list[dict]]:
+    """Render every entry into ``folder/<split>/<group>/<codepoints>.png``: ``(metadata rows, skipped)``."""
+    from PIL import Image
+
+    rows: list[dict] = []
+    skipped: list[dict] = []
+    for number, (entry, split) in enumerate(zip(entries, splits), start=1):
+        try:
+            pixels = _render_checked(renderer, entry, resolution)
+        except EmojiRenderError as error:
+            skipped.append({"codepoints": entry.codepoints_hex, "name": entry.name, "reason": str(error)})
+            continue
+        relative = f"{split}/{entry.group_slug}/{entry.stem}.png"
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(folder / relative, format="PNG")
+        rows.append(_metadata_row(entry, split, relative))
+        if progress and (number % 500 == 0 or number == len(entries)):
+            print(
+                f"emoji: {number}/{len(entries)} rendered ({time.perf_counter() - start:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    return rows, skipped
+
+
+def _render_checked(
+    renderer: Callable[[str, int], np.ndarray], entry: EmojiEntry, resolution: int
+) -> np.ndarray:
+    """``renderer``'s image of ``entry``, refused unless uint8 ``[resolution, resolution, 3]``."""
+    pixels = np.asarray(renderer(entry.text, resolution))
+    if pixels.dtype != np.uint8 or pixels.shape != (resolution, resolution, 3):
+        raise DataError(
+            f"the emoji renderer returned {pixels.dtype} {list(pixels.shape)} for '{entry.name}', "
+            f"expected uint8 [{resolution}, {resolution}, 3]"
+        )
+    return pixels
+
+
+def _metadata_row(entry: EmojiEntry, split: str, relative: str) -> dict:
+    """One row of ``metadata.csv`` (:data:`_METADATA_FIELDS`)."""
+    return {
+        "file": relative,
+        "split": split,
+        "label": EMOJI_GROUPS.index(entry.group_slug),
+        "group": entry.group_slug,
+        "subgroup": entry.subgroup,
+        "name": entry.name,
+        "codepoints": entry.codepoints_hex,
+        "emoji": entry.text,
+        "base_key": base_key(entry),
+        "emoji_version": entry.version or "",
+    }
+
+
+def _check_groups_in_both_splits(rows: list[dict]) -> None:
+    """Refuse a build where a group has images in only one split (the splits' class ids would differ)."""
+    present = {split: {r["group"] for r in rows if r["split"] == split} for split in EMOJI_SPLITS}
+    lonely = sorted(present["train"] ^ present["test"])
+    if lonely:
+        raise DataError(
+            f"emoji group(s) {lonely} have images in only one split, so the splits' class ids would differ: "
+            "use another test_fraction"
+        )
+
+
+def _write_metadata(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_METADATA_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _manifest(
+    resolution: int,
+    fit: str,
+    test_fraction: float,
+    font_file: Path | None,
+    test_file: Path,
+    counts: dict,
+    skipped: list[dict],
+    start: float,
+) -> dict:
+    """The build's ``manifest.json`` (``build_seconds`` counted from ``start``)."""
+    return {
+        "name": _NAME,
+        "format": "PNG, 8-bit RGB on white",
+        "layout": "<split>/<group>/<codepoints>.png; labels 0-8 from the sorted group folders; metadata.csv",
+        "resolution": resolution,
+        "groups": {slug: EMOJI_GROUP_NAMES[slug] for slug in EMOJI_GROUPS},
+        "parameters": {
+            "fit": fit,
+            "test_fraction": test_fraction,
+            "split": f"sha256('{_SPLIT_SALT}/' + base_key)[:8] / 2**64 < test_fraction",
+            "font_size": NOTO_EMOJI_SIZE,
+            "resample": "LANCZOS after compositing on white",
+            "renderer": "render_emoji" if font_file is not None else "custom",
+        },
+        "sources": _sources(font_file, test_file),
+        "counts": counts,
+        "skipped": skipped,
+        "build_seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def _counts(rows: list[dict]) -> dict:
@@ -687,7 +475,7 @@ def _counts(rows: list[dict]) -> dict:
 def _sources(font_file: Path | None, test_file: Path) -> dict:
     from PIL import Image, features
 
-    header = _emoji_test_header(test_file)
+    header = emoji_test_header(test_file)
     sources = {
         "emoji_test": {
             "path": str(test_file),

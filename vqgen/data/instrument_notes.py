@@ -52,25 +52,27 @@ with 2 workers.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
 import os
-import shutil
-import struct
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from vqgen.data.fluidsynth import (
+    DEFAULT_SOUNDFONTS,
+    FluidSynthRenderer,
+    find_soundfont,
+    fluidsynth_version,
+)
+from vqgen.data.midi import midi_file
+from vqgen.data.note_renderers import _HELD_FRACTION, NoteRenderer, SineRenderer
 from vqgen.errors import ConfigError, DataError
 from vqgen.io import _one_line, atomic_path
 
@@ -195,25 +197,14 @@ METADATA_COLUMNS: tuple[str, ...] = (
     "split",
     "gain_db",
 )
-#: Where Debian/Ubuntu (``fluid-soundfont-gm``), Fedora and Arch put FluidR3 GM.
-DEFAULT_SOUNDFONTS: tuple[str, ...] = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-    "/usr/share/soundfonts/FluidR3_GM2-2.sf2",
-)
 
-_HELD_FRACTION = 0.75  # note-off after this share of the clip; the rest is the release
 _FADE_SECONDS = 0.01  # fade-out at the end of every clip (a sustained release is cut there)
 _TARGET_RMS_DB = -20.0  # loudness normalisation target (dBFS RMS over the clip) ...
 _PEAK_LIMIT = 0.9  # ... unless the peak would exceed this
 _SILENCE_DB = -60.0  # renders whose peak is below this (dBFS at FluidSynth gain 1) are dropped
-_FLUIDSYNTH_GAIN = 1.0  # float output: nothing clips, one note sounds at a time
-_BLOCK = 64  # FluidSynth's audio.period-size: events take effect on these block boundaries
-_GAP_MS = 100  # silence between notes in one render (the previous note is cut by All Sound Off)
 _ENV_VAR = "VQGEN_DATA"
 _NAME = "instrument-notes"
 _BUILD_HINT = "run `vqgen data build instrument-notes`"
-_INSTALL_HINT = "apt-get install fluidsynth fluid-soundfont-gm"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -328,247 +319,6 @@ def note_specs(
 
 
 # ---------------------------------------------------------------------------------------------------------
-# MIDI files
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _vlq(value: int) -> bytes:
-    """A MIDI variable-length quantity."""
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    return bytes(reversed(out))
-
-
-def midi_file(
-    program: int, notes: Sequence[tuple[int, int, int, int, int]], end_ms: int | None = None
-) -> bytes:
-    """A Standard MIDI File (format 0, one track, channel 1, 1 tick = 1 ms) that plays ``notes`` on GM
-    ``program``.
-
-    ``notes``: ``(on_ms, off_ms, silence_ms, pitch, velocity)``: note-on at ``on_ms``, note-off at ``off_ms``,
-    All Sound Off (controller 120, which cuts the release) at ``silence_ms``. The track ends at ``end_ms``
-    (default: the last event).
-    """
-    if not 0 <= int(program) <= 127:
-        raise ConfigError(f"program must be 0-127, got {program}")
-    events = []  # (ms, order, bytes): at one time, sound off and note off come before the next note-on
-    for on, off, silence, pitch, velocity in notes:
-        if not (0 <= on < off <= silence and 0 <= pitch <= 127 and 1 <= velocity <= 127):
-            raise ConfigError(
-                f"bad note (on={on}, off={off}, silence={silence}, pitch={pitch}, vel={velocity})"
-            )
-        events += [(on, 2, bytes((0x90, pitch, velocity))), (off, 1, bytes((0x80, pitch, 0)))]
-        events.append((silence, 0, bytes((0xB0, 120, 0))))
-    events.sort(key=lambda event: (event[0], event[1]))
-    # Tempo 1,000,000 us per quarter note at 1,000 ticks per quarter: one tick is one millisecond.
-    track = bytearray(
-        b"\x00\xff\x51\x03" + (1_000_000).to_bytes(3, "big") + bytes((0x00, 0xC0, int(program)))
-    )
-    now = 0
-    for ms, _, data in events:
-        track += _vlq(ms - now) + data
-        now = ms
-    end = max(now, int(end_ms) if end_ms is not None else now)
-    track += _vlq(end - now) + b"\xff\x2f\x00"
-    return (
-        b"MThd" + struct.pack(">IHHH", 6, 0, 1, 1000) + b"MTrk" + struct.pack(">I", len(track)) + bytes(track)
-    )
-
-
-def _onset_sample(ms: int, sample_rate: int) -> int:
-    """The first sample FluidSynth's fast renderer plays an event at ``ms`` milliseconds from: its sample
-    timer hands the MIDI player ``int(1000 * block_start / sample_rate)`` ms at each 64-sample block, and the
-    events due then sound from the next block."""
-    block = math.ceil(ms * sample_rate / (1000 * _BLOCK))
-    while int(1000.0 * block * _BLOCK / sample_rate) < ms:
-        block += 1
-    while block > 0 and int(1000.0 * (block - 1) * _BLOCK / sample_rate) >= ms:
-        block -= 1
-    return (block + 1) * _BLOCK
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Renderers
-# ---------------------------------------------------------------------------------------------------------
-
-
-class NoteRenderer(Protocol):
-    """Renders notes of one program: ``renderer(program, [(pitch, velocity), ...], sample_rate, seconds)``
-    returns float32 ``[N, round(seconds * sample_rate)]`` (raw level, mono, held for ``held_seconds``);
-    ``describe()`` returns a JSON-able dict for the manifest (what rendered the notes)."""
-
-    def __call__(
-        self, program: int, notes: Sequence[tuple[int, int]], sample_rate: int, seconds: float
-    ) -> np.ndarray: ...
-
-    def describe(self) -> dict: ...
-
-
-def _fluidsynth() -> str:
-    path = shutil.which("fluidsynth")
-    if path is None:
-        raise DataError(
-            f"building instrument notes needs the fluidsynth program, which is not on PATH: install it "
-            f"(`{_INSTALL_HINT}`)"
-        )
-    return path
-
-
-def fluidsynth_version() -> str:
-    """The installed FluidSynth's version line (``"FluidSynth runtime version 2.3.1"``)."""
-    result = subprocess.run([_fluidsynth(), "--version"], capture_output=True, text=True, check=False)
-    lines = [line.strip() for line in result.stdout.splitlines() if "version" in line.lower()]
-    return lines[0] if lines else "unknown"
-
-
-def find_soundfont(soundfont: str | os.PathLike | None = None) -> Path:
-    """``soundfont`` if given, else the first of :data:`DEFAULT_SOUNDFONTS` that exists; a one-line
-    ``DataError`` with the install hint when there is none."""
-    candidates = (
-        [Path(soundfont).expanduser()] if soundfont is not None else [Path(p) for p in DEFAULT_SOUNDFONTS]
-    )
-    for path in candidates:
-        if path.is_file():
-            return path
-    where = f"'{candidates[0]}' does not exist" if soundfont is not None else "no FluidR3 GM sound font found"
-    raise DataError(f"building instrument notes needs the FluidR3 GM sound font: {where} (`{_INSTALL_HINT}`)")
-
-
-class FluidSynthRenderer:
-    """Renders with the ``fluidsynth`` program: one process per call (one program), all its notes in one MIDI
-    file spaced :data:`_GAP_MS` apart, the long render cut at the exact onset samples. Reverb and chorus off,
-    gain 1, float output (nothing clips), mono as the mean of FluidSynth's stereo.
-
-    Raises the install hint as a one-line ``DataError`` when ``fluidsynth`` or the sound font is missing.
-    """
-
-    def __init__(self, soundfont: str | os.PathLike | None = None) -> None:
-        self.executable = _fluidsynth()
-        self.soundfont = find_soundfont(soundfont)
-        self._description: dict | None = None
-
-    def describe(self) -> dict:
-        if self._description is None:
-            digest = hashlib.sha256()
-            with open(self.soundfont, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 22), b""):
-                    digest.update(block)
-            self._description = {
-                "renderer": "fluidsynth",
-                "fluidsynth_version": fluidsynth_version(),
-                "soundfont": {
-                    "path": str(self.soundfont),
-                    "bytes": self.soundfont.stat().st_size,
-                    "sha256_prefix": digest.hexdigest()[:16],
-                },
-                "settings": {
-                    "gain": _FLUIDSYNTH_GAIN,
-                    "reverb": False,
-                    "chorus": False,
-                    "held_fraction": _HELD_FRACTION,
-                },
-            }
-        return self._description
-
-    def __call__(
-        self, program: int, notes: Sequence[tuple[int, int]], sample_rate: int, seconds: float
-    ) -> np.ndarray:
-        import soundfile
-
-        length = round(seconds * sample_rate)
-        if not notes:
-            return np.zeros((0, length), dtype=np.float32)
-        clip_ms = math.ceil(1000 * seconds)
-        margin_ms = math.ceil(2000 * _BLOCK / sample_rate)  # the cut may land up to a block late
-        slot_ms = clip_ms + margin_ms + _GAP_MS
-        held_ms = max(1, round(_HELD_FRACTION * 1000 * seconds))
-        events = [
-            (
-                _GAP_MS + i * slot_ms,
-                _GAP_MS + i * slot_ms + held_ms,
-                _GAP_MS + i * slot_ms + clip_ms + margin_ms,
-                p,
-                v,
-            )
-            for i, (p, v) in enumerate(notes)
-        ]
-        end_ms = _GAP_MS + len(notes) * slot_ms
-        with tempfile.TemporaryDirectory(prefix="vqgen-notes-") as folder:
-            midi, wav = Path(folder) / "notes.mid", Path(folder) / "notes.wav"
-            midi.write_bytes(midi_file(program, events, end_ms))
-            command = [
-                self.executable, "-n", "-i", "-q", "-R", "0", "-C", "0", "-g", str(_FLUIDSYNTH_GAIN),
-                "-r", str(int(sample_rate)), "-O", "float", "-T", "wav", "-o", f"audio.period-size={_BLOCK}",
-                "-o", "synth.dynamic-sample-loading=1", "-F", str(wav), str(self.soundfont), str(midi),
-            ]  # fmt: skip
-            try:
-                result = subprocess.run(command, capture_output=True, check=False, timeout=600)
-                if result.returncode != 0 or not wav.is_file():
-                    message = " ".join(result.stderr.decode(errors="replace").split())[:200]
-                    raise DataError(
-                        f"fluidsynth failed for program {program} ({message or f'exit {result.returncode}'})"
-                    )
-                data, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)
-            except DataError:
-                raise
-            except Exception as error:  # noqa: BLE001 - a timeout or unreadable output
-                raise DataError(
-                    f"fluidsynth gave no usable audio for program {program}: {_one_line(error)}"
-                ) from None
-        if rate != sample_rate:
-            raise DataError(
-                f"fluidsynth rendered {rate} Hz instead of {sample_rate} Hz for program {program}"
-            )
-        mono = data.mean(axis=1)
-        starts = [_onset_sample(on, sample_rate) for on, *_ in events]
-        mono = np.pad(mono, (0, max(0, starts[-1] + length - mono.size)))
-        clips = np.stack([mono[start : start + length] for start in starts])
-        before = np.stack([mono[start - _BLOCK : start] for start in starts])
-        sounding = np.abs(clips) > 0
-        first = sounding.argmax(axis=1)[sounding.any(axis=1)]  # each sounding note's first non-zero sample
-        if np.abs(before).max() > 0 or (first.size and first.min() >= _BLOCK):
-            when = "earlier" if np.abs(before).max() > 0 else "later"
-            raise DataError(
-                f"fluidsynth ({fluidsynth_version()}) started the notes of program {program} {when} than expected: "
-                "its event timing differs from the one this builder cuts at"
-            )
-        return clips
-
-
-class SineRenderer:
-    """A stand-in for tests and dry runs: a sine at the note's equal-tempered frequency, amplitude
-    ``0.5 velocity / 127``, 5 ms attack, decaying with time constant ``decay_seconds``, silent from the
-    note-off plus 50 ms. ``silent``: ``(program, pitch)`` pairs rendered as zeros (to exercise dropping)."""
-
-    def __init__(self, decay_seconds: float = 0.5, silent: Sequence[tuple[int, int]] = ()) -> None:
-        self.decay_seconds = float(decay_seconds)
-        self.silent = {(int(p), int(k)) for p, k in silent}
-
-    def describe(self) -> dict:
-        return {
-            "renderer": "sine",
-            "decay_seconds": self.decay_seconds,
-            "silent": [list(p) for p in sorted(self.silent)],
-        }
-
-    def __call__(
-        self, program: int, notes: Sequence[tuple[int, int]], sample_rate: int, seconds: float
-    ) -> np.ndarray:
-        t = np.arange(round(seconds * sample_rate)) / sample_rate
-        envelope = np.minimum(1.0, t / 0.005) * np.exp(-t / self.decay_seconds)
-        envelope *= np.clip((_HELD_FRACTION * seconds + 0.05 - t) / 0.05, 0.0, 1.0)
-        out = np.zeros((len(notes), t.size), dtype=np.float32)
-        for i, (pitch, velocity) in enumerate(notes):
-            if (int(program), int(pitch)) not in self.silent:
-                frequency = 440.0 * 2.0 ** ((pitch - 69) / 12)
-                out[i] = 0.5 * velocity / 127 * envelope * np.sin(2 * np.pi * frequency * t)
-        return out
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Signal processing
 # ---------------------------------------------------------------------------------------------------------
 
@@ -646,16 +396,7 @@ def build_instrument_notes(
 
     Returns the manifest (also ``output/manifest.json``; the per-note labels are in ``output/metadata.csv``).
     """
-    if not 8000 <= int(sample_rate) <= 96000:
-        raise ConfigError(f"sample_rate={sample_rate!r} must be between 8000 and 96000 Hz")
-    if not (isinstance(seconds, (int, float)) and 0.1 <= seconds <= 30):
-        raise ConfigError(f"seconds={seconds!r} must be between 0.1 and 30")
-    if int(workers) < 1:
-        raise ConfigError(f"workers must be at least 1, got {workers}")
-    if renderer is not None and soundfont is not None:
-        raise ConfigError(
-            "pass either a renderer or a soundfont (for the default FluidSynth renderer), not both"
-        )
+    _check_build_options(sample_rate, seconds, workers, renderer, soundfont)
     specs = note_specs(programs)
     program_list = sorted({s.program for s in specs})
     root = Path(output).expanduser() if output is not None else instrument_notes_root(must_exist=False)
@@ -663,96 +404,23 @@ def build_instrument_notes(
     parameters = _parameters(int(sample_rate), float(seconds), program_list)
     description = json.loads(json.dumps(renderer.describe()))  # as a manifest read back holds it
     if root.exists() and not force:
-        existing = _existing_manifest(root)
-        if existing and existing.get("parameters") == parameters and existing.get("renderer") == description:
+        existing = _reuse_or_refuse(root, parameters, description)
+        if existing is not None:
             if progress:
                 print(f"instrument notes already built at {root} (force=True rebuilds)", file=sys.stderr)
             return existing
-        if not root.is_dir() or any(root.iterdir()):
-            what = "a build with other settings" if existing else "not an instrument-notes build"
-            raise DataError(f"'{root}' already exists ({what}): pass force=True to replace it")
 
     by_program: dict[int, list[NoteSpec]] = {}
     for spec in specs:
         by_program.setdefault(spec.program, []).append(spec)
-    rate, length = int(sample_rate), round(float(seconds) * int(sample_rate))
     start = time.perf_counter()
-    rows: dict[int, list[dict]] = {}
-    silent: list[str] = []
     with atomic_path(root) as temporary:
         temporary.mkdir()
-        for split in INSTRUMENT_NOTES_SPLITS:
-            for family_id in range(len(INSTRUMENT_FAMILIES)):
-                (temporary / split / family_folder(family_id)).mkdir(parents=True)
-
-        def render(program: int) -> tuple[list[dict], list[str]]:
-            import soundfile
-
-            notes = by_program[program]
-            waves = np.asarray(
-                renderer(program, [(s.pitch, s.velocity) for s in notes], rate, float(seconds))
-            )
-            if waves.shape != (len(notes), length) or not np.isfinite(waves).all():
-                raise DataError(
-                    f"the renderer gave {waves.shape} (finite: {bool(np.isfinite(waves).all())}) for program "
-                    f"{program}, expected finite [{len(notes)}, {length}]"
-                )
-            kept, dropped = [], []
-            for spec, wave in zip(notes, waves):
-                clip, gain_db = normalise_note(wave, rate)
-                if clip is None:
-                    dropped.append(spec.relative_path)
-                    continue
-                soundfile.write(str(temporary / spec.relative_path), clip, rate, subtype="PCM_16")
-                kept.append(
-                    {
-                        "file": spec.relative_path,
-                        "family": spec.family,
-                        "family_id": spec.family_id,
-                        "program": spec.program,
-                        "program_name": spec.program_name,
-                        "pitch": spec.pitch,
-                        "velocity": spec.velocity,
-                        "split": spec.split,
-                        "gain_db": round(gain_db, 2),
-                    }
-                )
-            return kept, dropped
-
-        pool = ThreadPoolExecutor(max_workers=int(workers))
-        try:
-            for done, (program, (kept, dropped)) in enumerate(
-                zip(program_list, pool.map(render, program_list)), start=1
-            ):
-                rows[program] = kept
-                silent += dropped
-                if progress and (done % 16 == 0 or done == len(program_list)):
-                    notes_done = sum(len(by_program[p]) for p in program_list[:done])
-                    print(
-                        f"instrument notes: {done}/{len(program_list)} programs, {notes_done} notes "
-                        f"({time.perf_counter() - start:.0f} s)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-        finally:  # on an error, programs not started yet are not rendered for nothing
-            pool.shutdown(wait=True, cancel_futures=True)
-        table = [row for program in program_list for row in rows[program]]
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=METADATA_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(table)
-        (temporary / "metadata.csv").write_text(text.getvalue())
-        counts = {
-            split: {
-                "notes": sum(row["split"] == split for row in table),
-                "programs": sorted({row["program"] for row in table if row["split"] == split}),
-                "per_family": {
-                    family: sum(row["split"] == split and row["family"] == family for row in table)
-                    for family in INSTRUMENT_FAMILIES
-                },
-            }
-            for split in INSTRUMENT_NOTES_SPLITS
-        }
+        _make_family_folders(temporary)
+        render = _ProgramWriter(temporary, renderer, by_program, int(sample_rate), float(seconds))
+        table, silent = _render_programs(render, program_list, by_program, int(workers), progress, start)
+        _write_metadata(temporary / "metadata.csv", table)
+        counts = _counts(table)
         manifest = {
             "name": _NAME,
             "format": "WAV, 16-bit PCM, mono",
@@ -774,3 +442,154 @@ def build_instrument_notes(
             file=sys.stderr,
         )
     return manifest
+
+
+def _check_build_options(
+    sample_rate: int,
+    seconds: float,
+    workers: int,
+    renderer: NoteRenderer | None,
+    soundfont: str | os.PathLike | None,
+) -> None:
+    """One-line ``ConfigError`` for a bad sample rate, length or worker count, or both renderer and soundfont."""
+    if not 8000 <= int(sample_rate) <= 96000:
+        raise ConfigError(f"sample_rate={sample_rate!r} must be between 8000 and 96000 Hz")
+    if not (isinstance(seconds, (int, float)) and 0.1 <= seconds <= 30):
+        raise ConfigError(f"seconds={seconds!r} must be between 0.1 and 30")
+    if int(workers) < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if renderer is not None and soundfont is not None:
+        raise ConfigError(
+            "pass either a renderer or a soundfont (for the default FluidSynth renderer), not both"
+        )
+
+
+def _reuse_or_refuse(root: Path, parameters: dict, description: dict) -> dict | None:
+    """The manifest of the build at ``root`` if it has these parameters and renderer; None if ``root`` is an
+    empty folder (build there); else a one-line ``DataError``."""
+    existing = _existing_manifest(root)
+    if existing and existing.get("parameters") == parameters and existing.get("renderer") == description:
+        return existing
+    if not root.is_dir() or any(root.iterdir()):
+        what = "a build with other settings" if existing else "not an instrument-notes build"
+        raise DataError(f"'{root}' already exists ({what}): pass force=True to replace it")
+    return None
+
+
+def _make_family_folders(folder: Path) -> None:
+    for split in INSTRUMENT_NOTES_SPLITS:
+        for family_id in range(len(INSTRUMENT_FAMILIES)):
+            (folder / split / family_folder(family_id)).mkdir(parents=True)
+
+
+class _ProgramWriter:
+    """Renders one program's notes and writes them under ``folder``: ``writer(program) -> (rows, silent)``,
+    the metadata rows of the notes written and the relative paths of the silent notes dropped."""
+
+    def __init__(
+        self,
+        folder: Path,
+        renderer: NoteRenderer,
+        by_program: dict[int, list[NoteSpec]],
+        sample_rate: int,
+        seconds: float,
+    ) -> None:
+        self.folder, self.renderer, self.by_program = folder, renderer, by_program
+        self.sample_rate, self.seconds = sample_rate, seconds
+        self.length = round(seconds * sample_rate)
+
+    def __call__(self, program: int) -> tuple[list[dict], list[str]]:
+        import soundfile
+
+        notes = self.by_program[program]
+        waves = self._render(program, notes)
+        kept, dropped = [], []
+        for spec, wave in zip(notes, waves):
+            clip, gain_db = normalise_note(wave, self.sample_rate)
+            if clip is None:
+                dropped.append(spec.relative_path)
+                continue
+            soundfile.write(str(self.folder / spec.relative_path), clip, self.sample_rate, subtype="PCM_16")
+            kept.append(_metadata_row(spec, gain_db))
+        return kept, dropped
+
+    def _render(self, program: int, notes: list[NoteSpec]) -> np.ndarray:
+        """The renderer's waves for ``notes``, refused unless finite ``[len(notes), length]``."""
+        waves = np.asarray(
+            self.renderer(program, [(s.pitch, s.velocity) for s in notes], self.sample_rate, self.seconds)
+        )
+        if waves.shape != (len(notes), self.length) or not np.isfinite(waves).all():
+            raise DataError(
+                f"the renderer gave {waves.shape} (finite: {bool(np.isfinite(waves).all())}) for program "
+                f"{program}, expected finite [{len(notes)}, {self.length}]"
+            )
+        return waves
+
+
+def _metadata_row(spec: NoteSpec, gain_db: float) -> dict:
+    """One row of ``metadata.csv`` (:data:`METADATA_COLUMNS`)."""
+    return {
+        "file": spec.relative_path,
+        "family": spec.family,
+        "family_id": spec.family_id,
+        "program": spec.program,
+        "program_name": spec.program_name,
+        "pitch": spec.pitch,
+        "velocity": spec.velocity,
+        "split": spec.split,
+        "gain_db": round(gain_db, 2),
+    }
+
+
+def _render_programs(
+    render: _ProgramWriter,
+    program_list: list[int],
+    by_program: dict[int, list[NoteSpec]],
+    workers: int,
+    progress: bool,
+    start: float,
+) -> tuple[list[dict], list[str]]:
+    """Render every program, ``workers`` at a time: ``(metadata rows in program order, silent notes)``."""
+    rows: dict[int, list[dict]] = {}
+    silent: list[str] = []
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        for done, (program, (kept, dropped)) in enumerate(
+            zip(program_list, pool.map(render, program_list)), start=1
+        ):
+            rows[program] = kept
+            silent += dropped
+            if progress and (done % 16 == 0 or done == len(program_list)):
+                notes_done = sum(len(by_program[p]) for p in program_list[:done])
+                print(
+                    f"instrument notes: {done}/{len(program_list)} programs, {notes_done} notes "
+                    f"({time.perf_counter() - start:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:  # on an error, programs not started yet are not rendered for nothing
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [row for program in program_list for row in rows[program]], silent
+
+
+def _write_metadata(path: Path, table: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=METADATA_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    path.write_text(text.getvalue())
+
+
+def _counts(table: list[dict]) -> dict:
+    """Notes, programs and notes per family in each split."""
+    return {
+        split: {
+            "notes": sum(row["split"] == split for row in table),
+            "programs": sorted({row["program"] for row in table if row["split"] == split}),
+            "per_family": {
+                family: sum(row["split"] == split and row["family"] == family for row in table)
+                for family in INSTRUMENT_FAMILIES
+            },
+        }
+        for split in INSTRUMENT_NOTES_SPLITS
+    }
