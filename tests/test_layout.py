@@ -72,47 +72,47 @@ def test_code_range_out_of_bounds(position):
         layout.code_range(position)
 
 
-def test_prefix_tokens_sequence_form():
+def test_prompt_tokens_sequence_form():
     layout = RasterLayout([3, 4], 16)
     prefix = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]], dtype=torch.int32)
-    tokens = layout.prefix_tokens(prefix)
+    tokens = layout.prompt_tokens(prefix)
     assert tokens.dtype == torch.long
     assert tokens.tolist() == prefix.tolist()
     # empty and full prefixes are fine
-    assert layout.prefix_tokens(torch.zeros(2, 0, dtype=torch.long)).shape == (2, 0)
+    assert layout.prompt_tokens(torch.zeros(2, 0, dtype=torch.long)).shape == (2, 0)
     full = torch.arange(12).reshape(1, 12)
-    assert torch.equal(layout.prefix_tokens(full), full)
+    assert torch.equal(layout.prompt_tokens(full), full)
 
 
-def test_prefix_tokens_top_rows_block():
+def test_prompt_tokens_top_rows_block():
     layout = RasterLayout([3, 4], 16)
     block = torch.arange(8).reshape(1, 2, 4)  # the top 2 rows of a 3x4 grid
-    tokens = layout.prefix_tokens(block)
+    tokens = layout.prompt_tokens(block)
     assert tokens.shape == (1, 8)
     assert tokens[0].tolist() == list(range(8))
     # the top rows of a full grid agree with the flattened grid
     codes = torch.randint(0, 16, (2, 3, 4))
-    assert torch.equal(layout.prefix_tokens(codes[:, :1]), layout.flatten(codes)[:, :4])
-    assert torch.equal(layout.prefix_tokens(codes), layout.flatten(codes))
+    assert torch.equal(layout.prompt_tokens(codes[:, :1]), layout.flatten(codes)[:, :4])
+    assert torch.equal(layout.prompt_tokens(codes), layout.flatten(codes))
 
 
 @pytest.mark.parametrize(
     "shape",
     [(1, 13), (1, 4, 4), (1, 2, 3), (1, 2, 4, 1), (12,)],
 )
-def test_prefix_tokens_bad_shapes(shape):
+def test_prompt_tokens_bad_shapes(shape):
     layout = RasterLayout([3, 4], 16)
     with pytest.raises(ShapeError, match=str(list(shape)).replace("[", r"\[").replace("]", r"\]")):
-        layout.prefix_tokens(torch.zeros(shape, dtype=torch.long))
+        layout.prompt_tokens(torch.zeros(shape, dtype=torch.long))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bool])
-def test_prefix_tokens_bad_dtype(dtype):
+def test_prompt_tokens_bad_dtype(dtype):
     layout = RasterLayout([3, 4], 16)
     with pytest.raises(ShapeError, match=str(dtype)):
-        layout.prefix_tokens(torch.zeros(1, 2, dtype=dtype))
+        layout.prompt_tokens(torch.zeros(1, 2, dtype=dtype))
     with pytest.raises(ShapeError, match="list"):
-        layout.prefix_tokens([[1, 2]])
+        layout.prompt_tokens([[1, 2]])
 
 
 def test_flatten_bad_shapes_and_dtypes():
@@ -223,17 +223,17 @@ def test_flatten_layout_prefix_forms():
     layout = FlattenLayout([3, 4], 10)
     codes = torch.randint(0, 10, (2, 3, 4), generator=torch.Generator().manual_seed(1))
     full = layout.flatten(codes)
-    assert torch.equal(layout.prefix_tokens(codes[:, :, :2]), full[:, :6])  # first 2 frames
-    assert torch.equal(layout.prefix_tokens(full[:, :5]), full[:, :5])  # tokens as they are
+    assert torch.equal(layout.prompt_tokens(codes[:, :, :2]), full[:, :6])  # first 2 frames
+    assert torch.equal(layout.prompt_tokens(full[:, :5]), full[:, :5])  # tokens as they are
     tokens, known = layout.known_tokens(codes[:, :, :1])
     assert known.tolist() == [True] * 3 + [False] * 9
     assert torch.equal(tokens[:, :3], full[:, :3]) and (tokens[:, 3:] == -1).all()
     with pytest.raises(ShapeError, match=r"n<=4.*\[1, 3, 5\]"):
-        layout.prefix_tokens(torch.zeros(1, 3, 5, dtype=torch.long))
+        layout.prompt_tokens(torch.zeros(1, 3, 5, dtype=torch.long))
     with pytest.raises(ShapeError, match=r"\[1, 2, 2\]"):
-        layout.prefix_tokens(torch.zeros(1, 2, 2, dtype=torch.long))
+        layout.prompt_tokens(torch.zeros(1, 2, 2, dtype=torch.long))
     with pytest.raises(ConfigError, match=r"\[0, 10\).*\[10, 10\]"):
-        layout.prefix_tokens(torch.full((1, 3, 1), 10))
+        layout.prompt_tokens(torch.full((1, 3, 1), 10))
 
 
 # ------------------------------------------------------------------ delay
@@ -306,10 +306,10 @@ def test_delay_layout_prefix_of_leading_frames():
     ]
     assert torch.equal(known, tokens[0] != -1)
     # the leading block of completely known steps
-    assert layout.prefix_tokens(codes[:, :, :2]).tolist() == [[1, P, P, 2, 15, P]]
+    assert layout.prompt_tokens(codes[:, :, :2]).tolist() == [[1, P, P, 2, 15, P]]
     # tokens in sequence order are taken as they are
     full = layout.flatten(codes)
-    assert torch.equal(layout.prefix_tokens(full[:, :7]), full[:, :7])
+    assert torch.equal(layout.prompt_tokens(full[:, :7]), full[:, :7])
     assert layout.known_tokens(full[:, :7])[1].tolist() == [True] * 7 + [False] * 11
     with pytest.raises(ShapeError, match=r"n<=4.*\[1, 3, 5\]"):
         layout.known_tokens(torch.zeros(1, 3, 5, dtype=torch.long))

@@ -60,7 +60,8 @@ def test_defaults_leave_every_new_term_off():
 
 
 def test_new_fields_are_train_tokenizer_flags():
-    from vqgen.cli import build_parser, dataclass_from_args
+    from vqgen.cli import build_parser
+    from vqgen.cli.common import dataclass_from_args
 
     args = build_parser().parse_args(
         [

@@ -11,7 +11,12 @@ import argparse
 
 from vqgen.cli.common import positive_float, positive_int
 
-DATA_SETS = ("spoken-digits", "emoji", "instrument-notes")
+#: Each data set's name, what its build is called in messages, and what one item is.
+DATA_SETS = {
+    "spoken-digits": ("spoken digits", "clips"),
+    "emoji": ("emoji", "images"),
+    "instrument-notes": ("instrument notes", "notes"),
+}
 
 
 def add_parser(sub) -> None:
@@ -75,4 +80,5 @@ def run(args: argparse.Namespace) -> None:
     counts = manifest.get("counts", {})
     sizes = ", ".join(f"{_count(counts[split])} {split}" for split in ("train", "test") if split in counts)
     where = args.output or f"the default location (demo:{args.name})"
-    print(f"{args.name} ready in {where}: {sizes}")
+    title, unit = DATA_SETS[args.name]
+    print(f"{title} ready in {where}: {sizes} {unit}")
