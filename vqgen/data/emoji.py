@@ -57,6 +57,7 @@ from vqgen.data.emoji_unicode import (
     parse_emoji_test,
     split_of,
 )
+from vqgen.data.folders import demo_data_root
 from vqgen.errors import ConfigError, DataError
 from vqgen.io import _one_line, atomic_path
 
@@ -92,7 +93,6 @@ EMOJI_TEST_PATHS: tuple[str, ...] = (
     "/usr/share/unicode-data/emoji/emoji-test.txt",
 )
 
-_ENV_VAR = "VQGEN_DATA"
 _NAME = "emoji"
 _BUILD_HINT = "run `vqgen data build emoji`"
 _METADATA_FIELDS = (
@@ -121,14 +121,7 @@ def emoji_root(must_exist: bool = True) -> Path:
     With ``must_exist`` (the default) a folder without a ``manifest.json`` (never built, or a build that did
     not finish) raises a one-line :class:`DataError` saying how to build it.
     """
-    if os.environ.get(_ENV_VAR):
-        root = Path(os.environ[_ENV_VAR]).expanduser() / _NAME
-    else:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-        root = cache / "vqgen" / _NAME
-    if must_exist and not (root / "manifest.json").is_file():
-        raise DataError(f"demo:emoji has not been built at '{root}': {_BUILD_HINT}")
-    return root
+    return demo_data_root(_NAME, _BUILD_HINT, must_exist)
 
 
 def emoji_split_root(split: str = "train", root: str | os.PathLike | None = None) -> Path:

@@ -35,6 +35,23 @@ def folder_split_root(
     return root
 
 
+def demo_data_root(name: str, build_hint: str, must_exist: bool = True) -> Path:
+    """The folder ``demo:NAME`` names: ``$VQGEN_DATA/NAME`` if ``VQGEN_DATA`` is set, else
+    ``$XDG_CACHE_HOME/vqgen/NAME`` (``~/.cache/vqgen/NAME``).
+
+    With ``must_exist`` (the default) a folder without a ``manifest.json`` (never built, or a build that did
+    not finish) raises a one-line :class:`DataError` ending in ``build_hint`` (how to build it).
+    """
+    if os.environ.get("VQGEN_DATA"):
+        root = Path(os.environ["VQGEN_DATA"]).expanduser() / name
+    else:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+        root = cache / "vqgen" / name
+    if must_exist and not (root / "manifest.json").is_file():
+        raise DataError(f"demo:{name} has not been built at '{root}': {build_hint}")
+    return root
+
+
 class DataWarning(UserWarning):
     """Some data was skipped or adjusted, but the dataset is still usable."""
 

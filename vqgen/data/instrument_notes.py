@@ -71,6 +71,7 @@ from vqgen.data.fluidsynth import (
     find_soundfont,
     fluidsynth_version,
 )
+from vqgen.data.folders import demo_data_root
 from vqgen.data.midi import midi_file
 from vqgen.data.note_renderers import _HELD_FRACTION, NoteRenderer, SineRenderer
 from vqgen.errors import ConfigError, DataError
@@ -202,7 +203,6 @@ _FADE_SECONDS = 0.01  # fade-out at the end of every clip (a sustained release i
 _TARGET_RMS_DB = -20.0  # loudness normalisation target (dBFS RMS over the clip) ...
 _PEAK_LIMIT = 0.9  # ... unless the peak would exceed this
 _SILENCE_DB = -60.0  # renders whose peak is below this (dBFS at FluidSynth gain 1) are dropped
-_ENV_VAR = "VQGEN_DATA"
 _NAME = "instrument-notes"
 _BUILD_HINT = "run `vqgen data build instrument-notes`"
 
@@ -219,14 +219,7 @@ def instrument_notes_root(must_exist: bool = True) -> Path:
     With ``must_exist`` (the default) a folder without a ``manifest.json`` (never built, or a build that did
     not finish) raises a one-line :class:`DataError` saying how to build it.
     """
-    if os.environ.get(_ENV_VAR):
-        root = Path(os.environ[_ENV_VAR]).expanduser() / _NAME
-    else:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-        root = cache / "vqgen" / _NAME
-    if must_exist and not (root / "manifest.json").is_file():
-        raise DataError(f"{INSTRUMENT_NOTES_DEMO} has not been built at '{root}': {_BUILD_HINT}")
-    return root
+    return demo_data_root(_NAME, _BUILD_HINT, must_exist)
 
 
 def load_instrument_notes_metadata(

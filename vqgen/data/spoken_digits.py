@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vqgen.data.folders import demo_data_root
 from vqgen.errors import ConfigError, DataError
 from vqgen.io import _one_line, atomic_path
 
@@ -95,7 +96,6 @@ _SPEED_RANGE = (120, 190)  # espeak-ng -s, words per minute (175 is the default)
 _PEAK_RANGE = (0.3, 0.9)  # peak amplitude of the written clip
 _FADE_SECONDS = 0.005  # fade applied to both ends of a word that had to be cropped
 _SILENCE_FRACTION = 0.01  # samples below 1% of the peak (-40 dB) at either end count as silence
-_ENV_VAR = "VQGEN_DATA"
 _NAME = "spoken-digits"
 _BUILD_HINT = "run `vqgen data build spoken-digits`"
 
@@ -112,14 +112,7 @@ def spoken_digits_root(must_exist: bool = True) -> Path:
     With ``must_exist`` (the default) a folder without a ``manifest.json`` (never built, or a build that did
     not finish) raises a one-line :class:`DataError` saying how to build it.
     """
-    if os.environ.get(_ENV_VAR):
-        root = Path(os.environ[_ENV_VAR]).expanduser() / _NAME
-    else:
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-        root = cache / "vqgen" / _NAME
-    if must_exist and not (root / "manifest.json").is_file():
-        raise DataError(f"demo:spoken-digits has not been built at '{root}': {_BUILD_HINT}")
-    return root
+    return demo_data_root(_NAME, _BUILD_HINT, must_exist)
 
 
 # ---------------------------------------------------------------------------------------------------------
