@@ -15,13 +15,25 @@ Target (issue): range-coded size at least 40% below raw codes at the same distor
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compression.py --pipeline audio --num-items 100
 
 Audio needs ``vqgen data build spoken-digits`` first.
+
+``--drift`` measures instead how far the pinned reference path's logits move between CPU kernel sets and thread
+counts (what decides whether a file decodes elsewhere; see ``vqgen/compression.py``): the reference logits of
+the first ``--num-items`` test items at every coded position (teacher-forced through the decode walk), computed
+in subprocesses under ``ATEN_CPU_CAPABILITY=default`` and ``avx2`` with 1 and 2 threads, against this process.
+Reported: the largest logit difference, the expected number of integer counts that change per position,
+``sum_i (Q - n) |dp_i|``, and the positions whose counts differ.
+
+    .venv/bin/python benchmarks/compression.py --drift --num-items 50
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,12 +45,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, print_table, write_json  # noqa: E402
 
-from vqgen.compression import read_header  # noqa: E402
+from vqgen.compression import FREQUENCY_BITS, frequencies, read_header  # noqa: E402
 from vqgen.data.demo import mnist_split  # noqa: E402
 from vqgen.evaluation.metrics import psnr  # noqa: E402
 from vqgen.pipelines.audio import AudioPipeline  # noqa: E402
 from vqgen.pipelines.loading import load_pipeline  # noqa: E402
 from vqgen.pipelines.video import VideoPipeline  # noqa: E402
+from vqgen.priors.reference import ReferenceDecoder  # noqa: E402
+from vqgen.priors.walk import walk  # noqa: E402
 
 #: Items coded when ``--num-items`` is not given: audio clips cost far more to code than digits.
 DEFAULT_ITEMS, DEFAULT_AUDIO_ITEMS = 500, 100
@@ -103,6 +117,76 @@ def test_media(pipe, n: int) -> TestMedia:
     return _psnr_media("image", x, labels[:n].tolist(), "bits per pixel", float(math.prod(x.shape[2:])))
 
 
+def reference_logits(pipe, x: torch.Tensor, labels: list[int] | None) -> list[torch.Tensor]:
+    """The reference path's float64 logits over each coded position's range, teacher-forced on ``x``'s codes:
+    one ``[n, hi - lo]`` per coded position, in sequence order."""
+    prior = pipe.prior
+    layout, streams = prior.layout, prior.layout.streams
+    with torch.no_grad():
+        tokens = layout.flatten(pipe.tokenizer.encode(x).cpu())
+    fixed = layout.fixed_tokens()
+    out = []
+
+    def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
+        for position in range(step * streams, (step + 1) * streams):
+            if fixed is None or fixed[position] < 0:
+                lo, hi = layout.code_range(position)
+                out.append(logits[:, lo:hi].clone())
+        return tokens[:, step * streams : (step + 1) * streams]
+
+    with torch.inference_mode():
+        prefix = prior.prefix(labels if prior.is_conditional else None, x.shape[0]).cpu()
+        decoder = ReferenceDecoder(prior, x.shape[0], prior.num_prefix_tokens + layout.steps - 1)
+        walk(decoder, prefix, tokens.clone(), pick, streams=streams)
+    return out
+
+
+def drift(args: argparse.Namespace, pipe, media: TestMedia) -> None:
+    """``--drift``: the reference logits here against subprocesses under other kernel sets and thread counts."""
+    here = reference_logits(pipe, media.x, media.labels)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for capability, threads in (("default", 1), ("default", 2), ("avx2", 1), ("avx2", 2)):
+            path = os.path.join(folder, f"{capability}-{threads}.pt")
+            env = {**os.environ, "ATEN_CPU_CAPABILITY": capability, "OMP_NUM_THREADS": str(threads)}
+            command = [
+                sys.executable,
+                __file__,
+                "--pipeline",
+                args.pipeline,
+                "--num-items",
+                str(args.num_items),
+            ]
+            subprocess.run([*command, "--reference-logits", path], env=env, check=True)
+            there = torch.load(path)
+            largest = max(float((a - b).abs().max()) for a, b in zip(here, there))
+            crossings, changed = [], 0
+            for a, b in zip(here, there):
+                n = a.shape[-1]
+                total = 1 << max(FREQUENCY_BITS, n.bit_length() + 2)
+                dp = (torch.softmax(a, -1) - torch.softmax(b, -1)).abs().sum(-1)
+                crossings.append((total - n) * dp)
+                changed += int((frequencies(a) != frequencies(b)).any(1).sum())
+            expected = torch.cat(crossings)
+            rows.append(
+                [f"{capability}, {threads} thread(s)", f"{largest:.2e}", f"{float(expected.mean()):.2e}",
+                 f"{float(expected.max()):.2e}", f"{changed} of {expected.numel()}"]
+            )  # fmt: skip
+    print_table(
+        f"Reference-path drift against this process ({torch.backends.cpu.get_cpu_capability()}, "
+        f"{torch.get_num_threads()} threads), {media.x.shape[0]} test items",
+        [
+            "other process",
+            "max abs logit difference",
+            "expected count changes per position",
+            "max",
+            "positions changed",
+        ],
+        rows,
+    )
+    write_json("compression_drift", {"pipeline": args.pipeline, "items": args.num_items, "rows": rows})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", default="image", help="image, video, audio or a pipeline folder")
@@ -115,6 +199,8 @@ def main() -> None:
         help=f"test items to code (default {DEFAULT_ITEMS}; audio {DEFAULT_AUDIO_ITEMS})",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--drift", action="store_true", help="the reference path across kernel sets instead")
+    parser.add_argument("--reference-logits", help=argparse.SUPPRESS)  # --drift's subprocesses write here
     args = parser.parse_args()
     torch.manual_seed(args.seed)
 
@@ -122,6 +208,17 @@ def main() -> None:
     if args.num_items is None:
         args.num_items = DEFAULT_AUDIO_ITEMS if isinstance(pipe, AudioPipeline) else DEFAULT_ITEMS
     media = test_media(pipe, args.num_items)
+    if args.reference_logits:
+        torch.save(reference_logits(pipe, media.x, media.labels), args.reference_logits)
+        return
+    if args.drift:
+        drift(args, pipe, media)
+        return
+    rates(args, pipe, media)
+
+
+def rates(args: argparse.Namespace, pipe, media: TestMedia) -> None:
+    """The size table of the module docstring."""
     x, labels, unit, per_item, noun = media.x, media.labels, media.unit, media.per_item, media.noun
     n = x.shape[0]
     with torch.no_grad():

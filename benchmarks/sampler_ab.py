@@ -1,29 +1,33 @@
-"""vqgen's sampler at the working tree against the same sampler at an earlier git revision, in one process,
-interleaved: how much a change to ``vqgen/priors/sampling.py`` is worth, measured on a machine too noisy for
-two separate benchmark runs to tell a few percent apart.
+"""vqgen's sampler at the working tree against the sampler at an earlier git revision, in one process,
+interleaved: how much a change to ``vqgen/priors/`` is worth, measured on a machine too noisy for two separate
+benchmark runs to tell a few percent apart.
 
 Command (the figures in RESULTS.md)::
 
-    .venv/bin/python benchmarks/sampler_ab.py --rev d3a0234 --repeats 9
+    .venv/bin/python benchmarks/sampler_ab.py --rev a44436c --repeats 9
 
-The earlier ``vqgen/priors/sampling.py`` is read with ``git show REV:...`` and imported as a module beside the
-current one (the rest of the package is today's). Both draw ``sample_codes(prior, B, class_labels=...,
-top_k=100, generator=...)`` from the prior of ``benchmarks/sampling.py`` (random weights, 256 new tokens),
-alternating, each with a fresh generator of the same seed; the table gives milliseconds per decode step (median)
-and the median over repeats of the per-repeat time ratio (current / earlier), and whether the codes are equal.
-Times are never asserted.
+The package ``vqgen/priors/`` of the revision (prior, layout, sampler and whatever modules it had) is read with
+``git ls-tree`` / ``git show`` and imported beside today's as the package ``priors_at_rev`` (its imports of
+``vqgen.priors`` rewritten to it; the rest of ``vqgen``, errors and checks, is today's). The revision's
+``CodePrior`` is built from today's prior's config and weights, so both samplers see the same model, each
+through its own prior class. Both draw ``sample_codes(prior, B, class_labels=..., top_k=100, generator=...)``
+from the prior of ``benchmarks/sampling.py`` (random weights, 256 new tokens), alternating, each with a fresh
+generator of the same seed; the table gives milliseconds per decode step (median) and the median over repeats of
+the per-repeat time ratio (current / earlier), and whether the codes are equal. Times are never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
@@ -35,27 +39,44 @@ from vqgen.priors import sampling as current  # noqa: E402
 from vqgen.priors.prior import CodePrior  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = "priors_at_rev"
 
 
-def sampler_at(rev: str):
-    """The module ``vqgen/priors/sampling.py`` as it was at git revision ``rev``."""
-    source = subprocess.run(
-        ["git", "show", f"{rev}:vqgen/priors/sampling.py"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "sampling_at_rev.py"
-        path.write_text(source)
-        spec = importlib.util.spec_from_file_location("sampling_at_rev", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
-def draw(module, prior, batch: int, labels, generator=None, top_k: int = 100):
+def sampler_at(rev: str) -> ModuleType:
+    """The module ``sampling`` of ``vqgen/priors/`` as it was at git revision ``rev``, imported with its own
+    package (``PACKAGE.prior``, ``PACKAGE.layout``, ...), so its prior class is the revision's too."""
+    for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+        del sys.modules[name]  # a second call imports the revision asked for, not the first one's
+    folder = Path(tempfile.mkdtemp(prefix="sampler_ab_")) / PACKAGE
+    folder.mkdir()
+    for path in _git("ls-tree", "--name-only", rev, "vqgen/priors/").split():
+        if path.endswith(".py"):
+            source = _git("show", f"{rev}:{path}")
+            source = re.sub(r"\bvqgen\.priors\b", PACKAGE, source)
+            (folder / Path(path).name).write_text(source)
+    sys.path.insert(0, str(folder.parent))
+    try:
+        return importlib.import_module(f"{PACKAGE}.sampling")
+    finally:
+        sys.path.remove(str(folder.parent))
+
+
+def prior_for(module: ModuleType, prior: CodePrior):
+    """``prior`` as the prior class of ``module``'s package (the same config and weights), in eval mode."""
+    if module is current:
+        return prior
+    cls = importlib.import_module(module.__name__.rsplit(".", 1)[0] + ".prior").CodePrior
+    config = {k: v for k, v in dict(prior.config).items() if not k.startswith("_")}
+    twin = cls(**config)
+    twin.load_state_dict(prior.state_dict())
+    return twin.eval()
+
+
+def draw(module: ModuleType, prior, batch: int, labels, generator=None, top_k: int = 100) -> torch.Tensor:
     """``module.sample_codes`` at ``top_k``, in the call form of the module's revision (the sampling
     keywords became one ``SamplingConfig`` in the structure change)."""
     if hasattr(module, "SamplingConfig"):
@@ -76,19 +97,19 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     prior = CodePrior(codebook_size=256, code_grid=[16, 16], **PRIOR_SHAPE).eval()
     steps = prior.layout.length
-    samplers = {args.rev: earlier, "working tree": current}
+    samplers = {args.rev: (earlier, prior_for(earlier, prior)), "working tree": (current, prior)}
     rows = []
     for batch in args.batch_sizes:
         labels = torch.arange(batch) % PRIOR_SHAPE["num_classes"]
         times: dict[str, list[float]] = {name: [] for name in samplers}
         codes = {}
-        for module in samplers.values():  # warm-up, untimed
-            draw(module, prior, batch, labels)
+        for module, model in samplers.values():  # warm-up, untimed
+            draw(module, model, batch, labels)
         for _ in range(args.repeats):
-            for name, module in samplers.items():
+            for name, (module, model) in samplers.items():
                 generator = torch.Generator().manual_seed(args.seed)
                 start = time.perf_counter()
-                codes[name] = draw(module, prior, batch, labels, generator)
+                codes[name] = draw(module, model, batch, labels, generator)
                 times[name].append(time.perf_counter() - start)
         ratio = statistics.median(a / b for a, b in zip(times["working tree"], times[args.rev]))
         row = {

@@ -11,7 +11,7 @@ Smoke run: ``.venv/bin/python benchmarks/sampling.py --quick``. On a GPU: ``--de
 
 Part 1, sampler: ``CodePrior(codebook_size=256, code_grid=[16, 16], num_classes=10, hidden_size=256,
 num_layers=6, num_heads=8)`` (random weights, eval mode). vqgen draws with ``prior.sample(B, class_labels=...,
-top_k=K, generator=...)`` (``sample_codes`` -> ``KVDecoder``); the peer with
+top_k=K, generator=...)`` (``sample_codes``: the decode walk over ``decoder_for``'s decoder); the peer with
 ``prior.model.generate(prompt, do_sample=True, top_k=K, use_cache=True, max_new_tokens=L, min_new_tokens=L)``
 from the same ``[BOS, class]`` prompt, with a logits processor that keeps only code ids (what vqgen's sampler
 does by construction). Both sample at temperature 1 without guidance. Figures: tokens per second
@@ -84,11 +84,10 @@ def generate_codes(
     from transformers import LogitsProcessorList
 
     batch = labels.shape[0]
-    prompt = prior.prefix_ids(prior.class_token(labels), batch)
+    prompt = prior.prefix(labels, batch)
     kwargs = {}
     if guidance_scale != 1.0:
-        null = torch.full((batch,), prior.null_class_id, dtype=torch.long, device=prior.device)
-        kwargs = {"guidance_scale": guidance_scale, "negative_prompt_ids": prior.prefix_ids(null, batch)}
+        kwargs = {"guidance_scale": guidance_scale, "negative_prompt_ids": prior.prefix(None, batch)}
     with torch.inference_mode():
         out = prior.model.generate(
             prompt,

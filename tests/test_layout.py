@@ -1,4 +1,4 @@
-"""Layouts (raster, flatten, delay): codes grid <-> token sequence, code ranges, prefixes, shorter clips and the
+"""Layouts (raster, flatten, delay): codes grid <-> token sequence, code ranges, prompts, shorter clips and the
 errors for bad input."""
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ def test_sizes_and_code_range():
     assert layout.grid == (3, 4)
     assert layout.length == 12
     assert layout.num_code_tokens == 16
-    assert layout.vocab_size_codes == 16
     for position in range(12):
         assert layout.code_range(position) == (0, 16)
     assert layout.uniform_range() == (0, 16)
@@ -74,11 +73,11 @@ def test_code_range_out_of_bounds(position):
 
 def test_prompt_tokens_sequence_form():
     layout = RasterLayout([3, 4], 16)
-    prefix = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]], dtype=torch.int32)
-    tokens = layout.prompt_tokens(prefix)
+    prompt = torch.tensor([[1, 2, 3, 4, 5], [6, 7, 8, 9, 10]], dtype=torch.int32)
+    tokens = layout.prompt_tokens(prompt)
     assert tokens.dtype == torch.long
-    assert tokens.tolist() == prefix.tolist()
-    # empty and full prefixes are fine
+    assert tokens.tolist() == prompt.tolist()
+    # empty and full prompts are fine
     assert layout.prompt_tokens(torch.zeros(2, 0, dtype=torch.long)).shape == (2, 0)
     full = torch.arange(12).reshape(1, 12)
     assert torch.equal(layout.prompt_tokens(full), full)
@@ -219,7 +218,7 @@ def test_flatten_layout_round_trip(grid):
     assert torch.equal(layout.unflatten(tokens), codes)
 
 
-def test_flatten_layout_prefix_forms():
+def test_flatten_layout_prompt_forms():
     layout = FlattenLayout([3, 4], 10)
     codes = torch.randint(0, 10, (2, 3, 4), generator=torch.Generator().manual_seed(1))
     full = layout.flatten(codes)
@@ -291,7 +290,7 @@ def test_delay_layout_round_trip(grid):
     assert int((tokens[0] != layout.pad_id).sum()) == codes[0].numel()
 
 
-def test_delay_layout_prefix_of_leading_frames():
+def test_delay_layout_prompt_of_leading_frames():
     layout = DelayLayout([3, 4], 10)
     codes = torch.tensor([[[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 1, 2]]])
     tokens, known = layout.known_tokens(codes[:, :, :2])  # frames 0 and 1 of every level

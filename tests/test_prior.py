@@ -62,9 +62,10 @@ def test_vocabulary_conditional():
     assert prior.seq_len == 2 + 12
     assert prior.class_token(0).item() == 16
     assert prior.class_token([3, 9]).tolist() == [19, 25]
-    assert prior.prefix_ids(prior.condition_tokens([1, 2], 2), 2).tolist() == [[27, 17], [27, 18]]
-    # no labels -> the null class
-    assert prior.condition_tokens(None, 3).tolist() == [26, 26, 26]
+    assert prior.prefix([1, 2], 2).tolist() == [[27, 17], [27, 18]]
+    # no labels -> the null class; guidance doubles the batch: conditional rows, then null-class rows
+    assert prior.prefix(None, 3).tolist() == [[27, 26]] * 3
+    assert prior.prefix([1, 2], 2, guided=True).tolist() == [[27, 17], [27, 18], [27, 26], [27, 26]]
     # one label broadcasts
     assert prior.labels_tensor(4, 3).tolist() == [4, 4, 4]
     assert prior.labels_tensor(torch.tensor([5]), 2).tolist() == [5, 5]
@@ -77,8 +78,9 @@ def test_vocabulary_unconditional():
     assert prior.vocab_size == 17
     assert prior.bos_id == 16
     assert prior.null_class_id is None
-    assert prior.condition_tokens(None, 2) is None
-    assert prior.prefix_ids(None, 2).tolist() == [[16], [16]]
+    assert prior.prefix(None, 2).tolist() == [[16], [16]]
+    with pytest.raises(ConfigError, match="guidance needs a class-conditional prior"):
+        prior.prefix(None, 2, guided=True)
     with pytest.raises(ConfigError, match="unconditional"):
         prior.class_token(1)
 
@@ -130,12 +132,12 @@ def test_class_dropout_one_in_train_mode_gives_null_class_eval_keeps_labels():
     prior = make_prior(class_dropout=1.0)
     labels = [0, 3, 9, 4]
     prior.train()
-    assert prior.condition_tokens(labels, 4).tolist() == [26] * 4
+    assert prior.prefix(labels, 4, class_dropout=True)[:, 1].tolist() == [26] * 4
+    assert prior.prefix(labels, 4)[:, 1].tolist() == [16 + lab for lab in labels]  # only training drops
     codes = random_codes(4)
     # dropout 0 inside the Llama, so train-mode logits with all labels dropped equal eval-mode null logits
     train_logits = prior(codes, labels).logits
     prior.eval()
-    assert prior.condition_tokens(labels, 4).tolist() == [16 + lab for lab in labels]
     torch.testing.assert_close(train_logits, prior(codes, None).logits)
     assert not torch.allclose(train_logits, prior(codes, labels).logits)
 
@@ -144,12 +146,12 @@ def test_class_dropout_fraction_and_zero():
     prior = make_prior(class_dropout=0.5)
     prior.train()
     torch.manual_seed(0)
-    tokens = prior.condition_tokens(torch.full((2000,), 3), 2000)
+    tokens = prior.prefix(torch.full((2000,), 3), 2000, class_dropout=True)[:, 1]
     frac = (tokens == prior.null_class_id).float().mean().item()
     assert 0.45 < frac < 0.55
     assert set(tokens.tolist()) == {19, 26}
     prior0 = make_prior(class_dropout=0.0).train()
-    assert (prior0.condition_tokens(torch.full((500,), 3), 500) == 19).all()
+    assert (prior0.prefix(torch.full((500,), 3), 500, class_dropout=True)[:, 1] == 19).all()
 
 
 def test_overfits_four_sequences():

@@ -1,9 +1,11 @@
 """Sampling from a CodePrior: the KV-cached decoder against the full transformers forward, temperature, top-k,
 top-p, classifier-free guidance, prompts, seeding and argument checks.
 
-The key test is ``test_kv_decoder_matches_full_forward``: the lean ``KVDecoder`` must give the same code logits
-as a cache-free ``LlamaForCausalLM`` forward at every step, for multi-head, grouped-query and multi-query
-attention. Weights are re-drawn with a large spread so that wrong attention, RoPE or norms would show.
+The key test is ``test_kv_decoder_matches_full_forward``: the decoder ``decoder_for`` derives from the prior must
+give the same code logits as a cache-free ``LlamaForCausalLM`` forward at every step, for multi-head,
+grouped-query and multi-query attention, on every path (prefill, one-token step over the filled cache, the
+fixed-shape step a CUDA graph captures, run eagerly here). Weights are re-drawn with a large spread so that
+wrong attention, RoPE or norms would show.
 All priors are tiny (hidden 32, 2 layers, 4 heads, grid 3x4, codebook 16).
 """
 
@@ -14,8 +16,9 @@ import torch
 
 import vqgen.priors.sampling as sampling
 from vqgen.errors import ConfigError, ShapeError
+from vqgen.priors.decoder import decoder_for
 from vqgen.priors.prior import CodePrior
-from vqgen.priors.sampling import KVDecoder, check_call, sample_codes, sample_from_logits
+from vqgen.priors.sampling import check_call, sample_codes, sample_from_logits
 from vqgen.priors.sampling_config import SamplingConfig
 
 GRID = [3, 4]
@@ -57,13 +60,8 @@ def full_code_logits(prior: CodePrior, ids: torch.Tensor) -> torch.Tensor:
 
 def greedy_full(prior, batch, labels=None, guidance_scale=1.0, known=None) -> torch.Tensor:
     """Greedy decoding with the full model, guidance computed by hand. Returns tokens ``[B, L]``."""
-    if prior.is_conditional:
-        null = torch.full((batch,), prior.null_class_id)
-        cond = null if labels is None else torch.as_tensor(labels).expand(batch) + K
-        cond_ids = prior.prefix_ids(cond, batch)
-        null_ids = prior.prefix_ids(null, batch)
-    else:
-        cond_ids = null_ids = prior.prefix_ids(None, batch)
+    cond_ids = prior.prefix(labels, batch)
+    null_ids = prior.prefix(None, batch)
     tokens = torch.empty(batch, 0, dtype=torch.long) if known is None else known.clone()
     while tokens.shape[1] < L:
         c = full_code_logits(prior, torch.cat([cond_ids, tokens], 1))[:, -1]
@@ -74,39 +72,24 @@ def greedy_full(prior, batch, labels=None, guidance_scale=1.0, known=None) -> to
     return tokens
 
 
-# ------------------------------------------------------------------ KVDecoder
+# ------------------------------------------------------------------ the decoder
 
 
 @pytest.mark.parametrize("num_kv_heads", [4, 2, 1], ids=["mha", "gqa", "mqa"])
 @pytest.mark.parametrize("prefill", [2, 7])
-@pytest.mark.parametrize(
-    "static, page_size",
-    [(False, None), (False, 4), (True, None)],
-    ids=["filled-cache", "paged", "static-cache"],
-)
-@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "F.linear"])
-def test_kv_decoder_matches_full_forward(monkeypatch, num_kv_heads, prefill, static, page_size, onednn):
-    """All one-token paths: attention over the filled cache (the CPU default), the same over a paged cache
-    (pages of 4 positions: the prefill spans two, the last page is partly written at most steps), and the
-    fixed-shape masked step over the whole cache (what a CUDA graph captures; run eagerly here); each with
-    the products on oneDNN-packed weights (where this torch has the ops) and with plain ``F.linear``."""
-    if onednn and not sampling._onednn_packing(torch.device("cpu"), torch.float32):
-        pytest.skip("this torch build has no oneDNN linear ops")
-    if not onednn:
-        monkeypatch.setattr(sampling, "_onednn_packing", lambda device, dtype: False)
+@pytest.mark.parametrize("static", [False, True], ids=["filled-cache", "static-cache"])
+def test_kv_decoder_matches_full_forward(num_kv_heads, prefill, static):
+    """Both one-token paths: attention over the filled part of the cache (the CPU default) and the fixed-shape
+    masked step over the whole cache (what a CUDA graph captures; run eagerly here), after the prefill."""
     prior = make_prior(num_kv_heads=num_kv_heads, seed=num_kv_heads)
     batch = 3
     codes = torch.randint(0, K, (batch, L), generator=torch.Generator().manual_seed(5))
-    labels = torch.tensor([1, 4, 9])
-    seq = torch.cat([prior.prefix_ids(labels + K, batch), codes], 1)[:, :-1]  # [B, 2 + L - 1]
+    seq = torch.cat([prior.prefix(torch.tensor([1, 4, 9]), batch), codes], 1)[:, :-1]  # [B, 2 + L - 1]
     full = full_code_logits(prior, seq)
     assert full.std() > 0.5  # the logits are far from uniform, so errors would show
     with torch.inference_mode():
-        decoder = KVDecoder(prior.model, batch, seq.shape[1], K, static=static, page_size=page_size)
+        decoder = decoder_for(prior, batch, seq.shape[1], static=static)
         assert decoder.static == static and not decoder.graphed
-        assert decoder.page_size == (page_size or seq.shape[1])  # this small cache: one page by default
-        assert all((linear.packed is not None) == onednn for linear in decoder.layers[0][:4])
-        assert decoder.rotation is not None  # float32 RoPE as complex products (the fallback: a test below)
         logits = decoder(seq[:, :prefill])
         torch.testing.assert_close(logits, full[:, prefill - 1], atol=1e-4, rtol=1e-4)
         for t in range(prefill, seq.shape[1]):
@@ -118,6 +101,15 @@ def test_kv_decoder_matches_full_forward(monkeypatch, num_kv_heads, prefill, sta
             decoder(seq[:, :1])
 
 
+def test_decoder_leaves_the_prior_untouched():
+    """``decoder_for`` copies what it derives: the prior's parameters keep their values."""
+    prior = make_prior(num_kv_heads=2)
+    before = {name: p.detach().clone() for name, p in prior.named_parameters()}
+    with torch.inference_mode():
+        decoder_for(prior, 2, 5)
+    assert all(torch.equal(p, before[name]) for name, p in prior.named_parameters())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 def test_cuda_graph_decoder_matches_eager_steps(dtype):
@@ -126,11 +118,11 @@ def test_cuda_graph_decoder_matches_eager_steps(dtype):
     prior = make_prior(num_kv_heads=2).to("cuda", dtype)
     batch = 3
     codes = torch.randint(0, K, (batch, L), generator=torch.Generator().manual_seed(5)).cuda()
-    seq = torch.cat([prior.prefix_ids(torch.tensor([1, 4, 9], device="cuda") + K, batch), codes], 1)[:, :-1]
+    seq = torch.cat([prior.prefix(torch.tensor([1, 4, 9]), batch), codes], 1)[:, :-1]
     tolerance = 1e-3 if dtype == torch.float32 else 0.1
     with torch.inference_mode():
-        graphed = KVDecoder(prior.model, batch, seq.shape[1], K)
-        eager = KVDecoder(prior.model, batch, seq.shape[1], K, static=False)
+        graphed = decoder_for(prior, batch, seq.shape[1])
+        eager = decoder_for(prior, batch, seq.shape[1], static=False)
         assert graphed.graphed and not eager.static
         for t in range(seq.shape[1]):
             ids = seq[:, : t + 1] if t == 0 else seq[:, t : t + 1]
@@ -151,26 +143,12 @@ def test_cuda_graph_decoder_matches_eager_steps(dtype):
     assert torch.equal(first, draw())
 
 
-@pytest.mark.parametrize("static", [False, True], ids=["step", "static-step"])
-def test_kv_decoder_rotate_half_fallback_matches_full_forward(monkeypatch, static):
-    """The RoPE path of bfloat16 decoders (no complex type), run in float32 here so the comparison is tight."""
-    monkeypatch.setattr(sampling, "_complex_rope", lambda dtype, cos, sin: False)
-    prior = make_prior(num_kv_heads=2)
-    seq = torch.cat([prior.prefix_ids(torch.tensor([1, 4]) + K, 2), torch.randint(0, K, (2, L - 1))], 1)
-    full = full_code_logits(prior, seq)
-    with torch.inference_mode():
-        decoder = KVDecoder(prior.model, 2, seq.shape[1], K, static=static, page_size=None if static else 4)
-        assert decoder.rotation is None
-        got = [decoder(seq[:, :3])] + [decoder(seq[:, t : t + 1]) for t in range(3, seq.shape[1])]
-    torch.testing.assert_close(torch.stack(got, 1), full[:, 2:], atol=1e-4, rtol=1e-4)
-
-
 def test_kv_decoder_other_rope_theta_and_unconditional():
     prior = make_prior(num_classes=0, num_kv_heads=2, rope_theta=50.0)
-    seq = torch.cat([prior.prefix_ids(None, 2), torch.randint(0, K, (2, L - 1))], 1)
+    seq = torch.cat([prior.prefix(None, 2), torch.randint(0, K, (2, L - 1))], 1)
     full = full_code_logits(prior, seq)
     with torch.inference_mode():
-        decoder = KVDecoder(prior.model, 2, seq.shape[1], K)
+        decoder = decoder_for(prior, 2, seq.shape[1])
         got = [decoder(seq[:, :1])] + [decoder(seq[:, t : t + 1]) for t in range(1, seq.shape[1])]
     torch.testing.assert_close(torch.stack(got, 1), full, atol=1e-4, rtol=1e-4)
 
@@ -178,51 +156,16 @@ def test_kv_decoder_other_rope_theta_and_unconditional():
 def test_kv_decoder_refuses_bad_calls():
     prior = make_prior()
     with torch.inference_mode():
-        decoder = KVDecoder(prior.model, 2, 5, K)
+        decoder = decoder_for(prior, 2, 5)
         with pytest.raises(ShapeError, match="2 rows"):
             decoder(torch.zeros(3, 1, dtype=torch.long))
         with pytest.raises(ShapeError, match="6"):
             decoder(torch.zeros(2, 6, dtype=torch.long))
+        with pytest.raises(ShapeError, match=r"\[rows, T\]"):
+            decoder(torch.zeros(2, dtype=torch.long))
         decoder(torch.zeros(2, 2, dtype=torch.long))
         with pytest.raises(ShapeError, match="prefill"):
             decoder(torch.zeros(2, 2, dtype=torch.long))
-        for bad in (0, 6, 2.5):
-            with pytest.raises(
-                ConfigError, match=f"page_size must be an int in \\[1, max_len=5\\], got {bad}"
-            ):
-                KVDecoder(prior.model, 2, 5, K, page_size=bad)
-        with pytest.raises(ConfigError, match="static decoder keeps one page"):
-            KVDecoder(prior.model, 2, 5, K, static=True, page_size=2)
-
-
-def test_kv_decoder_pages_a_large_cpu_cache_only():
-    """Pages of PAGE_SIZE positions for an eager CPU decoder whose keys take at least PAGED_FROM_BYTES per
-    layer; one page for a smaller cache, a static decoder, or a sequence no longer than a page."""
-    prior = make_prior()  # 2 layers, 4 kv heads of 8 features: 128 bytes per row and position
-    max_len = 2 * sampling.PAGE_SIZE + 3
-    rows = -(-sampling.PAGED_FROM_BYTES // (128 * max_len))
-    with torch.inference_mode():
-        paged = KVDecoder(prior.model, rows, max_len, K)
-        assert paged.page_size == sampling.PAGE_SIZE
-        assert paged.keys.shape == (2, 3, rows * 4, sampling.PAGE_SIZE, 8)
-        assert KVDecoder(prior.model, rows - 1, max_len, K).page_size == max_len
-        assert KVDecoder(prior.model, rows, max_len, K, static=True).page_size == max_len
-        assert KVDecoder(prior.model, 4 * rows, sampling.PAGE_SIZE, K).page_size == sampling.PAGE_SIZE
-
-
-@pytest.mark.parametrize("guidance_scale", [1.0, 2.0])
-def test_sampling_through_paged_cache_is_greedy_of_full_model(monkeypatch, guidance_scale):
-    """With pages of 5 positions for every decoder (the 13 positions span three pages, the last one partly
-    written), greedy sampling still follows the full model step by step."""
-    monkeypatch.setattr(sampling, "PAGE_SIZE", 5)
-    monkeypatch.setattr(sampling, "PAGED_FROM_BYTES", 1)
-    prior = make_prior(num_kv_heads=2)
-    labels = torch.tensor([0, 5, 9])
-    codes = sample_codes(
-        prior, 3, class_labels=labels, sampling=SamplingConfig(guidance_scale=guidance_scale, temperature=0)
-    )
-    want = greedy_full(prior, 3, labels=labels, guidance_scale=guidance_scale)
-    assert torch.equal(codes.view(3, L), want)
 
 
 # ------------------------------------------------------------------ greedy and seeding
@@ -261,7 +204,7 @@ def test_greedy_matches_transformers_generate():
     ours = sample_codes(prior, 2, sampling=SamplingConfig(temperature=0)).reshape(2, L)
     with torch.no_grad():
         out = prior.model.generate(
-            input_ids=prior.prefix_ids(None, 2),
+            input_ids=prior.prefix(None, 2),
             max_new_tokens=L,
             min_new_tokens=L,
             do_sample=False,
@@ -381,7 +324,7 @@ def test_sampling_codes_single_position_distribution():
     codes = sample_codes(prior, n, prompt=known, generator=torch.Generator().manual_seed(0))
     assert (codes.reshape(n, L)[:, :-1] == known).all()
     counts = torch.bincount(codes.reshape(n, L)[:, -1], minlength=K).double()
-    logits = full_code_logits(prior, torch.cat([prior.prefix_ids(None, 1), known], 1))[0, -1]
+    logits = full_code_logits(prior, torch.cat([prior.prefix(None, 1), known], 1))[0, -1]
     probs = torch.softmax(logits.double(), -1)
     # merge rare candidates so the chi-square approximation holds
     big = probs * n >= 5
@@ -445,14 +388,13 @@ def test_guided_greedy_matches_manual_guidance():
 def test_guidance_scale_one_and_no_labels_do_not_double_batch(monkeypatch):
     prior = make_prior()
     rows = []
-    real = sampling.KVDecoder
+    real = sampling.decoder_for
 
-    class SpyDecoder(real):
-        def __init__(self, model, batch, *args, **kwargs):
-            rows.append(batch)
-            super().__init__(model, batch, *args, **kwargs)
+    def spy(prior, batch, *args, **kwargs):
+        rows.append(batch)
+        return real(prior, batch, *args, **kwargs)
 
-    monkeypatch.setattr(sampling, "KVDecoder", SpyDecoder)
+    monkeypatch.setattr(sampling, "decoder_for", spy)
     calls = spy_sample_from_logits(monkeypatch)
     sample_codes(prior, 3, class_labels=[1, 2, 3], sampling=SamplingConfig(guidance_scale=1.0))
     sample_codes(
@@ -463,24 +405,22 @@ def test_guidance_scale_one_and_no_labels_do_not_double_batch(monkeypatch):
     assert all(c.shape == (3, K) for c in calls)
 
 
-def test_static_cache_decoder_samples_the_same_codes(monkeypatch):
+def test_static_cache_decoder_samples_the_same_codes():
     """sample_codes through the fixed-shape step (the CUDA-graph path, run eagerly) draws what the default
     step draws from the same generator, with guidance and top-k."""
     prior = make_prior(num_kv_heads=2)
 
-    def draw():
+    def draw(**options):
         return sample_codes(
             prior,
             3,
             class_labels=[1, 2, 3],
             generator=torch.Generator().manual_seed(3),
             sampling=SamplingConfig(guidance_scale=2.0, top_k=8),
+            decoder_options=options,
         )
 
-    default = draw()
-    real = sampling.KVDecoder
-    monkeypatch.setattr(sampling, "KVDecoder", lambda *args, **kwargs: real(*args, static=True, **kwargs))
-    assert torch.equal(draw(), default)
+    assert torch.equal(draw(static=True), draw())
 
 
 def test_unlabelled_sampling_uses_null_class():
@@ -585,3 +525,32 @@ def test_unconditional_prior_refuses_guidance_and_labels():
 def test_bad_batch_size(batch_size):
     with pytest.raises(ConfigError, match="batch_size"):
         check_call(batch_size, None)
+
+
+# ------------------------------------------------------------------ module structure
+
+
+def test_the_sampler_never_imports_the_prior():
+    """One-way dependency: ``prior`` imports the sampler; the sampler's modules import ``prior`` only for type
+    hints (under ``TYPE_CHECKING``), nowhere else, not even lazily inside a function."""
+    import ast
+    from pathlib import Path
+
+    import vqgen.priors
+
+    folder = Path(vqgen.priors.__file__).parent
+    for name in ("sampling", "walk", "decoder", "reference", "sampling_config", "layout"):
+        tree = ast.parse((folder / f"{name}.py").read_text())
+        typing_only = {
+            id(node)
+            for block in ast.walk(tree)
+            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+            for node in ast.walk(block)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in typing_only:
+                if isinstance(node, ast.ImportFrom):
+                    modules = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module or ""]
+                else:
+                    modules = [alias.name for alias in node.names]
+                assert "vqgen.priors.prior" not in modules, f"{name}.py imports the prior"

@@ -43,10 +43,11 @@ def test_decode_bytes_counts_the_weights_and_the_real_cache_at_every_step():
 
 
 def test_sampler_ab_imports_the_sampler_of_a_git_revision():
-    """benchmarks/sampler_ab.py compares against ``git show REV:vqgen/priors/sampling.py``; at HEAD that module
-    must be a separate import that draws what the current sampler draws (only HEAD's code, so uncommitted
-    changes to the sampler may differ: compared on a prior and settings the sampler has long handled alike)."""
-    from sampler_ab import ROOT, draw, sampler_at
+    """benchmarks/sampler_ab.py compares against ``vqgen/priors/`` as of a git revision, imported as its own
+    package; at HEAD it must be a separate import whose prior class is its own, and it must draw what the
+    current sampler draws (only HEAD's code, so uncommitted changes to the sampler may differ: compared on a
+    prior and settings the sampler has long handled alike)."""
+    from sampler_ab import ROOT, draw, prior_for, sampler_at
 
     from vqgen.priors import sampling
 
@@ -60,7 +61,9 @@ def test_sampler_ab_imports_the_sampler_of_a_git_revision():
     assert at_head is not sampling and at_head.__file__ != sampling.__file__
     prior = CodePrior(
         codebook_size=16, code_grid=[2, 4], num_classes=3, hidden_size=32, num_layers=2, num_heads=4
-    )
-    a = draw(at_head, prior.eval(), 2, [0, 2], torch.Generator().manual_seed(0), top_k=8)
+    ).eval()
+    twin = prior_for(at_head, prior)
+    assert type(twin) is not CodePrior and type(twin).__module__ == "priors_at_rev.prior"
+    a = draw(at_head, twin, 2, [0, 2], torch.Generator().manual_seed(0), top_k=8)
     b = draw(sampling, prior, 2, [0, 2], torch.Generator().manual_seed(0), top_k=8)
     assert torch.equal(a, b)

@@ -1,15 +1,31 @@
 """Learned compression: a tokenizer's codes range-coded under the prior's next-code probabilities.
 
 File layout (``.vqz``, little-endian): the magic ``VQZ1``, format version, 8-byte pipeline checksum, media
-shape, item count and optional class labels, then the range coder's uint32 words, then a CRC-32 of all the
-bytes before it (a flipped bit anywhere is refused instead of decoding to other media).
+shape, item count and optional class labels, a CRC-32 of the coded tokens, then the range coder's uint32 words,
+then a CRC-32 of all the bytes before it (a flipped bit anywhere is refused instead of decoding to other media).
 
-Decoding must rebuild exactly the probabilities the encoder used, so both sides run the same computation:
-the prior's KV-cached decoder step by step on the CPU in float32 with one thread (thread count can change
-the order of floating-point sums), probabilities in float64, quantised to integers by ``constriction``'s
-deterministic categorical model. The tokenizer's encode and decode run as the caller configured them, so the
-decoded media equal ``tokenizer.decode(tokenizer.encode(x))`` computed the same way. Files decode on the machine kind that wrote them; a different pipeline is
-refused by its checksum.
+The reference path. Decoding must rebuild the probabilities the encoder used, so both sides compute them on ONE
+pinned path that no sampler change touches: ``vqgen.priors.reference.ReferenceDecoder``, the prior's Llama
+written plainly in float64 on the CPU with one thread, walked step by step (``vqgen.priors.walk``), each
+position's softmax over its code range quantised by :func:`frequencies` to integer counts. Speed work must
+never touch ``reference.py`` or :func:`frequencies`; the sampler's decoder (``vqgen.priors.decoder``) is free to
+change without moving a file's bits, and ``FORMAT_VERSION`` changes only when the format does.
+
+Why it is robust. Two machines, kernel sets (``ATEN_CPU_CAPABILITY``), BLAS builds or thread counts may sum the
+float64 logits in another order, so they differ in the last bits: by at most 2e-14 of a logit measured between
+the ``default`` and ``avx2`` kernel sets on a 4.9M-parameter prior, 0 between 1 and 2 threads
+(``benchmarks/RESULTS.md``). The counts ``f_i = 1 + floor(p_i * (Q - n))`` (``Q = 2^16``, more for alphabets
+over 2^14 codes) change only where some ``p_i * (Q - n)`` lies within that difference of an integer: the expected
+number of changed counts per position is ``(Q - n) * sum_i |dp_i| <= 2 * (Q - n) * max |d logit|``, at most
+2.6e-9 at 2e-14 and 2e-10 as measured. A file of a million coded positions then decodes elsewhere with a chance
+of failure near 2e-4 (through float32 instead, the sampler's decoder differed by 1e-5 per logit between kernel
+sets: a failure in most files). Coarse counts cost little: 2e-5 bits per code measured at ``n = 256`` (at most
+``n / Q`` of the probability mass moves). The integer counts reach ``constriction`` as exact floats, so its own
+quantisation sees identical inputs on both sides. A mismatch is never silent: the tokens' CRC-32 in the header
+fails and decompression says so.
+
+The tokenizer's encode and decode run as the caller configured them, so the decoded media equal
+``tokenizer.decode(tokenizer.encode(x))`` computed the same way. A different pipeline is refused by its checksum.
 """
 
 from __future__ import annotations
@@ -19,20 +35,32 @@ import hashlib
 import json
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
 from vqgen.errors import ConfigError, DataError, MismatchError
+from vqgen.priors.reference import ReferenceDecoder
+from vqgen.priors.walk import walk
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "compress", "decompress", "pipeline_checksum"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "compress",
+    "decompress",
+    "decompress_codes",
+    "frequencies",
+    "pipeline_checksum",
+    "read_header",
+]
 
 MAGIC = b"VQZ1"
-# 3: the KV-cached decoder's arithmetic changed (folded norm weights, feature-major products), so its
-# probabilities, and with them version-2 files, differ in the last bits; those are refused, not misdecoded.
-# 4: again (products on oneDNN-packed weights), so version-3 files are refused the same way.
-FORMAT_VERSION = 4
+#: 5: probabilities from the pinned float64 reference path (``vqgen.priors.reference``), quantised to integer
+#: counts, and a CRC-32 of the coded tokens. Versions 2-4 followed the sampler's decoder; they are refused.
+FORMAT_VERSION = 5
+#: ``log2 Q``: every position's counts sum to at most ``Q`` (see the module docstring).
+FREQUENCY_BITS = 16
 
 
 def pipeline_checksum(pipe) -> str:
@@ -50,59 +78,63 @@ def pipeline_checksum(pipe) -> str:
 
 
 @contextlib.contextmanager
-def _deterministic_cpu(pipe) -> Iterator[None]:
-    """Run the block with one torch thread and float32 components on the CPU; restore everything after."""
+def _one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()
-    device, dtype = pipe.prior.device, pipe.prior.dtype
-    moved = device.type != "cpu" or dtype != torch.float32
     torch.set_num_threads(1)
-    if moved:
-        pipe.to(device="cpu", dtype=torch.float32)
     try:
         yield
     finally:
         torch.set_num_threads(threads)
-        if moved:
-            pipe.to(device=device, dtype=dtype)
 
 
-def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code_position) -> torch.Tensor:
-    """Run the prior's KV-cached decoder over the layout step by step; returns tokens ``[rows, length]``.
+def frequencies(logits: torch.Tensor) -> np.ndarray:
+    """Integer counts ``[rows, n]`` (int64, each >= 1) of the softmax of float64 ``logits [rows, n]``.
 
-    At every coded position ``code_position(position, lo, probabilities)`` gets float64 probabilities
-    ``[rows, hi - lo]`` over the position's code range ``[lo, hi)`` (``layout.code_range``; the same numbers
-    on both sides) and returns the chosen codes ``[rows]`` relative to ``lo``: the encoder looks them up and codes
-    them, the decoder decodes them. Positions the layout fixes (delay pads) are not coded.
+    ``f_i = 1 + floor(p_i * (Q - n))`` with ``Q = 2^FREQUENCY_BITS`` (``2^(bits(n) + 2)`` for larger ``n``), so
+    the counts sum to at most ``Q``. Part of the pinned reference path: see the module docstring.
     """
-    from vqgen.priors.sampling import KVDecoder
+    n = logits.shape[-1]
+    total = 1 << max(FREQUENCY_BITS, n.bit_length() + 2)
+    probabilities = torch.softmax(logits.to(torch.float64), dim=-1)
+    return (1 + torch.floor(probabilities * (total - n))).to(torch.int64).numpy()
 
+
+def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code: Callable) -> torch.Tensor:
+    """Walk the prior's layout on the reference path; returns tokens ``[num_items, length]`` (CPU).
+
+    At every coded position ``code(position, counts)`` gets the integer counts ``[num_items, hi - lo]`` over the
+    position's code range ``[lo, hi)`` (``frequencies``; the same numbers on both sides) and returns the chosen
+    codes ``[num_items]`` relative to ``lo``: the encoder looks them up and codes them, the decoder decodes them.
+    Positions the layout fixes (delay pads) are not coded.
+    """
     prior = pipe.prior
     layout = prior.layout
     streams = layout.streams
-    steps = layout.length // streams
     fixed = layout.fixed_tokens()
     tokens = torch.full((num_items, layout.length), -1, dtype=torch.long)
     if fixed is not None:
         tokens[:, fixed >= 0] = fixed[fixed >= 0]
-    condition = prior.condition_tokens(labels, num_items) if prior.is_conditional else None
-    with torch.inference_mode():
-        max_len = prior.num_prefix_tokens + steps - 1
-        # One page whatever the item count: the probabilities, and so the files, must not depend on how
-        # ``KVDecoder`` would lay out a cache of that size for speed.
-        decoder = KVDecoder(prior.model, num_items, max_len, layout.num_code_tokens, page_size=max_len)
-        head = prior.prefix_ids(condition, num_items)
-        logits = decoder(head) if streams == 1 else decoder(embeds=prior.step_embeddings(head, tokens[:, :0]))
-        for step in range(steps):
-            for position in range(step * streams, (step + 1) * streams):
-                if fixed is not None and fixed[position] >= 0:
-                    continue
+
+    def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
+        out = tokens[:, step * streams : (step + 1) * streams].clone()
+        for column in range(streams):
+            position = step * streams + column
+            if fixed is None or fixed[position] < 0:
                 lo, hi = layout.code_range(position)
-                probabilities = torch.softmax(logits[:, lo:hi].double(), dim=-1).numpy()
-                tokens[:, position] = torch.as_tensor(code_position(position, lo, probabilities)) + lo
-            if step + 1 < steps:
-                feed = tokens[:, step * streams : (step + 1) * streams]
-                logits = decoder(feed) if streams == 1 else decoder(embeds=prior.step_embeddings(None, feed))
+                out[:, column] = (
+                    torch.as_tensor(code(position, frequencies(logits[:, lo:hi])), dtype=torch.long) + lo
+                )
+        return out
+
+    with _one_thread(), torch.inference_mode():
+        prefix = prior.prefix(labels, num_items).cpu()
+        decoder = ReferenceDecoder(prior, num_items, prior.num_prefix_tokens + layout.steps - 1)
+        walk(decoder, prefix, tokens, pick, streams=streams)
     return tokens
+
+
+def _tokens_crc(tokens: torch.Tensor) -> int:
+    return zlib.crc32(tokens.to(torch.int32).numpy().astype("<i4").tobytes())
 
 
 def _labels(pipe, class_labels, num_items: int) -> torch.Tensor | None:
@@ -118,45 +150,53 @@ def compress(pipe, media, class_labels=None) -> bytes:
     import constriction
 
     # The tokenizer runs as the caller set it up (its reconstruction is what decompress must give back);
-    # only the prior's probabilities need the deterministic mode.
+    # only the prior's probabilities run on the pinned reference path.
     x = pipe.preprocess(media).to(device=pipe.tokenizer.device, dtype=pipe.tokenizer.dtype)
-    tokens = pipe.prior.layout.flatten(pipe.tokenizer.encode(x).cpu()).numpy()
-    with _deterministic_cpu(pipe):
-        num_items = tokens.shape[0]
-        labels = _labels(pipe, class_labels, num_items)
-        encoder = constriction.stream.queue.RangeEncoder()
+    with torch.no_grad():
+        tokens = pipe.prior.layout.flatten(pipe.tokenizer.encode(x).cpu())
+    num_items = tokens.shape[0]
+    labels = _labels(pipe, class_labels, num_items)
+    encoder = constriction.stream.queue.RangeEncoder()
+    family = constriction.stream.model.Categorical(perfect=False)
+    symbols_of = tokens.numpy()
 
-        def encode_position(position: int, lo: int, probabilities: np.ndarray) -> np.ndarray:
-            symbols = tokens[:, position] - lo
-            for row in range(num_items):
-                model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
-                encoder.encode(int(symbols[row]), model)
-            return symbols
+    def encode_position(position: int, counts: np.ndarray) -> np.ndarray:
+        lo = pipe.prior.layout.code_range(position)[0]
+        symbols = symbols_of[:, position] - lo
+        encoder.encode(symbols.astype(np.int32), family, counts.astype(np.float64))
+        return symbols
 
-        _walk_layout(pipe, num_items, labels, encode_position)
-        words = encoder.get_compressed()
-        header = _pack_header(pipeline_checksum(pipe), pipe.sample_shape, num_items, labels)
-    payload = header + words.astype("<u4").tobytes()
+    _walk_layout(pipe, num_items, labels, encode_position)
+    header = _pack_header(pipeline_checksum(pipe), pipe.sample_shape, num_items, labels, _tokens_crc(tokens))
+    payload = header + encoder.get_compressed().astype("<u4").tobytes()
     return payload + struct.pack("<I", zlib.crc32(payload))
 
 
-def _pack_header(checksum: str, shape, num_items: int, labels: torch.Tensor | None) -> bytes:
-    """Binary header: magic, version, 8-byte pipeline checksum, media shape, item count, optional labels."""
+def _pack_header(checksum: str, shape, num_items: int, labels: torch.Tensor | None, tokens_crc: int) -> bytes:
+    """Binary header: magic, version, 8-byte pipeline checksum, media shape, item count, optional labels, and
+    the CRC-32 of the coded tokens."""
     parts = [MAGIC, struct.pack("<B8sB", FORMAT_VERSION, bytes.fromhex(checksum), len(shape))]
     parts += [struct.pack(f"<{len(shape)}HIB", *shape, num_items, labels is not None)]
     if labels is not None:
         parts.append(struct.pack(f"<{num_items}H", *labels.tolist()))
+    parts.append(struct.pack("<I", tokens_crc))
     return b"".join(parts)
 
 
 def read_header(data: bytes) -> tuple[dict, np.ndarray]:
-    """Split a ``.vqz`` payload into its header fields and the range coder's words."""
+    """Split a ``.vqz`` payload into its header fields and the range coder's words.
+
+    Refuses (one-line ``DataError``) a file of another format version, naming both versions.
+    """
     if not isinstance(data, (bytes, bytearray)) or data[:4] != MAGIC or len(data) < 14:
         raise DataError("not a vqgen compressed file (expected the VQZ1 magic bytes)")
     try:
         version, checksum, ndim = struct.unpack_from("<B8sB", data, 4)
         if version != FORMAT_VERSION:
-            raise DataError(f"unsupported compressed format version {version}, expected {FORMAT_VERSION}")
+            advice = "compress the source again" if version < FORMAT_VERSION else "read it with a newer vqgen"
+            raise DataError(
+                f"this .vqz file is format {version}; this vqgen reads format {FORMAT_VERSION}: {advice}"
+            )
         (crc,) = struct.unpack_from("<I", data, len(data) - 4)
         if zlib.crc32(data[:-4]) != crc:
             raise DataError("the compressed file is corrupt or truncated (its CRC-32 does not match)")
@@ -168,20 +208,25 @@ def read_header(data: bytes) -> tuple[dict, np.ndarray]:
         if has_labels:
             labels = list(struct.unpack_from(f"<{num_items}H", data, offset))
             offset += 2 * num_items
+        (tokens_crc,) = struct.unpack_from("<I", data, offset)
+        offset += 4
     except struct.error:
         raise DataError("the compressed file is truncated") from None
     body = data[offset:]
     if len(body) % 4:
         raise DataError("the compressed file is truncated")
-    header = {"pipeline": checksum.hex(), "sample_shape": shape, "items": num_items, "class_labels": labels}
+    header = {
+        "pipeline": checksum.hex(),
+        "sample_shape": shape,
+        "items": num_items,
+        "class_labels": labels,
+        "tokens_crc": tokens_crc,
+    }
     return header, np.frombuffer(body, dtype="<u4").astype(np.uint32)
 
 
-def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
-    """Bytes from :func:`compress` -> (media ``[N, *sample_shape]`` in [-1, 1], class labels or None).
-
-    The media equal ``tokenizer.decode(tokenizer.encode(original))`` exactly.
-    """
+def decompress_codes(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
+    """Bytes from :func:`compress` -> (codes ``[N, *grid]`` on the CPU, class labels or None)."""
     import constriction
 
     header, words = read_header(data)
@@ -190,23 +235,32 @@ def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
             f"this file was compressed with pipeline {header['pipeline']}, not with the given pipeline "
             f"{pipeline_checksum(pipe)}: decompress it with the pipeline that compressed it"
         )
-    with _deterministic_cpu(pipe):
-        num_items = int(header["items"])
-        labels = None if header["class_labels"] is None else torch.tensor(header["class_labels"])
-        decoder = constriction.stream.queue.RangeDecoder(words)
+    num_items = int(header["items"])
+    labels = None if header["class_labels"] is None else torch.tensor(header["class_labels"])
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    family = constriction.stream.model.Categorical(perfect=False)
 
-        def decode_position(position: int, lo: int, probabilities: np.ndarray) -> np.ndarray:
-            symbols = np.zeros(num_items, dtype=np.int64)
-            for row in range(num_items):
-                model = constriction.stream.model.Categorical(probabilities[row], perfect=False)
-                symbols[row] = decoder.decode(model)
-            return symbols
+    def decode_position(position: int, counts: np.ndarray) -> np.ndarray:
+        return decoder.decode(family, counts.astype(np.float64))
 
-        try:
-            tokens = _walk_layout(pipe, num_items, labels, decode_position)
-        except (ValueError, RuntimeError, AssertionError) as error:
-            raise DataError(f"the compressed data is corrupt ({error})") from None
-    codes = pipe.prior.layout.unflatten(tokens).to(pipe.tokenizer.device)
+    try:
+        tokens = _walk_layout(pipe, num_items, labels, decode_position)
+    except (ValueError, RuntimeError, AssertionError) as error:
+        raise DataError(f"the compressed data is corrupt ({error})") from None
+    if _tokens_crc(tokens) != header["tokens_crc"]:
+        raise DataError(
+            "the decoded codes fail the file's CRC-32: this machine computed other probabilities than the one "
+            "that compressed it (see vqgen.compression)"
+        )
+    return pipe.prior.layout.unflatten(tokens), None if labels is None else labels.tolist()
+
+
+def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
+    """Bytes from :func:`compress` -> (media ``[N, *sample_shape]`` in [-1, 1], class labels or None).
+
+    The media equal ``tokenizer.decode(tokenizer.encode(original))`` exactly.
+    """
+    codes, labels = decompress_codes(pipe, data)
     with torch.no_grad():
-        media = pipe.tokenizer.decode(codes).float().clamp(-1, 1).cpu()
-    return media, None if labels is None else labels.tolist()
+        media = pipe.tokenizer.decode(codes.to(pipe.tokenizer.device)).float().clamp(-1, 1).cpu()
+    return media, labels

@@ -96,11 +96,6 @@ class CodeLayout:
     time_axis: int = 0
 
     @property
-    def vocab_size_codes(self) -> int:
-        """Alias of ``num_code_tokens``: how many token ids the code part of the vocabulary spans."""
-        return self.num_code_tokens
-
-    @property
     def steps(self) -> int:
         """Transformer steps one item takes: ``length // streams``."""
         return self.length // self.streams

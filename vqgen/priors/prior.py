@@ -33,6 +33,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 from vqgen.checks import whole_number
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.priors.layout import CodeLayout, build_layout
+from vqgen.priors.sampling import sample_codes
 from vqgen.priors.sampling_config import SamplingConfig
 
 __all__ = ["CodePrior", "PriorOutput", "ClassLabels"]
@@ -102,22 +103,8 @@ class CodePrior(ModelMixin, ConfigMixin):
     ) -> None:
         super().__init__()
         self.layout: CodeLayout = build_layout(layout, list(code_grid), codebook_size)
-        whole_number("num_classes", num_classes, 0)
-        whole_number("hidden_size", hidden_size, 1)
-        whole_number("num_layers", num_layers, 1)
-        whole_number("num_heads", num_heads, 1)
-        if hidden_size % num_heads:
-            raise ConfigError(f"hidden_size ({hidden_size}) must be a multiple of num_heads ({num_heads})")
-        if (hidden_size // num_heads) % 2:
-            raise ConfigError(
-                f"hidden_size / num_heads must be even for RoPE, got {hidden_size // num_heads}"
-            )
         kv_heads = num_heads if num_kv_heads is None else num_kv_heads
-        whole_number("num_kv_heads", kv_heads, 1)
-        if num_heads % kv_heads:
-            raise ConfigError(f"num_heads ({num_heads}) must be a multiple of num_kv_heads ({kv_heads})")
-        if intermediate_size is not None:
-            whole_number("intermediate_size", intermediate_size, 1)
+        _check_shape(num_classes, hidden_size, num_layers, num_heads, kv_heads, intermediate_size)
         if not 0.0 <= class_dropout <= 1.0:
             raise ConfigError(f"class_dropout must be in [0, 1], got {class_dropout}")
         if not 0.0 <= dropout < 1.0:
@@ -218,28 +205,37 @@ class CodePrior(ModelMixin, ConfigMixin):
             raise ShapeError(f"class_labels must have shape [{batch_size}] or [1], got {list(labels.shape)}")
         return labels.expand(batch_size).contiguous()
 
-    def condition_tokens(self, class_labels: ClassLabels, batch_size: int) -> torch.Tensor | None:
-        """Condition token ids ``[batch_size]`` (None for an unconditional prior).
+    def prefix(
+        self, class_labels: ClassLabels, batch_size: int, *, guided: bool = False, class_dropout: bool = False
+    ) -> torch.Tensor:
+        """The condition tokens that open every sequence: LongTensor ``[rows, num_prefix_tokens]``.
 
-        ``class_labels=None`` gives the null class. In training mode each label is replaced by the null class
-        with probability ``class_dropout`` (torch's global RNG, so Accelerate's seeding reproduces it).
+        The one place they are built (training, likelihood, sampling and compression all call it): BOS, then for
+        a conditional prior the class token of each label (the null class for ``class_labels=None``).
+
+        Args:
+            class_labels: see ``labels_tensor``; must be None for an unconditional prior.
+            batch_size: ``B``.
+            guided: classifier-free guidance's doubled batch: ``rows = 2 * B``, the ``B`` conditional rows, then
+                ``B`` null-class rows (conditional priors only).
+            class_dropout: replace each label by the null class with probability ``config.class_dropout``
+                (training; torch's global RNG, so Accelerate's seeding reproduces it).
         """
         labels = self.labels_tensor(class_labels, batch_size)
+        rows = 2 * batch_size if guided else batch_size
+        bos = torch.full((rows, 1), self.bos_id, dtype=torch.long, device=self.device)
         if not self.is_conditional:
-            return None
+            if guided:
+                raise ConfigError("guidance needs a class-conditional prior; this prior has num_classes=0")
+            return bos
         null = torch.full((batch_size,), self.null_class_id, dtype=torch.long, device=self.device)
-        if labels is None:
-            return null
-        tokens = labels + self.num_code_tokens
-        if self.training and self.config.class_dropout > 0:
+        condition = null if labels is None else labels + self.num_code_tokens
+        if class_dropout and self.config.class_dropout > 0:
             drop = torch.rand(batch_size, device=self.device) < self.config.class_dropout
-            tokens = torch.where(drop, null, tokens)
-        return tokens
-
-    def prefix_ids(self, condition: torch.Tensor | None, batch_size: int) -> torch.Tensor:
-        """The ``num_prefix_tokens`` ids that open every sequence: ``[B, 2]`` (BOS, condition) or ``[B, 1]``."""
-        bos = torch.full((batch_size, 1), self.bos_id, dtype=torch.long, device=self.device)
-        return bos if condition is None else torch.cat([bos, condition.view(batch_size, 1)], dim=1)
+            condition = torch.where(drop, null, condition)
+        if guided:
+            condition = torch.cat([condition, null])
+        return torch.cat([bos, condition.unsqueeze(1)], dim=1)
 
     # ------------------------------------------------------------------ model
 
@@ -256,7 +252,7 @@ class CodePrior(ModelMixin, ConfigMixin):
         from one hidden state). Only the code rows of ``lm_head`` are applied, so non-code ids never get
         probability mass; ids outside each position's ``layout.code_range`` are ``-inf``.
         """
-        head = self.model.lm_head
+        head = self.model.get_output_embeddings()
         n = self.num_code_tokens
         bias = head.bias[:n] if getattr(head, "bias", None) is not None else None
         logits = F.linear(hidden, head.weight[:n], bias)
@@ -270,30 +266,29 @@ class CodePrior(ModelMixin, ConfigMixin):
             logits = logits.masked_fill(~mask, float("-inf"))
         return logits
 
-    def step_embeddings(self, prefix_ids: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
-        """Transformer inputs ``[B, P + n, H]`` of a multi-stream layout.
+    def step_embeddings(self, prefix: torch.Tensor | None, tokens: torch.Tensor) -> torch.Tensor:
+        """Transformer inputs ``[B, P + n, H]`` of a multi-stream layout (teacher forcing).
 
         Args:
-            prefix_ids: ``[B, P]`` single-token steps (BOS, condition), embedded one each; or None (``P = 0``).
+            prefix: ``[B, P]`` single-token steps (BOS, condition), embedded one each; or None (``P = 0``).
             tokens: ``[B, n * S]`` code tokens of ``n`` whole steps; each step's ``S`` embeddings are summed.
         """
-        embed = self.model.model.embed_tokens
+        embed = self.model.get_input_embeddings()
         batch = tokens.shape[0]
         steps = embed(tokens.reshape(batch, -1, self.layout.streams)).sum(dim=2)
-        return steps if prefix_ids is None else torch.cat([embed(prefix_ids), steps], dim=1)
+        return steps if prefix is None else torch.cat([embed(prefix), steps], dim=1)
 
     def _hidden(self, tokens: torch.Tensor, class_labels: ClassLabels) -> torch.Tensor:
         """Teacher-forced hidden states ``[B, steps, H]``, one per layout step (the step's prediction)."""
         batch = tokens.shape[0]
-        condition = self.condition_tokens(class_labels, batch)
-        prefix = self.prefix_ids(condition, batch)
+        prefix = self.prefix(class_labels, batch, class_dropout=self.training)
         streams = self.layout.streams
         if streams == 1:
             inputs = torch.cat([prefix, tokens[:, :-1]], dim=1)
-            hidden = self.model.model(input_ids=inputs, use_cache=False).last_hidden_state
+            hidden = self.model.base_model(input_ids=inputs, use_cache=False).last_hidden_state
         else:
             embeds = self.step_embeddings(prefix, tokens[:, :-streams])
-            hidden = self.model.model(inputs_embeds=embeds, use_cache=False).last_hidden_state
+            hidden = self.model.base_model(inputs_embeds=embeds, use_cache=False).last_hidden_state
         return hidden[:, self.num_prefix_tokens - 1 :]
 
     def _token_log_probs(self, hidden: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
@@ -302,7 +297,7 @@ class CodePrior(ModelMixin, ConfigMixin):
         Each position is scored over its own code range only (the same numbers as a softmax over
         :meth:`code_logits`, whose other ids are ``-inf``), group by group of positions sharing a range.
         """
-        head = self.model.lm_head
+        head = self.model.get_output_embeddings()
         bias = getattr(head, "bias", None)
         if self.layout.streams > 1:
             hidden = hidden.repeat_interleave(self.layout.streams, dim=1)
@@ -380,8 +375,6 @@ class CodePrior(ModelMixin, ConfigMixin):
         """Draw codes ``[batch_size, *grid]`` (time axis cut to ``time_steps`` when given); see
         ``vqgen.priors.sampling.sample_codes``. ``guidance_scale``, ``temperature``, ``top_k`` and ``top_p``
         are shortcuts: those given replace the fields of ``sampling``."""
-        from vqgen.priors.sampling import sample_codes
-
         sampling = SamplingConfig.from_arguments(
             sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
         )
@@ -398,7 +391,31 @@ class CodePrior(ModelMixin, ConfigMixin):
 
     def non_embedding_parameters(self) -> int:
         """Parameters that cost a multiply-add per token (all but the input embedding table)."""
-        return sum(p.numel() for p in self.parameters()) - self.model.model.embed_tokens.weight.numel()
+        return sum(p.numel() for p in self.parameters()) - self.model.get_input_embeddings().weight.numel()
+
+
+def _check_shape(
+    num_classes: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    kv_heads: int,
+    intermediate_size: int | None,
+) -> None:
+    """One-line ``ConfigError`` for a Llama shape ``CodePrior`` cannot build."""
+    whole_number("num_classes", num_classes, 0)
+    whole_number("hidden_size", hidden_size, 1)
+    whole_number("num_layers", num_layers, 1)
+    whole_number("num_heads", num_heads, 1)
+    if hidden_size % num_heads:
+        raise ConfigError(f"hidden_size ({hidden_size}) must be a multiple of num_heads ({num_heads})")
+    if (hidden_size // num_heads) % 2:
+        raise ConfigError(f"hidden_size / num_heads must be even for RoPE, got {hidden_size // num_heads}")
+    whole_number("num_kv_heads", kv_heads, 1)
+    if num_heads % kv_heads:
+        raise ConfigError(f"num_heads ({num_heads}) must be a multiple of num_kv_heads ({kv_heads})")
+    if intermediate_size is not None:
+        whole_number("intermediate_size", intermediate_size, 1)
 
 
 def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
