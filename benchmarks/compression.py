@@ -223,7 +223,7 @@ def rates(args: argparse.Namespace, pipe, media: TestMedia) -> None:
     n = x.shape[0]
     with torch.no_grad():
         reconstruction = pipe.tokenizer.decode(pipe.tokenizer.encode(x)).float().clamp(-1, 1)
-    raw_bpp = pipe.prior.layout.num_codes * math.log2(pipe.tokenizer.codebook_size) / per_item
+    raw_bpp = pipe.prior.layout.codes_per_item * math.log2(pipe.tokenizer.codebook_size) / per_item
 
     started = time.perf_counter()
     file_bytes, payload_bytes, exact = [], [], True

@@ -193,7 +193,7 @@ def test_flatten_layout_order_sizes_and_ranges():
     layout = build_layout("flatten", [3, 4], 10)
     assert isinstance(layout, FlattenLayout)
     assert (layout.length, layout.num_code_tokens, layout.streams, layout.steps) == (12, 30, 1, 12)
-    assert (layout.time_axis, layout.time_steps, layout.num_codes) == (1, 4, 12)
+    assert (layout.time_axis, layout.time_steps, layout.codes_per_item) == (1, 4, 12)
     codes = torch.tensor([[[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1]]])  # level k, frame t
     # frame 0 levels 0..2, frame 1 levels 0..2, ...; level k offset by k * 10
     expected = [0, 14, 28, 1, 15, 29, 2, 16, 20, 3, 17, 21]
@@ -243,7 +243,7 @@ def test_delay_layout_matches_hand_written_pattern():
     layout = build_layout("delay", [3, 4], 10)
     assert isinstance(layout, DelayLayout)
     assert (layout.streams, layout.steps, layout.length) == (3, 6, 18)
-    assert (layout.pad_id, layout.num_code_tokens, layout.num_codes, layout.time_axis) == (30, 31, 12, 1)
+    assert (layout.pad_id, layout.num_code_tokens, layout.codes_per_item, layout.time_axis) == (30, 31, 12, 1)
     codes = torch.tensor([[[1, 2, 3, 4], [5, 6, 7, 8], [9, 0, 1, 2]]])
     P = 30
     by_step = [  # step s: [level 0, level 1, level 2] = frames s, s-1, s-2 (+ 10 k), pads outside [0, 4)

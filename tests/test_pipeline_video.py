@@ -78,7 +78,7 @@ def test_videos_are_decoded_prior_samples(pipe):
 
 
 def test_num_frames(pipe):
-    assert pipe.max_frames == 5
+    assert pipe.clip_frames == 5
     short = pipe(num_samples=2, num_frames=3, generator=seeded(2), output_type="pt").videos
     assert short.shape == (2, 1, 3, 8, 8)
     # The causal raster order draws the leading frames exactly as a full-length sample does.

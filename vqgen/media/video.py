@@ -345,9 +345,9 @@ class VideoMedium(Medium):
         return load_video_dataset(spec, split, resolution, channels, frames, fps, strict=strict)
 
     def dataset_options_for_pipeline(self, pipe, frames=None, fps=None) -> dict:
-        if frames not in (None, pipe.max_frames):
-            raise ConfigError(f"--frames {frames}: this pipeline scores clips of {pipe.max_frames} frames")
-        return {**super().dataset_options_for_pipeline(pipe), "frames": pipe.max_frames, "fps": fps}
+        if frames not in (None, pipe.clip_frames):
+            raise ConfigError(f"--frames {frames}: this pipeline scores clips of {pipe.clip_frames} frames")
+        return {**super().dataset_options_for_pipeline(pipe), "frames": pipe.clip_frames, "fps": fps}
 
     def write_samples(self, samples, output, nrow=None, file_format=None) -> str:
         """One video to a file path (several samples tile a grid in every frame), else one file per sample."""

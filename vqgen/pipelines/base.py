@@ -284,7 +284,7 @@ class TokenPipeline(DiffusionPipeline):
         ratio = None if self.background is None else torch.cat(ratios or [torch.zeros(0)]) / dims
         return ScoreOutput(
             bits_per_dim=total / dims,
-            bits_per_token=total / self.prior.layout.num_codes,
+            bits_per_token=total / self.prior.layout.codes_per_item,
             reconstruction_error=torch.cat(errors) if errors else torch.zeros(0),
             likelihood_ratio=ratio,
         )

@@ -82,15 +82,15 @@ class VideoPipeline(TokenPipeline):
         return int(self.tokenizer.temporal_factor)
 
     @property
-    def max_frames(self) -> int:
+    def clip_frames(self) -> int:
         """Frames of the clips the prior models: the longest video one call can draw."""
         return int(self.sample_shape[1])
 
     def check_num_frames(self, num_frames: int | None) -> int:
         """``num_frames`` (None: the full clip) checked against this pipeline -> the frame count to draw."""
         if num_frames is None:
-            return self.max_frames
-        factor, most = self.temporal_factor, self.max_frames
+            return self.clip_frames
+        factor, most = self.temporal_factor, self.clip_frames
         if (
             isinstance(num_frames, bool)
             or not isinstance(num_frames, int)
@@ -191,9 +191,9 @@ class VideoPipeline(TokenPipeline):
         ``[N, T, H, W, C]`` / ``[T, H, W, C]`` / ``[T, H, W]`` (grey), a video file path, or a list of those.
         """
         clip = self._video_tensor(videos, "videos")
-        if clip.shape[2] != self.max_frames:
+        if clip.shape[2] != self.clip_frames:
             raise ShapeError(
-                f"videos must have {self.max_frames} frames for this pipeline, got {clip.shape[2]}"
+                f"videos must have {self.clip_frames} frames for this pipeline, got {clip.shape[2]}"
             )
         return clip
 

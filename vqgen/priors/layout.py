@@ -101,7 +101,7 @@ class CodeLayout:
         return self.length // self.streams
 
     @property
-    def num_codes(self) -> int:
+    def codes_per_item(self) -> int:
         """Codes per item, ``prod(grid)`` (``length`` minus the filler positions)."""
         return math.prod(self.grid)
 

@@ -105,7 +105,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         levels = self._levels(levels)
         return self.frame_rate * levels * math.log2(self.codebook_size)
 
-    def num_frames(self, num_samples: int) -> int:
+    def code_frames(self, num_samples: int) -> int:
         """Frames for ``num_samples`` samples: ``ceil(num_samples / hop)`` (the tail is zero-padded)."""
         return -(-int(num_samples) // self.downsample_factor)
 
@@ -120,7 +120,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             )
         if samples < 1:
             raise ShapeError(f"audio must hold at least one sample, got {samples}")
-        return (self.num_levels, self.num_frames(samples))
+        return (self.num_levels, self.code_frames(samples))
 
     def media_shape(self, code_grid: tuple[int, ...]) -> tuple[int, int]:
         """The inverse of :meth:`code_grid`: ``(K, T)`` -> audio shape ``(C, T * hop)`` (the level axis is skipped)."""

@@ -55,7 +55,7 @@ class QuantizedTokenizerMixin:
 
     @property
     def codebook_size(self) -> int:
-        return self.quantizer.num_codes
+        return self.quantizer.codebook_size
 
     @property
     def _residual(self) -> bool:

@@ -223,10 +223,6 @@ class VectorQuantizer(nn.Module):
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
 
     @property
-    def num_codes(self) -> int:
-        return self.codebook_size
-
-    @property
     def _unit_codes(self) -> bool:
         """Codes (and what they are compared with) are unit vectors: ``l2_normalize`` without learned norms."""
         return self.l2_normalize and not self.learned_code_norms
@@ -394,10 +390,6 @@ class FiniteScalarQuantizer(nn.Module):
         basis = torch.cumprod(torch.tensor([1] + levels[:-1], dtype=torch.long), dim=0)
         self.register_buffer("_basis", basis, persistent=False)
 
-    @property
-    def num_codes(self) -> int:
-        return self.codebook_size
-
     def _bound(self, z: torch.Tensor) -> torch.Tensor:
         """Squash to ``(-(L-1)/2, (L-1)/2)`` per channel; even L gets a half-step offset so rounding gives L values."""
         half = (self._levels - 1) * (1 + 1e-3) / 2
@@ -460,10 +452,6 @@ class ResidualQuantizer(nn.Module):
         self.levels = nn.ModuleList(
             VectorQuantizer(dim, codebook_size, **vq_kwargs) for _ in range(num_quantizers)
         )
-
-    @property
-    def num_codes(self) -> int:
-        return self.codebook_size
 
     def codes_to_vectors(self, codes: torch.Tensor) -> torch.Tensor:
         """Long ``[B, L', *spatial]`` with ``L' <= num_quantizers`` -> ``[B, dim, *spatial]`` (sum of levels)."""

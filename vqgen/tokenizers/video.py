@@ -85,7 +85,7 @@ class VideoTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         """Frames per latent frame after the first: ``T = 1 + (t - 1) * temporal_factor``."""
         return int(self.config.temporal_factor)
 
-    def num_frames(self, latent_frames: int) -> int:
+    def pixel_frames(self, latent_frames: int) -> int:
         """Frames decoded from ``latent_frames`` latent frames."""
         return 1 + (latent_frames - 1) * self.temporal_factor
 
@@ -118,7 +118,7 @@ class VideoTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         form = "(L, t, h, w)" if self._residual else "(t, h, w)"
         grid = grid_tuple(code_grid, 4 if self._residual else 3, form)
         f = self.downsample_factor
-        return (int(self.config.in_channels), self.num_frames(grid[-3]), grid[-2] * f, grid[-1] * f)
+        return (int(self.config.in_channels), self.pixel_frames(grid[-3]), grid[-2] * f, grid[-1] * f)
 
     def _check_input(self, video: torch.Tensor) -> None:
         check_media(video, 5, self.config.in_channels, "video")
