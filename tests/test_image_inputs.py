@@ -248,6 +248,14 @@ def test_a_jpeg_named_png_is_read_by_its_content(tmp_path):
     assert np.abs(load_image(tmp_path / "photo.png").astype(int) - [30, 160, 90]).max() <= 3
 
 
+def test_train_tokenizer_help_says_folders_infer_their_size(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train-tokenizer", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "required for folders" not in text
+    assert "default: an image folder's own" in text
+
+
 def _cli_error(argv: list[str], capsys) -> str:
     """``vqgen ARGV`` in process: exit status 2 and one ``error:`` line on stderr; returns that line."""
     assert cli.main(argv) == 2
