@@ -140,20 +140,19 @@ def test_folder_bad_files_skipped_with_warning(tmp_path):
     (tmp_path / "x.png").write_text("this is text, not a png")
     (tmp_path / "truncated.png").write_bytes(_png_bytes()[:40])
     (tmp_path / "zero.jpg").write_bytes(b"")
-    _write(tmp_path / "gray.png", mode="L")
+    _write(tmp_path / "gray.png", mode="L")  # a grey image beside colour ones is converted, not skipped
     with pytest.warns(DataWarning) as record:
         data = ImageFolderDataset(tmp_path, resolution=8, channels=3)
     assert len(record) == 1
     message = str(record[0].message)
-    assert "skipped 4" in message and "\n" not in message
-    for name in ("x.png", "truncated.png", "zero.jpg", "gray.png"):
+    assert "skipped 3" in message and "\n" not in message
+    for name in ("x.png", "truncated.png", "zero.jpg"):
         assert name in message
-    assert "has 1 channel (mode L), expected 3" in message
-    assert [p.name for p in data.files] == ["good.png"]
-    assert len(data) == 1 and data[0]["pixels"].shape == (3, 8, 8)
-    assert {p.name for p, _ in data.skipped} == {"x.png", "truncated.png", "zero.jpg", "gray.png"}
+    assert [p.name for p in data.files] == ["good.png", "gray.png"]
+    assert len(data) == 2 and data[0]["pixels"].shape == data[1]["pixels"].shape == (3, 8, 8)
+    assert {p.name for p, _ in data.skipped} == {"x.png", "truncated.png", "zero.jpg"}
 
-    with pytest.raises(DataError, match="gray.png") as error:
+    with pytest.raises(DataError, match="truncated.png") as error:
         ImageFolderDataset(tmp_path, resolution=8, channels=3, strict=True)
     _assert_one_line(error)
 

@@ -27,7 +27,13 @@ def add_parser(sub) -> None:
         required=True,
         help="a folder of media files, demo:mnist, demo:moving-mnist or demo:spoken-digits",
     )
-    p.add_argument("--resolution", type=int, default=None, help="image size (required for folders)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=None,
+        help="image size in pixels, every image resized to it (centre crop); default: an image folder's own "
+        "size (its images must then share one). Video folders need it",
+    )
     p.add_argument(
         "--channels",
         type=int,

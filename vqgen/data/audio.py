@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 from vqgen.data.folders import DataWarning, MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line
-from vqgen.media.audio import check_resampling, mix_channels, resample_audio
+from vqgen.media.audio import check_resampling, mix_channels, resample_audio, unreadable_audio_hint
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -27,9 +27,24 @@ __all__ = [
     "load_audio_dataset",
 ]
 
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg")
+#: Read by libsndfile from their content: WAV (PCM 8-32 bit, float), FLAC, Ogg Vorbis and Ogg Opus.
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".opus")
 # Extra source samples read on each side of a crop, so the resampling filter sees real context at its edges.
 _RESAMPLE_MARGIN = 64
+
+
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # the only encodings that can hold NaN or infinity
+
+
+def _holds_a_finite_sample(path: Path) -> bool:
+    """Whether a float file holds any finite sample: read block by block up to the first one (one block for
+    any usable file; a whole read only for the file about to be refused)."""
+    import soundfile
+
+    for block in soundfile.blocks(str(path), blocksize=1 << 16, dtype="float32", always_2d=True):
+        if np.isfinite(block).any():
+            return True
+    return False
 
 
 def _inspect(path: Path, channels: int, sample_rate: int):
@@ -41,20 +56,24 @@ def _inspect(path: Path, channels: int, sample_rate: int):
             return "is empty (0 bytes)"
         info = soundfile.info(str(path))
     except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
-        return f"cannot be read as audio ({_one_line(error)})"
+        return f"cannot be read as audio ({_one_line(error)}){unreadable_audio_hint(path)}"
     if info.frames < 1 or info.samplerate < 1 or info.channels < 1:
         return f"holds no audio ({info.frames} frames, {info.channels} channels, {info.samplerate} Hz)"
     if info.channels != channels and channels != 1 and info.channels != 1:
         return f"has {info.channels} channels, which cannot be mixed to {channels}"
     try:
         check_resampling(int(info.samplerate), sample_rate, "it")
+        if info.subtype in _FLOAT_SUBTYPES and not _holds_a_finite_sample(path):
+            return f"holds no finite sample (all {info.frames} frames are NaN or infinite)"
     except DataError as error:
         return str(error).removeprefix("it ")
+    except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
+        return f"cannot be read as audio ({_one_line(error)})"
     return int(info.frames), int(info.samplerate), int(info.channels)
 
 
 class AudioFolderDataset(Dataset):
-    """Every audio file under ``root`` (recursive; ``.wav``, ``.flac``, ``.ogg``), validated up front.
+    """Every audio file under ``root`` (recursive; ``.wav``, ``.flac``, ``.ogg``, ``.opus``), validated up front.
 
     Each file is read with ``soundfile``, mixed to ``channels`` (mono: channel average; more channels from
     mono: duplicated), resampled to ``sample_rate`` with ``torchaudio.functional.resample`` and cut to
@@ -63,9 +82,11 @@ class AudioFolderDataset(Dataset):
     pure function of its index (the batch schedule stays reproducible across resumes and processes);
     with ``train=False`` the centre. Shorter files are zero-padded on the right.
 
-    Unreadable files (and files whose channels cannot be mixed) are skipped with a :class:`DataWarning`
-    naming them and their count (``strict=True``: ``DataError`` instead). Labels come from first-level
-    subfolders when there are two or more (sorted names; files directly in ``root`` get -1).
+    Unreadable files (empty, header only, a float file of NaN or infinity only, a format this libsndfile
+    cannot decode, channels that cannot be mixed) are skipped with a :class:`DataWarning` naming them and
+    their count (``strict=True``: ``DataError`` instead); NaN or infinite samples in an otherwise usable file
+    are found only when read, and read as 0 with a warning. Labels come from first-level subfolders when
+    there are two or more (sorted names; files directly in ``root`` get -1).
 
     Items: ``{"audio": float32 [channels, S] in [-1, 1], "label": int, "index": int}``.
     """

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from vqgen.data.demo import MNIST_LABEL_NAMES, MNIST_SPLITS, mnist_split
@@ -20,7 +20,7 @@ from vqgen.data.folders import DataWarning, MediaFolder, find_media_files, folde
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line
 from vqgen.media.base import to_unit_range
-from vqgen.media.image import image_mode_channels, pil_to_channels
+from vqgen.media.image import image_mode_channels, open_image, oriented_size, pil_to_channels, read_image
 
 __all__ = [
     "DEMO_IMAGE_DATASETS",
@@ -31,7 +31,8 @@ __all__ = [
     "load_image_dataset",
 ]
 
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp")
+#: Read by content, whatever the suffix says; animated GIF, WebP and PNG files give their first frame.
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 DEMO_IMAGE_DATASETS: tuple[str, ...] = ("demo:mnist", "demo:emoji")
 RESIZE_MODES: tuple[str, ...] = ("center-crop", "stretch")
 
@@ -127,16 +128,18 @@ class TensorImageDataset(Dataset):
         return _item(pixels.contiguous(), label, index)
 
 
-def _check_image_file(path: Path, channels: int) -> str | None:
-    """Why ``path`` cannot be used as a ``channels``-channel image, or None if it can (cheap: no full decode)."""
+def _check_image_file(path: Path) -> str | tuple[int, str]:
+    """Why ``path`` cannot be used as an image, or its ``(channels, mode)`` if it can (cheap: no full decode;
+    an image over Pillow's pixel limit is refused from its header, unread)."""
     try:
         if path.stat().st_size == 0:
             return "is empty (0 bytes)"
-        with Image.open(path) as image:
-            image.verify()
-        with Image.open(path) as image:
+        with open_image(path, "it") as image:
             mode = image.mode
             width, height = image.size
+            image.verify()  # reads the file through (chunk checksums), decodes no pixel
+    except DataError as error:
+        return str(error).removeprefix("it ")
     except UnidentifiedImageError:
         return "is not a recognisable image (unknown format or truncated header)"
     except Exception as error:
@@ -146,18 +149,34 @@ def _check_image_file(path: Path, channels: int) -> str | None:
     found = image_mode_channels(mode)
     if found is None:
         return f"has unsupported mode {mode}, expected a grayscale or colour image"
-    if found != channels:
-        return f"has {found} channel{'s' if found != 1 else ''} (mode {mode}), expected {channels}"
-    return None
+    return found, mode
+
+
+def _refuse_foreign_channels(folder: MediaFolder, channels: int) -> None:
+    """A one-line ``DataError`` when no usable image has ``channels`` channels: converting every one of them
+    (all grey for a colour tokenizer, say) is far more likely a wrong ``--channels`` or tokenizer than intended."""
+    if not folder.files or any(found == channels for found, _ in folder.infos):
+        return
+    found, mode = folder.infos[0]
+    kind = "grey" if found == 1 else "in colour"
+    raise DataError(
+        f"all {len(folder.files)} file(s) read in '{folder.root}' are {kind}; first: '{folder.files[0]}' has "
+        f"{found} channel{'s' if found != 1 else ''} (mode {mode}), expected {channels} (pass --channels "
+        f"{found}, or a tokenizer for {found}-channel images)"
+    )
 
 
 class ImageFolderDataset(Dataset):
     """Every image file under ``root`` (recursive; extensions in ``IMAGE_EXTENSIONS``), validated up front.
 
-    Files that cannot be read or have the wrong channel count are skipped with a :class:`DataWarning`
-    (``strict=True``: ``DataError`` instead). If ``root`` holds images in two or more first-level
-    subfolders, the subfolder names are classes (sorted, like torchvision's ``ImageFolder``) and files
-    directly in ``root`` get label -1; otherwise every label is -1 and ``label_names`` is None.
+    Files that cannot be read (or declare more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels) are skipped with a
+    :class:`DataWarning` (``strict=True``: ``DataError`` instead). The others are converted to ``channels``
+    (:func:`~vqgen.media.image.pil_to_channels`: alpha composited over white, palettes expanded, 16-bit grey
+    scaled, grey repeated or colour made grey), with their EXIF orientation applied and, when animated, their
+    first frame taken; a folder none of whose images has ``channels`` channels is refused. If ``root`` holds
+    images in two or more first-level subfolders, the subfolder names are classes (sorted, like torchvision's
+    ``ImageFolder``) and files directly in ``root`` get label -1; otherwise every label is -1 and
+    ``label_names`` is None.
 
     Items are ``{"pixels": float32 [channels, H, W] in [-1, 1], "label": int, "index": int}`` where
     ``(H, W) = resolution``; ``resize="center-crop"`` scales the short side then crops the centre,
@@ -182,9 +201,10 @@ class ImageFolderDataset(Dataset):
             self.root,
             IMAGE_EXTENSIONS,
             ("image", "images"),
-            lambda path: _check_image_file(path, self.channels),
+            _check_image_file,
             strict,
         )
+        _refuse_foreign_channels(folder, self.channels)
         self.files, self.skipped, self._labels = folder.files, folder.skipped, folder.labels
         self.label_names: tuple[str, ...] | None = folder.label_names
         self.num_classes: int = folder.num_classes
@@ -213,13 +233,11 @@ class ImageFolderDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         index = range(len(self))[index]
         path = self.files[index]
+        image = read_image(path)
         try:
-            with Image.open(path) as image:
-                image.load()
-                image = ImageOps.exif_transpose(image)
-                image = pil_to_channels(image, self.channels)
+            image = pil_to_channels(image, self.channels)
         except Exception as error:
-            raise DataError(f"cannot decode image '{path}': {_one_line(error)}") from error
+            raise DataError(f"cannot convert image '{path}': {_one_line(error)}") from error
         array = np.asarray(self._resized(image), dtype=np.uint8)
         pixels = to_unit_range(torch.from_numpy(array.copy()))
         pixels = pixels[None] if pixels.ndim == 2 else pixels.permute(2, 0, 1)
@@ -229,30 +247,39 @@ class ImageFolderDataset(Dataset):
 def infer_image_geometry(root: str | os.PathLike, same_size: bool = True) -> tuple[tuple[int, int], int]:
     """``((height, width), channels)`` shared by the images under ``root``, read from their headers.
 
-    Channels: 3 when any image is in colour (RGB, RGBA, CMYK, palette, ...), else 1 (grey). Images of two
-    sizes: a one-line ``ConfigError`` naming one file of each size and the flag that resolves it (unless
-    ``same_size`` is False: the first image's size is returned then).
+    Sizes are as shown (EXIF orientation applied). Channels: 3 when any image is in colour (RGB, RGBA, CMYK,
+    palette, ...), else 1 (grey). Images of two or more sizes: a one-line ``ConfigError`` naming a file of the
+    most common size, one of another size and the flag that resolves it (unless ``same_size`` is False: the
+    most common size is returned then). Unreadable and oversized files are left to the dataset to report.
     """
     files = find_media_files(Path(root), IMAGE_EXTENSIONS)
-    first: tuple[Path, tuple[int, int]] | None = None
+    by_size: dict[tuple[int, int], list[Path]] = {}
     colour = False
     for path in files:
         try:
-            with Image.open(path) as image:
-                size, mode = image.size, image.mode
+            with open_image(path) as image:
+                size, channels = oriented_size(image), image_mode_channels(image.mode)
         except Exception:  # unreadable files are reported (and skipped) by the dataset itself
             continue
-        colour = colour or mode not in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-        if first is None:
-            first = (path, size)
-        elif same_size and size != first[1]:
-            raise ConfigError(
-                f"images in '{root}' differ in size: '{first[0]}' is {first[1][0]}x{first[1][1]}, "
-                f"'{path}' is {size[0]}x{size[1]}: pass --resolution N to resize them all"
-            )
-    if first is None:
+        if channels is None:
+            continue
+        colour = colour or channels == 3
+        by_size.setdefault(size, []).append(path)
+    if not by_size:
         raise DataError(f"no readable image under '{root}' (extensions: {', '.join(IMAGE_EXTENSIONS)})")
-    width, height = first[1]
+    sizes = sorted(by_size, key=lambda size: -len(by_size[size]))  # stable: ties keep the first file's order
+    common = sizes[0]
+    if same_size and len(sizes) > 1:
+        odd = min((by_size[size][0] for size in sizes[1:]), key=files.index)
+        odd_size = next(size for size in sizes if odd in by_size[size])
+        others = len(by_size[common]) - 1
+        like = f" (as are {others} other{'s' if others != 1 else ''})" if others else ""
+        raise ConfigError(
+            f"images in '{root}' differ in size: '{by_size[common][0]}' is {common[0]}x{common[1]}{like}, "
+            f"'{odd}' is {odd_size[0]}x{odd_size[1]} ({len(sizes)} sizes in all): pass --resolution N to "
+            f"resize them all"
+        )
+    width, height = common
     return (height, width), 3 if colour else 1
 
 

@@ -1,5 +1,5 @@
-"""Audio: files (soundfile: WAV, FLAC, OGG), channel mixing and resampling, previews, data sets, jitter, the
-codec's defaults (residual levels, quantizer dropout), metrics and the flags only audio has.
+"""Audio: files (soundfile: WAV, FLAC, Ogg Vorbis / Opus), channel mixing and resampling, previews, data sets,
+jitter, the codec's defaults (residual levels, quantizer dropout), metrics and the flags only audio has.
 
 Media tensors are float ``[B, C, S]`` in [-1, 1]; arrays read from files are float32 ``[C, S]``. The sample rate
 belongs to the tokenizer (``tokenizer.config.sample_rate``).
@@ -31,6 +31,7 @@ __all__ = [
     "save_audio",
     "save_audio_sequence",
     "spectrogram",
+    "unreadable_audio_hint",
 ]
 
 # ---------------------------------------------------------------------------------------------------------
@@ -60,6 +61,25 @@ def mix_channels(audio: np.ndarray, channels: int) -> np.ndarray:
     raise ShapeError(
         f"cannot mix {found} audio channels to {channels}; expected mono, or {channels} channels"
     )
+
+
+def unreadable_audio_hint(path: str | os.PathLike) -> str:
+    """``""``, or why libsndfile fails on a file it is known not to decode everywhere: Ogg/Opus needs libsndfile
+    1.0.29 or later (the soundfile wheels bundle 1.2), so an older system library refuses it."""
+    import soundfile
+
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+    except OSError:
+        return ""
+    if head.startswith(b"OggS") and b"OpusHead" in head:
+        version = getattr(soundfile, "__libsndfile_version__", "?")
+        return (
+            f"; it is Ogg/Opus, which this libsndfile ({version}) cannot decode: convert it to WAV, FLAC or "
+            f"Ogg Vorbis"
+        )
+    return ""
 
 
 def save_audio(
@@ -148,7 +168,8 @@ def load_audio(
     try:
         data, rate = soundfile.read(source, dtype="float32", always_2d=True)
     except Exception as error:  # noqa: BLE001 - libsndfile raises several types for bad files
-        raise DataError(f"cannot decode audio '{source}': {_one_line(error)}") from error
+        hint = unreadable_audio_hint(source)
+        raise DataError(f"cannot decode audio '{source}': {_one_line(error)}{hint}") from error
     array = np.ascontiguousarray(data.T)
     if not np.isfinite(array).all():
         raise DataError(f"audio file '{source}' holds NaN or infinite samples")

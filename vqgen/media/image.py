@@ -6,8 +6,12 @@ Writes are atomic and anything unreadable is a one-line :class:`~vqgen.errors.Da
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +31,11 @@ __all__ = [
     "jitter_images",
     "load_image",
     "make_grid",
+    "on_white",
+    "open_image",
+    "oriented_size",
     "pil_to_channels",
+    "read_image",
     "save_image",
     "save_images",
     "to_uint8_images",
@@ -45,7 +53,8 @@ _THREE_CHANNEL_MODES = frozenset({"RGB", "RGBA", "RGBa", "RGBX", "P", "PA", "CMY
 
 
 def image_mode_channels(mode: str) -> int | None:
-    """How many channels a Pillow image of ``mode`` has once alpha is dropped: 1, 3, or None if unsupported."""
+    """How many channels a Pillow image of ``mode`` has once alpha is composited away: 1, 3, or None if
+    unsupported."""
     if mode in _ONE_CHANNEL_MODES or mode.startswith("I;16"):
         return 1
     if mode in _THREE_CHANNEL_MODES:
@@ -53,11 +62,29 @@ def image_mode_channels(mode: str) -> int | None:
     return None
 
 
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
+
+
+def on_white(image: Image.Image) -> Image.Image:
+    """An image with alpha (or a transparent palette entry or colour key) composited over white, as RGB.
+
+    The emoji builder's rule (``vqgen.data.emoji_render.square_on_white``): straight alpha composited at full
+    size, before any resampling, so the colour under transparent pixels never shows.
+    """
+    rgba = image.convert("RGBA")
+    canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    canvas.alpha_composite(rgba)
+    return canvas.convert("RGB")
+
+
 def pil_to_channels(image: Image.Image, channels: int) -> Image.Image:
     """Convert ``image`` to mode ``"L"`` (``channels=1``) or ``"RGB"`` (``channels=3``).
 
-    Alpha is dropped and palettes are expanded. High-bit-depth grayscale (``I;16``, ``I``, ``F``) is
-    rescaled to 0..255 rather than clipped, which is what Pillow's own ``convert("L")`` does.
+    Alpha (RGBA, LA, palettes with a transparent entry, colour keys) is composited over white; palettes are
+    expanded; CMYK and other colour modes go through Pillow's RGB conversion; colour becomes grey by
+    luminance and grey becomes colour by repeating it. High-bit-depth grayscale (``I;16``, ``I``, ``F``) is
+    rescaled to 0..255 (``I;16``: divided by 257) rather than clipped, as Pillow's own ``convert("L")`` does.
     """
     if channels not in (1, 3):
         raise ConfigError(f"channels={channels!r} is not supported, expected 1 or 3")
@@ -72,8 +99,10 @@ def pil_to_channels(image: Image.Image, channels: int) -> Image.Image:
             values = values * 255.0
         gray = Image.fromarray(np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8), mode="L")
         return gray if channels == 1 else gray.convert("RGB")
-    if mode in ("P", "PA"):
-        image = image.convert("RGBA")
+    if _has_alpha(image):
+        image = on_white(image)
+    elif mode in ("P", "PA"):
+        image = image.convert("RGB")
     target = "L" if channels == 1 else "RGB"
     return image if image.mode == target else image.convert(target)
 
@@ -188,29 +217,90 @@ def save_images(
     ]
 
 
+_EXIF_ORIENTATION = 0x0112
+_PILLOW_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def _pixel_limit_reason(pixels: int | None) -> str:
+    limit = Image.MAX_IMAGE_PIXELS
+    count = f"{pixels:,} pixels" if pixels is not None else "more pixels"
+    return (
+        f"declares {count}, over Pillow's limit of {limit:,} (PIL.Image.MAX_IMAGE_PIXELS): refused unread as a "
+        f"possible decompression bomb"
+    )
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike, what: str | None = None) -> Iterator[Image.Image]:
+    """``Image.open(path)``: the header only (the format found by content, not by suffix), and the file open
+    while the ``with`` block runs. An image declaring more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (Pillow
+    itself only warns up to twice that) raises a one-line ``DataError`` starting with ``what`` (default:
+    ``image 'PATH'``) before any pixel is decoded; other failures are Pillow's own exceptions."""
+    what = f"image '{path}'" if what is None else what
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError as error:
+        found = _PILLOW_PIXELS.search(str(error))
+        raise DataError(f"{what} {_pixel_limit_reason(int(found.group(1)) if found else None)}") from None
+    with image:
+        limit = Image.MAX_IMAGE_PIXELS
+        if limit is not None and image.width * image.height > limit:
+            raise DataError(f"{what} {_pixel_limit_reason(image.width * image.height)}")
+        yield image
+
+
+def oriented_size(image: Image.Image) -> tuple[int, int]:
+    """``(width, height)`` of an opened image as it is shown: swapped when its EXIF orientation turns it a
+    quarter turn."""
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block only loses the orientation, as in exif_transpose
+        orientation = 1
+    return (image.height, image.width) if orientation in (5, 6, 7, 8) else image.size
+
+
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Decode an image file (its first frame when animated) with its EXIF orientation applied.
+
+    The format comes from the content, not the suffix. Images over Pillow's pixel limit are refused before
+    decoding (:func:`open_image`); anything unreadable is a one-line ``DataError`` naming the file.
+    """
+    source = Path(path)
+    try:
+        with open_image(source) as image:
+            image.load()  # the first frame of an animated GIF, WebP or PNG
+            return ImageOps.exif_transpose(image)  # a copy, so it outlives the file
+    except VqgenError:
+        raise
+    except Exception as error:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, ... for bad files
+        raise DataError(f"cannot decode image '{source}': {_one_line(error)}") from error
+
+
 def load_image(path: str | os.PathLike, channels: int | None = None) -> np.ndarray:
     """Read an image file as uint8 ``[H, W, C]``; C is ``channels`` (1 or 3) or, if None, the file's own (1 or 3).
 
-    EXIF orientation is applied and alpha dropped. Missing or undecodable files raise ``DataError``.
+    EXIF orientation is applied, alpha composited over white, an animated file's first frame taken and
+    everything converted as :func:`pil_to_channels` says. Missing, undecodable or oversized files (over
+    ``PIL.Image.MAX_IMAGE_PIXELS``) raise ``DataError``.
     """
     source = Path(path)
     if not source.is_file():
         why = "is not a file" if source.exists() else "does not exist"
         raise DataError(f"image file '{source}' {why}")
+    image = read_image(source)
+    own = image_mode_channels(image.mode)
+    if own is None:
+        raise DataError(
+            f"image '{source}' has unsupported mode {image.mode}, expected a grayscale or colour image"
+        )
     try:
-        with Image.open(source) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-        own = image_mode_channels(image.mode)
-        if own is None:
-            raise DataError(
-                f"image '{source}' has unsupported mode {image.mode}, expected a grayscale or colour image"
-            )
         array = np.asarray(pil_to_channels(image, own if channels is None else channels))
     except VqgenError:
         raise
-    except Exception as error:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, ... for bad files
-        raise DataError(f"cannot decode image '{source}': {_one_line(error)}") from error
+    except Exception as error:  # noqa: BLE001 - a conversion Pillow cannot do
+        raise DataError(f"cannot convert image '{source}': {_one_line(error)}") from error
     return array[..., None] if array.ndim == 2 else array
 
 
