@@ -12,7 +12,9 @@ downloaded: the feature network is trained here.
    feature layer, 9 logits) trained on the emoji TRAIN split's group labels with random shifts, scaling and
    flips (16 epochs, seed ``--classifier-seed``); cached in ``benchmarks/out/emoji_classifier.safetensors``
    under a key of its settings and the build. Its group accuracy on the TEST split (other base emoji) is
-   reported: it bounds how well it can judge samples.
+   reported: it bounds how well it can judge samples. On /tmp/emoji64, seed 0 reached 82.8% on the test split
+   (87.1% on the train split) after about 30 minutes of training with one thread on the loaded 2-core
+   machine (2026-12-02); later runs load the cache.
 2. Samples: ``load_pipeline(--pipeline)``, then ``pipe(num_samples=N, class_labels=[0, 1, ..., 8, 0, 1, ...],
    generator=torch.Generator().manual_seed(--seed), output_type="pt")`` with the pipeline's default guidance
    (``--guidance-scale`` replaces it), rounded to uint8 like a saved PNG. Generation time is reported, never

@@ -111,6 +111,30 @@ def test_value_at_bytes_is_linear_in_log_bytes():
     assert nearest_point(points, 290)["bytes"] == 400 and nearest_point(points, 270)["bytes"] == 200
 
 
+def test_targets_read_webp_at_the_vqz_bytes_or_settle_below_its_range():
+    def point(quality: int, size: float, psnr: float) -> dict:
+        return {"quality": quality, "bytes": size, "psnr": psnr, "ssim": 0.5, "ms_ssim": 0.5}
+
+    curves = {
+        "webp": [point(0, 190.0, 22.0), point(5, 300.0, 25.0)],
+        "webp-m6": [point(0, 185.0, 21.5), point(5, 290.0, 26.0)],
+    }
+    steps = {"steps": 100, "tokenizer_steps": 100}
+    for vqz_bytes, vqz_psnr in ((240.0, 24.5), (150.0, 23.0)):
+        row = {"name": "vqgen .vqz", "bytes": vqz_bytes, "psnr": vqz_psnr}
+        readings = emoji_rate_distortion.equal_bytes_rows([row], curves)
+        goal = emoji_rate_distortion.targets(readings, curves, row, {"psnr": 24.0}, steps)
+        assert goal["tokenizer_minus_vqmodel_db"] == pytest.approx(vqz_psnr - 24.0) and goal["equal_steps"]
+        if vqz_bytes == 240.0:  # WebP method 6 reads higher at 240 B: it is the peer
+            expected = 21.5 + 4.5 * math.log(240 / 185) / math.log(290 / 185)
+            assert goal["vqz_webp_peer"] == "webp-m6"
+            assert goal["vqz_minus_webp_db"] == pytest.approx(24.5 - expected)
+        else:  # below both sweeps: compared with the smallest files, the better of which has 22.0 dB
+            assert goal["vqz_minus_webp_db"] is None and goal["webp_smallest_bytes"] == 185.0
+            assert goal["vqz_minus_smallest_webp_db"] == pytest.approx(1.0)
+            assert "beats: fewer bytes and higher PSNR" in emoji_rate_distortion.print_targets(goal)
+
+
 def test_parse_qualities_and_spread_indices():
     assert parse_qualities("0-3,10,2") == [0, 1, 2, 3, 10]
     assert parse_qualities("0-100") == list(range(101))
