@@ -1255,3 +1255,79 @@ def test_load_video_resampling_a_file_with_huge_timestamps(media, max_frames):
             _one_line(error, str(path))
         else:
             assert fps == 8.0 and math.prod(frames.shape) < 1 << 28
+
+
+# ----------------------------------------------------------------------------------- condition fields
+
+FAMILIES = ["bass", "brass", "organ"]
+PITCHES = ["36", "48", "60", "72", "84"]
+
+
+@pytest.fixture(scope="module")
+def named(tmp_path_factory) -> dict[str, Path]:
+    """Saved pipelines with value names: fields family (3) and pitch (5), and one class field cat/dog/owl."""
+    from vqgen.priors.prior import CodePrior
+
+    root = tmp_path_factory.mktemp("named")
+    torch.manual_seed(0)
+    fields = CodePrior(
+        16, [4, 4], condition_fields={"family": 3, "pitch": 5}, hidden_size=32, num_layers=1, num_heads=4
+    ).eval()
+    names = {"family": FAMILIES, "pitch": PITCHES}
+    ImagePipeline(make_tokenizer(), fields, condition_names=names).save_pretrained(str(root / "fields"))
+    classes = {"class": ["cat", "dog", "owl"]}
+    ImagePipeline(make_tokenizer(), make_prior(), condition_names=classes).save_pretrained(
+        str(root / "classes")
+    )
+    return {"fields": root / "fields", "classes": root / "classes"}
+
+
+@pytest.mark.parametrize(
+    "which, arguments, names",
+    [
+        ("fields", {"conditions": {"velocity": 100}}, ["unknown condition 'velocity'", "family, pitch"]),
+        ("fields", {"conditions": {"pitch": 61}}, ["pitch 61 is not a value this pipeline was trained on", "36, 48, 60, 72, 84"]),
+        ("fields", {"conditions": {"pitch": [60, 96]}}, ["pitch 96", "36, 48, 60, 72, 84"]),
+        ("fields", {"conditions": {"family": "kazoo"}}, ["unknown family 'kazoo'", "bass, brass, organ"]),
+        ("fields", {"conditions": {"family": 3}}, ["condition 'family' must lie in [-1, 3)"]),
+        ("fields", {"conditions": {"family": True}}, ["condition 'family' must be integers"]),
+        ("fields", {"class_labels": 1}, ["need a prior with one condition field", "family, pitch"]),
+        ("classes", {"class_labels": "cow"}, ["unknown class label 'cow'", "cat, dog, owl"]),
+        ("classes", {"class_labels": ["cat", "cow"]}, ["unknown class label 'cow'"]),
+        ("classes", {"conditions": {"colour": "red"}}, ["unknown condition 'colour'", "class"]),
+    ],
+)  # fmt: skip
+def test_bad_conditions_to_a_pipeline(named, which, arguments, names):
+    pipe = ImagePipeline.from_pretrained(named[which])
+    with pytest.raises(VqgenError) as error:
+        pipe(num_samples=2, **arguments)
+    _one_line(error.value, *names)
+
+
+@pytest.mark.parametrize(
+    "which, flags, message",
+    [
+        ("fields", ["--condition", "velocity=100"], "unknown condition 'velocity': this pipeline's fields are family, pitch"),
+        ("fields", ["--condition", "pitch=61"], "pitch 61 is not a value this pipeline was trained on; pitch takes 36, 48, 60, 72, 84"),
+        ("fields", ["--condition", "family=kazoo"], "unknown family 'kazoo'; family takes bass, brass, organ"),
+        ("fields", ["--condition", "family"], "--condition takes FIELD=VALUE (this pipeline's fields: family, pitch), got 'family'"),
+        ("fields", ["--condition", "=brass"], "--condition takes FIELD=VALUE"),
+        ("classes", ["--class-label", "cow"], "unknown class label 'cow'; class takes cat, dog, owl"),
+        ("classes", ["--class-label", "cat", "cow"], "unknown class label 'cow'; class takes cat, dog, owl"),
+        ("classes", ["--condition", "class=cow"], "unknown class 'cow'; class takes cat, dog, owl"),
+    ],
+)  # fmt: skip
+def test_cli_refuses_bad_conditions_with_one_line(named, tmp_path, capsys, which, flags, message):
+    argv = ["generate", "image", "--pipeline", str(named[which]), "--num-samples", "2", *flags]
+    status, err = _cli([*argv, "--output", str(tmp_path / "g.png"), "--no-progress"], capsys)
+    assert status == 2, err
+    assert message in _error_line(err)
+
+
+def test_cli_compress_by_condition_names(named, tmp_path, capsys):
+    image = tmp_path / "in.png"
+    image.write_bytes(_png_bytes(8))
+    compress = ["compress", "--pipeline", str(named["fields"]), "--input", str(image)]
+    assert cli.main([*compress, "--condition", "family=brass", "--output", str(tmp_path / "a.vqz")]) == 0
+    status, err = _cli([*compress, "--condition", "pitch=61", "--output", str(tmp_path / "b.vqz")], capsys)
+    assert status == 2 and "pitch takes 36, 48, 60, 72, 84" in _error_line(err)

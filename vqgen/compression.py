@@ -3,6 +3,8 @@
 File layout (``.vqz``, little-endian): the magic ``VQZ1``, format version, 8-byte pipeline checksum, media
 shape, item count and optional class labels, a CRC-32 of the coded tokens, then the range coder's uint32 words,
 then a CRC-32 of all the bytes before it (a flipped bit anywhere is refused instead of decoding to other media).
+The labels are a count ``F`` (uint8: 0 none, 1 a class label per item as always, more for a prior with several
+condition fields) and ``F * items`` uint16 value indices, field by field (65535: the field's null).
 
 The reference path. Decoding must rebuild the probabilities the encoder used, so both sides compute them on ONE
 pinned path that no sampler change touches: ``vqgen.priors.reference.ReferenceDecoder``, the prior's Llama
@@ -63,13 +65,23 @@ FORMAT_VERSION = 5
 FREQUENCY_BITS = 16
 
 
+#: Prior config keys added after format 5, with the value that leaves the coding as it was: left out of the
+#: checksum at that value, so files of older pipelines keep decompressing.
+_LATER_CONFIG_DEFAULTS = {"condition_fields": None}
+_NULL_VALUE = 0xFFFF
+
+
 def pipeline_checksum(pipe) -> str:
     """A short hash of both components' configs and weights: equal checksums code identically."""
     from vqgen.data.shards import tokenizer_fingerprint
 
     digest = hashlib.sha256(tokenizer_fingerprint(pipe.tokenizer).encode())
     # Keys such as ``_name_or_path`` say where the prior was loaded from, not how it codes.
-    config = {k: v for k, v in dict(pipe.prior.config).items() if not k.startswith("_")}
+    config = {
+        k: v
+        for k, v in dict(pipe.prior.config).items()
+        if not k.startswith("_") and not (k in _LATER_CONFIG_DEFAULTS and v == _LATER_CONFIG_DEFAULTS[k])
+    }
     digest.update(json.dumps(config, sort_keys=True, default=str).encode())
     for name, tensor in sorted(pipe.prior.state_dict().items()):
         digest.update(name.encode())
@@ -100,7 +112,8 @@ def frequencies(logits: torch.Tensor) -> np.ndarray:
 
 
 def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code: Callable) -> torch.Tensor:
-    """Walk the prior's layout on the reference path; returns tokens ``[num_items, length]`` (CPU).
+    """Walk the prior's layout on the reference path under condition indices ``labels`` ``[num_items, F]``
+    (None: every field null); returns tokens ``[num_items, length]`` (CPU).
 
     At every coded position ``code(position, counts)`` gets the integer counts ``[num_items, hi - lo]`` over the
     position's code range ``[lo, hi)`` (``frequencies``; the same numbers on both sides) and returns the chosen
@@ -127,7 +140,7 @@ def _walk_layout(pipe, num_items: int, labels: torch.Tensor | None, code: Callab
         return out
 
     with _one_thread(), torch.inference_mode():
-        prefix = prior.prefix(labels, num_items).cpu()
+        prefix = prior.prefix(None, num_items, conditions=labels).cpu()
         decoder = ReferenceDecoder(prior, num_items, prior.num_prefix_tokens + layout.steps - 1)
         walk(decoder, prefix, tokens, pick, streams=streams)
     return tokens
@@ -137,16 +150,21 @@ def _tokens_crc(tokens: torch.Tensor) -> int:
     return zlib.crc32(tokens.to(torch.int32).numpy().astype("<i4").tobytes())
 
 
-def _labels(pipe, class_labels, num_items: int) -> torch.Tensor | None:
-    if class_labels is None or not pipe.prior.is_conditional:
-        if class_labels is not None:
-            raise ConfigError("class_labels were given but the pipeline's prior is unconditional")
+def _labels(pipe, class_labels, num_items: int, conditions=None) -> torch.Tensor | None:
+    """Condition indices ``[num_items, F]`` on the CPU (``CodePrior.condition_indices``), or None."""
+    if not pipe.prior.is_conditional:
+        for name, given in (("class_labels", class_labels), ("conditions", conditions)):
+            if given is not None:
+                raise ConfigError(f"{name} were given but the pipeline's prior is unconditional")
         return None
-    return pipe.prior.labels_tensor(class_labels, num_items).cpu()
+    indices = pipe.prior.condition_indices(class_labels, num_items, conditions)
+    return None if indices is None else indices.cpu()
 
 
-def compress(pipe, media, class_labels=None) -> bytes:
-    """Encode ``media`` (any form ``pipe.preprocess`` accepts) to bytes; see :func:`decompress`."""
+def compress(pipe, media, class_labels=None, conditions=None) -> bytes:
+    """Encode ``media`` (any form ``pipe.preprocess`` accepts) to bytes under value indices (``class_labels``
+    or ``conditions``, as ``CodePrior.condition_indices`` takes them; names are the pipeline's to resolve, see
+    ``TokenPipeline.compress``); see :func:`decompress`."""
     import constriction
 
     # The tokenizer runs as the caller set it up (its reconstruction is what decompress must give back);
@@ -155,7 +173,7 @@ def compress(pipe, media, class_labels=None) -> bytes:
     with torch.no_grad():
         tokens = pipe.prior.layout.flatten(pipe.tokenizer.encode(x).cpu())
     num_items = tokens.shape[0]
-    labels = _labels(pipe, class_labels, num_items)
+    labels = _labels(pipe, class_labels, num_items, conditions)
     encoder = constriction.stream.queue.RangeEncoder()
     family = constriction.stream.model.Categorical(perfect=False)
     symbols_of = tokens.numpy()
@@ -173,12 +191,15 @@ def compress(pipe, media, class_labels=None) -> bytes:
 
 
 def _pack_header(checksum: str, shape, num_items: int, labels: torch.Tensor | None, tokens_crc: int) -> bytes:
-    """Binary header: magic, version, 8-byte pipeline checksum, media shape, item count, optional labels, and
-    the CRC-32 of the coded tokens."""
+    """Binary header: magic, version, 8-byte pipeline checksum, media shape, item count, optional labels
+    ``[num_items, F]`` (field by field, null as 65535), and the CRC-32 of the coded tokens."""
+    fields = 0 if labels is None else labels.shape[1]
     parts = [MAGIC, struct.pack("<B8sB", FORMAT_VERSION, bytes.fromhex(checksum), len(shape))]
-    parts += [struct.pack(f"<{len(shape)}HIB", *shape, num_items, labels is not None)]
+    parts += [struct.pack(f"<{len(shape)}HIB", *shape, num_items, fields)]
     if labels is not None:
-        parts.append(struct.pack(f"<{num_items}H", *labels.tolist()))
+        values = labels.T.reshape(-1)
+        values = torch.where(values < 0, _NULL_VALUE, values)
+        parts.append(struct.pack(f"<{num_items * fields}H", *values.tolist()))
     parts.append(struct.pack("<I", tokens_crc))
     return b"".join(parts)
 
@@ -202,12 +223,16 @@ def read_header(data: bytes) -> tuple[dict, np.ndarray]:
             raise DataError("the compressed file is corrupt or truncated (its CRC-32 does not match)")
         data = data[:-4]
         offset = 14
-        *shape, num_items, has_labels = struct.unpack_from(f"<{ndim}HIB", data, offset)
+        *shape, num_items, fields = struct.unpack_from(f"<{ndim}HIB", data, offset)
         offset += struct.calcsize(f"<{ndim}HIB")
         labels = None
-        if has_labels:
-            labels = list(struct.unpack_from(f"<{num_items}H", data, offset))
-            offset += 2 * num_items
+        if fields:
+            values = struct.unpack_from(f"<{num_items * fields}H", data, offset)
+            labels = [
+                [-1 if v == _NULL_VALUE else v for v in values[f * num_items : (f + 1) * num_items]]
+                for f in range(fields)
+            ]
+            offset += 2 * num_items * fields
         (tokens_crc,) = struct.unpack_from("<I", data, offset)
         offset += 4
     except struct.error:
@@ -219,14 +244,16 @@ def read_header(data: bytes) -> tuple[dict, np.ndarray]:
         "pipeline": checksum.hex(),
         "sample_shape": shape,
         "items": num_items,
-        "class_labels": labels,
+        "class_labels": labels[0] if labels is not None and fields == 1 else None,
+        "conditions": labels,
         "tokens_crc": tokens_crc,
     }
     return header, np.frombuffer(body, dtype="<u4").astype(np.uint32)
 
 
-def decompress_codes(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
-    """Bytes from :func:`compress` -> (codes ``[N, *grid]`` on the CPU, class labels or None)."""
+def decompress_codes(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | dict[str, list[int]] | None]:
+    """Bytes from :func:`compress` -> (codes ``[N, *grid]`` on the CPU, its labels: None, the class labels
+    (a list), or for a prior with several fields ``{field: indices}`` (-1: null))."""
     import constriction
 
     header, words = read_header(data)
@@ -236,7 +263,7 @@ def decompress_codes(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]
             f"{pipeline_checksum(pipe)}: decompress it with the pipeline that compressed it"
         )
     num_items = int(header["items"])
-    labels = None if header["class_labels"] is None else torch.tensor(header["class_labels"])
+    labels = None if header["conditions"] is None else torch.tensor(header["conditions"]).T
     decoder = constriction.stream.queue.RangeDecoder(words)
     family = constriction.stream.model.Categorical(perfect=False)
 
@@ -252,11 +279,20 @@ def decompress_codes(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]
             "the decoded codes fail the file's CRC-32: this machine computed other probabilities than the one "
             "that compressed it (see vqgen.compression)"
         )
-    return pipe.prior.layout.unflatten(tokens), None if labels is None else labels.tolist()
+    return pipe.prior.layout.unflatten(tokens), _label_lists(pipe, labels)
 
 
-def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | None]:
-    """Bytes from :func:`compress` -> (media ``[N, *sample_shape]`` in [-1, 1], class labels or None).
+def _label_lists(pipe, labels: torch.Tensor | None) -> list[int] | dict[str, list[int]] | None:
+    if labels is None:
+        return None
+    if labels.shape[1] == 1:
+        return labels[:, 0].tolist()
+    return {name: labels[:, f].tolist() for f, name in enumerate(pipe.prior.condition_fields)}
+
+
+def decompress(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | dict[str, list[int]] | None]:
+    """Bytes from :func:`compress` -> (media ``[N, *sample_shape]`` in [-1, 1], labels as
+    :func:`decompress_codes` returns them).
 
     The media equal ``tokenizer.decode(tokenizer.encode(original))`` exactly.
     """

@@ -130,6 +130,8 @@ def describe_pipeline(folder: str | Path) -> dict:
         "codebook_size": prior.get("codebook_size"),
         "layout": prior.get("layout"),
         "num_classes": prior.get("num_classes"),
+        "condition_fields": prior.get("condition_fields"),
+        "condition_names": index.get("condition_names"),
         "checksums": "no manifest (not verified)"
         if manifest is None
         else f"{len(manifest['files'])} files verified",

@@ -25,7 +25,14 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--output", required=True, help="the .vqz file to write")
     p.add_argument(
-        "--class-label", type=int, default=None, help="code under this class (default: null class)"
+        "--class-label", default=None, help="code under this class, an index or a name (default: null class)"
+    )
+    p.add_argument(
+        "--condition",
+        action="append",
+        default=None,
+        metavar="FIELD=VALUE",
+        help="code under this value of a condition field (repeat per field; default: the field's null)",
     )
     p.set_defaults(func=run)
 
@@ -33,6 +40,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> None:
     """Range-code one file (any form ``pipe.preprocess`` reads) into a ``.vqz`` file."""
     from vqgen.io import atomic_write_bytes
+    from vqgen.pipelines.conditions import class_label_word, parse_condition_flags
     from vqgen.pipelines.loading import load_pipeline
 
     source, output = Path(args.input), Path(args.output)
@@ -41,6 +49,10 @@ def run(args: argparse.Namespace) -> None:
     if not source.is_file():
         raise DataError(f"input file '{source}' does not exist")
     pipe = load_pipeline(args.pipeline)
-    data = pipe.compress(source, class_labels=args.class_label)
+    if args.class_label is not None and args.condition:
+        raise ConfigError("pass --class-label or --condition, not both")
+    label = None if args.class_label is None else class_label_word(args.class_label)
+    conditions = parse_condition_flags(pipe, args.condition) if args.condition else None
+    data = pipe.compress(source, class_labels=label, conditions=conditions)
     atomic_write_bytes(args.output, data)
     print(f"wrote {args.output}: {len(data)} bytes ({source.stat().st_size} bytes in)")

@@ -23,20 +23,30 @@ def add_parser(sub) -> None:
         help="jittered copies of each item to add (images: rotation, shift, scale; audio: speed, shift, gain)",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--condition-fields",
+        default=None,
+        help="condition fields for the prior, read from these columns of the metadata.csv in the data folder "
+        "or its parent (e.g. family,pitch for demo:instrument-notes; default: the class sub-folders only)",
+    )
     p.add_argument("--no-progress", action="store_true")
     add_medium_flags(p, "encode data")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
+    from vqgen.data.conditions import ConditionedDataset, parse_condition_fields
     from vqgen.data.shards import encode_dataset
     from vqgen.loading import load_tokenizer
     from vqgen.media import medium_of
 
+    fields = None if args.condition_fields is None else parse_condition_fields(args.condition_fields)
     tokenizer = load_tokenizer(args.tokenizer)
     medium = medium_of(tokenizer)
     channels = tokenizer.config.in_channels
     dataset = load_data(args, medium, args.split, channels, strict=args.strict, tokenizer=tokenizer)
+    if fields:
+        dataset = ConditionedDataset(dataset, fields)
     tokenizer.code_grid(medium.item_shape(dataset))
     manifest = encode_dataset(
         tokenizer,
@@ -49,6 +59,9 @@ def run(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
     )
     grid = "x".join(str(g) for g in manifest["code_grid"])
+    conditions = manifest.get("condition_fields")
+    described = "; ".join(f"{name}: {len(values)} values" for name, values in (conditions or {}).items())
     print(
         f"wrote {manifest['num_items']} code grids of {grid} ({manifest['codebook_size']} codes) to {args.output}"
+        + (f" with condition fields ({described})" if described else "")
     )

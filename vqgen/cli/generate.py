@@ -32,7 +32,20 @@ def add_parser(sub) -> None:
         default=None,
         help="default: 16 images, 4 videos, 1 audio clip to a file and 4 to a directory",
     )
-    p.add_argument("--class-label", type=int, nargs="+", default=None, help="one label, or one per sample")
+    p.add_argument(
+        "--class-label",
+        nargs="+",
+        default=None,
+        help="one label, or one per sample: a class index or a class name (e.g. smileys-emotion)",
+    )
+    p.add_argument(
+        "--condition",
+        action="append",
+        default=None,
+        metavar="FIELD=VALUE",
+        help="a condition field's value by name or number, e.g. --condition family=brass --condition pitch=60 "
+        "(repeat per field; a field left out is unconditional)",
+    )
     p.add_argument("--unconditional", action="store_true", help="sample from the null class, no labels")
     p.add_argument(
         "--guidance-scale",
@@ -73,7 +86,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from vqgen.media import get_medium, medium_of
-    from vqgen.pipelines.base import generate_samples, process_state, sample_labels
+    from vqgen.pipelines.base import generate_samples, process_state
+    from vqgen.pipelines.conditions import condition_call_arguments
     from vqgen.pipelines.loading import load_pipeline, place_pipeline, resolve_device
     from vqgen.priors.sampling_config import SamplingConfig
 
@@ -97,11 +111,13 @@ def run(args: argparse.Namespace) -> None:
     pipe = place_pipeline(pipe, device, args.dtype)
     call_options = medium.call_options(pipe, **medium_options(args, medium, "generate"))
     num_samples = args.num_samples or medium.default_num_samples(output)
-    labels = sample_labels(pipe, num_samples, args.class_label, args.unconditional)
+    conditions = condition_call_arguments(
+        pipe, num_samples, args.class_label, args.condition, args.unconditional
+    )
     out = generate_samples(
         pipe,
         num_samples,
-        class_labels=labels,
+        **conditions,
         sampling=sampling,
         seed=args.seed,
         batch_size=args.batch_size,

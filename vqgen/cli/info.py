@@ -30,10 +30,20 @@ def run(args: argparse.Namespace) -> None:
         print(f"{report['pipeline']} in {args.path}: checksums {report['checksums']}")
         for name, part in report["components"].items():
             print(f"  {name}: {part['class']}, {part['weight_bytes'] / 1e6:.2f} MB of weights")
+        fields = report.get("condition_fields")
+        conditions = (
+            "condition fields "
+            + ", ".join(f"{name} ({count} values)" for name, count in sorted(fields.items()))
+            if fields
+            else f"{report['num_classes']} classes"
+        )
         print(
             f"  code grid {report['code_grid']}, codebook {report['codebook_size']}, layout {report['layout']}, "
-            f"{report['num_classes']} classes"
+            f"{conditions}"
         )
+        if report.get("condition_names"):
+            for name, values in report["condition_names"].items():
+                print(f"  {name}: {', '.join(values[:20])}{', ...' if len(values) > 20 else ''}")
         print(json.dumps({"provenance": report["provenance"], "components": report["components"]}, indent=2))
     else:
         from vqgen.loading import read_config

@@ -17,7 +17,12 @@ def add_parser(sub) -> None:
         "--val-shards", default=None, help="held-out shards for the validation loss (bits per token)"
     )
     p.add_argument("--tokenizer", required=True, help="the tokenizer that made the shards")
-    p.add_argument("--unconditional", action="store_true", help="ignore labels, train an unconditional prior")
+    p.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="ignore labels, train an unconditional prior (default: conditioned on the shards' class folders, "
+        "or on their condition fields from vqgen encode --condition-fields)",
+    )
     p.add_argument("--hidden-size", type=int, default=256)
     p.add_argument("--num-layers", type=int, default=6)
     p.add_argument("--num-heads", type=int, default=8)
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> None:
         dropout=args.dropout,
         **model,
     )
-    save_samples = sample_preview(tokenizer, prior.num_classes)
+    save_samples = sample_preview(tokenizer)
     prior = train_prior(prior, train, options, val_dataset=val, save_samples=save_samples)
     pipeline_dir = Path(options.output) / "pipeline"
     provenance = {
@@ -79,7 +84,7 @@ def run(args: argparse.Namespace) -> None:
         "options": {k: v for k, v in vars(options).items() if isinstance(v, (int, float, str, bool))},
     }
     if process_state().is_main_process:  # under accelerate launch one process writes the folder
-        save_pipeline(
-            tokenizer, prior, pipeline_dir, provenance, **medium_options(args, medium, "train-prior")
-        )
+        names = train.condition_names if prior.is_conditional else None
+        extra = medium_options(args, medium, "train-prior")
+        save_pipeline(tokenizer, prior, pipeline_dir, provenance, condition_names=names, **extra)
         print(f"saved prior to {options.output} and the pipeline (tokenizer + prior) to {pipeline_dir}")

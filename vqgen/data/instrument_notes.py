@@ -7,7 +7,8 @@ file, family, family_id, program, program_name, pitch, velocity, split, gain_db)
 :class:`~vqgen.data.audio.AudioFolderDataset` reads a split with the 16 family folders as classes; the
 ``NN-`` prefix (the GM family number) makes its sorted-folder labels equal the ``family_id`` column (in a
 full build, where every family has notes in both splits; the dataset numbers only folders holding files).
-``demo:instrument-notes`` names the build at :func:`instrument_notes_root`.
+``demo:instrument-notes`` names the build at :func:`instrument_notes_root`. ``vqgen encode --condition-fields
+family,pitch`` conditions a prior on two fields instead, read from ``metadata.csv`` (``vqgen.data.conditions``).
 
 What is rendered (all module constants, recorded in the manifest):
 

@@ -4,6 +4,11 @@ A shard folder holds ``manifest.json`` and ``shard-00000.safetensors``, ... Each
 (int32 ``[n, *grid]``) and ``labels`` (int64 ``[n]``, -1 when unlabelled). The manifest names what made the
 codes (tokenizer class and fingerprint), the code grid, the codebook size, the media shape and the label
 names, so codes from another tokenizer are refused instead of silently training a useless prior.
+
+Condition fields (a data set with ``condition_names``, e.g. ``vqgen encode --condition-fields family,pitch``):
+each shard also stores ``labels.<field>`` (int64 ``[n]``, -1 where an item has no value) per field, and the
+manifest ``condition_fields`` ``{field: [value names]}``. Folders without them (all older ones) read as the single
+field ``"class"`` of ``labels`` and ``label_names``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from vqgen.io import _one_line, atomic_path
 from vqgen.media.audio import jitter_audio  # noqa: F401 - importable from here as before
 from vqgen.media.base import item_medium, media
 from vqgen.media.image import jitter_images  # noqa: F401 - importable from here as before
+from vqgen.priors.conditions import CLASS_FIELD
 
 __all__ = [
     "CodeShardDataset",
@@ -62,7 +68,8 @@ def encode_dataset(
     progress: bool = True,
 ) -> dict:
     """Encode every item of a ``dataset`` (items ``{"pixels" | "video" | "audio", "label"}``) into shards under
-    ``output``.
+    ``output``. A data set with ``condition_names`` ``{field: value names}`` (items with ``"conditions":
+    {field: index}``, -1 for none) adds its per-field labels.
 
     ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``; the
     medium's ``augment``: ``vqgen.media.image.jitter_images``, ``vqgen.media.audio.jitter_audio``), which
@@ -85,6 +92,8 @@ def encode_dataset(
     sample_shape = tuple(dataset[0][key].shape)
     grid = tuple(tokenizer.code_grid(sample_shape))
     codes, labels = [], []
+    condition_names = getattr(dataset, "condition_names", None) or {}
+    fields: dict[str, list[torch.Tensor]] = {name: [] for name in condition_names}
     starts = range(0, len(dataset), batch_size)
     for start in tqdm(starts, desc="encode", unit="batch", disable=not progress):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
@@ -93,7 +102,10 @@ def encode_dataset(
             views = items if copy == 0 else medium.augment(items, generator)
             codes.append(tokenizer.encode(views.to(device)).to("cpu", torch.int32))
             labels.append(batch["label"].long())
+            for name, parts in fields.items():
+                parts.append(batch["conditions"][name].long())
     codes, labels = torch.cat(codes), torch.cat(labels)
+    field_labels = {f"labels.{name}": torch.cat(parts) for name, parts in fields.items()}
 
     label_names = getattr(dataset, "label_names", None)
     manifest = {
@@ -110,19 +122,23 @@ def encode_dataset(
         "source": source,
         "shards": [],
     }
-    output = Path(output)
+    if condition_names:
+        manifest["condition_fields"] = {name: list(values) for name, values in condition_names.items()}
+    _write_shards(Path(output), manifest, shard_size, {"codes": codes, "labels": labels} | field_labels)
+    return manifest
+
+
+def _write_shards(output: Path, manifest: dict, shard_size: int, tensors: dict[str, torch.Tensor]) -> None:
+    """Write ``tensors`` (``codes``, ``labels``, ``labels.<field>``: ``[n, ...]``) in shards of ``shard_size``
+    items and the manifest (its ``shards`` list filled in) to ``output``, atomically."""
     with atomic_path(output) as temporary:
         temporary.mkdir()
-        for index, start in enumerate(range(0, codes.shape[0], shard_size)):
-            name = f"shard-{index:05d}.safetensors"
-            part = {
-                "codes": codes[start : start + shard_size].contiguous(),
-                "labels": labels[start : start + shard_size],
-            }
-            save_file(part, str(temporary / name))
-            manifest["shards"].append({"file": name, "items": int(part["codes"].shape[0])})
+        for index, start in enumerate(range(0, tensors["codes"].shape[0], shard_size)):
+            file = f"shard-{index:05d}.safetensors"
+            part = {key: value[start : start + shard_size].contiguous() for key, value in tensors.items()}
+            save_file(part, str(temporary / file))
+            manifest["shards"].append({"file": file, "items": int(part["codes"].shape[0])})
         (temporary / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
-    return manifest
 
 
 def _is_int(value: object, minimum: int) -> bool:
@@ -160,6 +176,13 @@ def _read_manifest(folder: Path) -> dict:
     names = manifest.get("label_names")
     if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
         raise bad("label_names", "null or a list of strings")
+    fields = manifest.get("condition_fields")
+    if fields is not None and not (
+        isinstance(fields, dict)
+        and fields
+        and all(isinstance(v, list) and v and all(isinstance(n, str) for n in v) for v in fields.values())
+    ):
+        raise bad("condition_fields", "null or {field: [value names]}")
     shards = manifest.get("shards")
     if not isinstance(shards, list):
         raise bad("shards", 'a list of {"file": NAME, "items": COUNT}')
@@ -173,59 +196,77 @@ def _read_manifest(folder: Path) -> dict:
     return manifest
 
 
+def _integer_labels(tensor: torch.Tensor | None, items: int) -> bool:
+    return (
+        tensor is not None
+        and not (tensor.dtype.is_floating_point or tensor.dtype.is_complex)
+        and tuple(tensor.shape) == (items,)
+    )
+
+
+def _read_shard(file: Path, items: int, grid: tuple[int, ...], fields) -> dict[str, torch.Tensor]:
+    """One shard's ``codes`` ``[items, *grid]``, ``labels`` ``[items]`` and ``labels.<field>`` of each of
+    ``fields``, as long tensors; a one-line ``DataError`` for anything missing or malformed."""
+    try:
+        tensors = load_file(str(file))
+    except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad file
+        raise DataError(f"cannot read code shard '{file}': {_one_line(error)}") from None
+    part = tensors.get("codes")
+    if (
+        part is None
+        or part.dtype.is_floating_point
+        or part.dtype.is_complex
+        or part.dtype == torch.bool
+        or tuple(part.shape[1:]) != grid
+        or part.shape[0] != items
+    ):
+        found = "no codes" if part is None else f"codes {part.dtype} {list(part.shape)}"
+        raise DataError(
+            f"code shard '{file}' holds {found}, expected {items} integer code grids {list(grid)}"
+        )
+    out = {"codes": part.long()}
+    for key in ["labels", *(f"labels.{name}" for name in fields)]:
+        value = tensors.get(key)
+        if not _integer_labels(value, items):
+            found = "none" if value is None else f"{value.dtype} {list(value.shape)}"
+            raise DataError(f"code shard '{file}' holds {key} {found}, expected {items} integer labels")
+        out[key] = value.long()
+    return out
+
+
 class CodeShardDataset(Dataset):
-    """All codes of a shard folder in memory; items are ``{"codes": long [*grid], "label": int, "index": int}``."""
+    """All codes of a shard folder in memory; items are ``{"codes": long [*grid], "label": int, "index": int}``,
+    plus ``"conditions": {field: int}`` (-1: none) for shards with condition fields."""
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.manifest = manifest = _read_manifest(self.folder)
         grid = tuple(manifest["code_grid"])
-        codes, labels = [], []
-        for shard in manifest["shards"]:
-            file = self.folder / shard["file"]
-            try:
-                tensors = load_file(str(file))
-            except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad file
-                raise DataError(f"cannot read code shard '{file}': {_one_line(error)}") from None
-            part, part_labels = tensors.get("codes"), tensors.get("labels")
-            if (
-                part is None
-                or part.dtype.is_floating_point
-                or part.dtype.is_complex
-                or part.dtype == torch.bool
-                or tuple(part.shape[1:]) != grid
-                or part.shape[0] != shard["items"]
-            ):
-                found = "no codes" if part is None else f"codes {part.dtype} {list(part.shape)}"
-                raise DataError(
-                    f"code shard '{file}' holds {found}, expected {shard['items']} integer code grids "
-                    f"{list(grid)}"
-                )
-            if (
-                part_labels is None
-                or part_labels.dtype.is_floating_point
-                or part_labels.dtype.is_complex
-                or tuple(part_labels.shape) != (shard["items"],)
-            ):
-                found = "none" if part_labels is None else f"{part_labels.dtype} {list(part_labels.shape)}"
-                raise DataError(
-                    f"code shard '{file}' holds labels {found}, expected {shard['items']} integer labels"
-                )
-            codes.append(part.long())
-            labels.append(part_labels.long())
-        if sum(len(part) for part in codes) == 0:
+        fields = manifest.get("condition_fields") or {}
+        parts = [
+            _read_shard(self.folder / shard["file"], shard["items"], grid, fields)
+            for shard in manifest["shards"]
+        ]
+        if sum(len(part["codes"]) for part in parts) == 0:
             raise DataError(f"code shard folder '{self.folder}' holds no items")
-        self.codes, self.labels = torch.cat(codes), torch.cat(labels)
+        self.codes = torch.cat([part["codes"] for part in parts])
+        self.labels = torch.cat([part["labels"] for part in parts])
+        #: Per-field labels ``{field: long [n]}`` (-1: none); empty for shards without condition fields.
+        self.field_labels = {name: torch.cat([part[f"labels.{name}"] for part in parts]) for name in fields}
         lo, hi = int(self.codes.min()), int(self.codes.max())
         if lo < 0 or hi >= manifest["codebook_size"]:
             raise DataError(
                 f"'{self.folder}' holds codes in [{lo}, {hi}], outside its codebook [0, {manifest['codebook_size']})"
             )
         classes = len(manifest.get("label_names") or ())
-        lo, hi = int(self.labels.min()), int(self.labels.max())
-        if lo < -1 or (classes and hi >= classes):
-            expected = f"[-1, {classes})" if classes else ">= -1"
-            raise DataError(f"'{self.folder}' holds labels in [{lo}, {hi}], expected {expected}")
+        for key, values, count in [("labels", self.labels, classes)] + [
+            (f"labels.{name}", self.field_labels[name], len(fields[name])) for name in fields
+        ]:
+            lo, hi = int(values.min()), int(values.max())
+            if lo < -1 or (count and hi >= count):
+                expected = f"[-1, {count})" if count else ">= -1"
+                what = "labels" if key == "labels" else f"{key} labels"
+                raise DataError(f"'{self.folder}' holds {what} in [{lo}, {hi}], expected {expected}")
 
     @property
     def code_grid(self) -> tuple[int, ...]:
@@ -243,11 +284,28 @@ class CodeShardDataset(Dataset):
     def num_classes(self) -> int:
         return len(self.label_names) if self.label_names else 0
 
+    @property
+    def condition_names(self) -> dict[str, list[str]] | None:
+        """Value names of each condition field: the manifest's ``condition_fields``, else ``{"class":
+        label_names}`` for folder classes, else None (unlabelled)."""
+        fields = self.manifest.get("condition_fields")
+        if fields:
+            return {name: list(values) for name, values in fields.items()}
+        return {CLASS_FIELD: list(self.label_names)} if self.label_names else None
+
+    @property
+    def condition_fields(self) -> dict[str, int]:
+        """``{field: number of values}`` of :attr:`condition_names` (empty when unlabelled)."""
+        return {name: len(values) for name, values in (self.condition_names or {}).items()}
+
     def __len__(self) -> int:
         return self.codes.shape[0]
 
     def __getitem__(self, index: int) -> dict:
-        return {"codes": self.codes[index], "label": int(self.labels[index]), "index": int(index)}
+        item = {"codes": self.codes[index], "label": int(self.labels[index]), "index": int(index)}
+        if self.field_labels:
+            item["conditions"] = {name: int(values[index]) for name, values in self.field_labels.items()}
+        return item
 
     def check_tokenizer(self, tokenizer: torch.nn.Module) -> None:
         """Refuse shards that ``tokenizer`` did not make (different config or weights)."""
@@ -259,7 +317,8 @@ class CodeShardDataset(Dataset):
             )
 
     def check_prior(self, prior: torch.nn.Module) -> None:
-        """Refuse shards whose grid or codebook differ from what ``prior`` models."""
+        """Refuse shards whose grid or codebook differ from what ``prior`` models, or that lack one of the
+        condition fields of a prior with several (or their value counts differ)."""
         if (
             list(prior.config.code_grid) != list(self.code_grid)
             or prior.config.codebook_size != self.codebook_size
@@ -268,10 +327,25 @@ class CodeShardDataset(Dataset):
                 f"shards in '{self.folder}' hold grid {list(self.code_grid)} with {self.codebook_size} codes; the prior "
                 f"models grid {list(prior.config.code_grid)} with {prior.config.codebook_size} codes"
             )
+        wanted = dict(getattr(prior, "condition_fields", {}))
+        have = {name: len(values) for name, values in (self.manifest.get("condition_fields") or {}).items()}
+        if len(wanted) > 1 and any(have.get(name) != count for name, count in wanted.items()):
+            theirs = ", ".join(f"{name} ({count})" for name, count in have.items()) or "none"
+            ours = ", ".join(f"{name} ({count})" for name, count in wanted.items())
+            raise MismatchError(
+                f"the prior's condition fields are {ours} values; shards in '{self.folder}' hold {theirs}"
+            )
 
     def check_matches(self, other: CodeShardDataset) -> None:
-        """Refuse a validation shard folder made by another tokenizer than this one."""
+        """Refuse a validation shard folder made by another tokenizer than this one, or whose condition fields
+        number their values otherwise."""
         if other.manifest["tokenizer_fingerprint"] != self.manifest["tokenizer_fingerprint"]:
             raise MismatchError(
                 f"validation shards '{other.folder}' come from another tokenizer than training shards '{self.folder}'"
+            )
+        ours, theirs = self.manifest.get("condition_fields"), other.manifest.get("condition_fields")
+        if (ours or theirs) and ours != theirs:
+            raise MismatchError(
+                f"validation shards '{other.folder}' have other condition fields or value names than training "
+                f"shards '{self.folder}': encode both with the same --condition-fields and metadata.csv"
             )

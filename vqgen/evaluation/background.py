@@ -21,6 +21,7 @@ config; :func:`load_background`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def check_background(prior: CodePrior, background) -> None:
         raise ConfigError(f"background must be a CodePrior, got {type(background).__name__}")
     if background.is_conditional:
         raise MismatchError(
-            f"the background prior has {background.num_classes} classes; a background is unconditional"
+            f"the background prior has condition fields ({background.condition_tokens.describe()}); "
+            "a background is unconditional"
         )
     ours, theirs = list(prior.config.code_grid), list(background.config.code_grid)
     if ours != theirs or background.config.codebook_size != prior.config.codebook_size:
@@ -128,15 +130,16 @@ def load_background(folder: str | Path) -> CodePrior:
 
 @torch.no_grad()
 def code_bits(
-    prior: CodePrior, codes: torch.Tensor, class_labels=None, batch_size: int = 256
+    prior: CodePrior, codes: torch.Tensor, class_labels=None, batch_size: int = 256, conditions=None
 ) -> torch.Tensor:
-    """``-log2 p(codes)`` float ``[B]`` of code grids long ``[B, *grid]`` (null class for a conditional prior
-    without ``class_labels``, or labels ``[B]``)."""
-    labels = prior.labels_tensor(class_labels, codes.shape[0])
+    """``-log2 p(codes)`` float ``[B]`` of code grids long ``[B, *grid]`` (every field null for a conditional
+    prior without ``class_labels`` or ``conditions``; else labels ``[B]``, or conditions as
+    ``CodePrior.condition_indices`` takes them)."""
+    indices = prior.condition_indices(class_labels, codes.shape[0], conditions)
     bits = []
     for start in range(0, codes.shape[0], batch_size):
-        chunk = None if labels is None else labels[start : start + batch_size]
-        nats = prior.log_likelihood(codes[start : start + batch_size], chunk)
+        chunk = None if indices is None else indices[start : start + batch_size]
+        nats = prior.log_likelihood(codes[start : start + batch_size], conditions=chunk)
         bits.append(-nats.float().cpu() / math.log(2))
     return torch.cat(bits) if bits else torch.zeros(0)
 
@@ -144,25 +147,36 @@ def code_bits(
 def class_marginal_bits(prior: CodePrior, codes: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """``-log2 (1/C) sum_y p(codes | y)`` float ``[B]`` for code grids long ``[B, *grid]``: the class marginal
     of a class-conditional prior (its null class is trained on the dropped-out labels only); an
-    unconditional prior gives its plain bits."""
+    unconditional prior gives its plain bits. With several condition fields ``y`` runs over every combination
+    of their values (``C = prod n_f`` likelihood passes)."""
     if not prior.is_conditional:
         return code_bits(prior, codes, batch_size=batch_size)
-    per_class = torch.stack(
-        [code_bits(prior, codes, label, batch_size) for label in range(prior.num_classes)], dim=1
+    combinations = list(itertools.product(*(range(n) for n in prior.condition_fields.values())))
+    per_value = torch.stack(
+        [
+            code_bits(prior, codes, batch_size=batch_size, conditions=torch.tensor([values]))
+            for values in combinations
+        ],
+        dim=1,
     )  # [B, C]
-    nats = torch.logsumexp(-per_class * math.log(2), dim=1) - math.log(prior.num_classes)
+    nats = torch.logsumexp(-per_value * math.log(2), dim=1) - math.log(len(combinations))
     return -nats / math.log(2)
 
 
 def likelihood_ratio_bits(
-    prior: CodePrior, background: CodePrior, codes: torch.Tensor, class_labels=None, batch_size: int = 256
+    prior: CodePrior,
+    background: CodePrior,
+    codes: torch.Tensor,
+    class_labels=None,
+    batch_size: int = 256,
+    conditions=None,
 ) -> torch.Tensor:
     """Anomaly score float ``[B]`` of code grids long ``[B, *grid]``: bits under ``prior`` (its class marginal
-    without ``class_labels``, else under labels ``[B]``) minus bits under ``background`` (higher = more
-    anomalous). Both priors must be on ``codes``' device."""
+    without ``class_labels`` or ``conditions``, else under them) minus bits under ``background`` (higher =
+    more anomalous). Both priors must be on ``codes``' device."""
     check_background(prior, background)
-    if class_labels is None:
+    if class_labels is None and conditions is None:
         prior_bits = class_marginal_bits(prior, codes, batch_size)
     else:
-        prior_bits = code_bits(prior, codes, class_labels, batch_size)
+        prior_bits = code_bits(prior, codes, class_labels, batch_size, conditions)
     return prior_bits - code_bits(background, codes, batch_size=batch_size)

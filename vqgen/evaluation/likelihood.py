@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vqgen.data.batching import collate
+from vqgen.errors import ConfigError
 from vqgen.io import atomic_path
 from vqgen.media.audio import spectrogram
 from vqgen.media.base import item_medium, medium_of
@@ -50,6 +51,11 @@ def score_dataset(
     ``conditional=True`` scores each item under its own label (items without one use the null class).
     ``views`` > 1 averages the likelihood ratio over jittered views drawn from ``seed`` (``pipe.score``).
     """
+    fields = pipe.prior.condition_fields
+    if conditional and len(fields) > 1:
+        raise ConfigError(
+            f"conditional scores use each item's class label; this pipeline has condition fields {', '.join(fields)}"
+        )
     rows = []
     entry = medium_of(pipe).item_key  # pixels, video or audio
     generator = torch.Generator().manual_seed(seed)

@@ -6,8 +6,8 @@ What ``vqgen train-prior`` and ``vqgen fit-background`` do, callable from Python
     shards = CodeShardDataset("runs/shards")
     set_seed(0)
     prior = prior_for_shards(shards, medium_of(tokenizer), hidden_size=192)
-    prior = train_prior(prior, shards, options, save_samples=sample_preview(tokenizer, prior.num_classes))
-    save_pipeline(tokenizer, prior, "runs/prior/pipeline")
+    prior = train_prior(prior, shards, options, save_samples=sample_preview(tokenizer))
+    save_pipeline(tokenizer, prior, "runs/prior/pipeline", condition_names=shards.condition_names)
 """
 
 from __future__ import annotations
@@ -43,15 +43,21 @@ def prior_for_shards(
     class_dropout: float = 0.1,
     dropout: float = 0.0,
 ):
-    """A new ``CodePrior`` over the code grid and codebook of ``shards`` (a ``CodeShardDataset``), with one class
-    per label name unless ``conditional`` is False, in ``layout`` (default: the medium's, ``raster`` for images
-    and video, ``delay`` for audio). Seed the random number generators first: its weights are drawn here."""
+    """A new ``CodePrior`` over the code grid and codebook of ``shards`` (a ``CodeShardDataset``), conditioned on
+    the shards' labels unless ``conditional`` is False: one class per label name (``num_classes``, as folder
+    classes always were), or the shards' named condition fields (``condition_fields``, e.g. from ``vqgen
+    encode --condition-fields family,pitch``); in ``layout`` (default: the medium's, ``raster`` for images and
+    video, ``delay`` for audio). Seed the random number generators first: its weights are drawn here."""
+    from vqgen.priors.conditions import CLASS_FIELD
     from vqgen.priors.prior import CodePrior
 
+    fields = shards.condition_fields if conditional else {}
+    classes = fields[CLASS_FIELD] if list(fields) == [CLASS_FIELD] else 0
     prior = CodePrior(
         codebook_size=shards.codebook_size,
         code_grid=list(shards.code_grid),
-        num_classes=shards.num_classes if conditional else 0,
+        num_classes=classes,
+        condition_fields=fields if fields and not classes else None,
         layout=layout or medium.default_layout,
         hidden_size=hidden_size,
         num_layers=num_layers,
@@ -64,19 +70,25 @@ def prior_for_shards(
     return prior
 
 
-def sample_preview(tokenizer, num_classes: int) -> Callable:
+def sample_preview(tokenizer, num_classes: int | None = None) -> Callable:
     """``save_samples(prior, path)`` for ``train_prior``: draws the medium's preview count (every class in turn
-    at guidance 3 when there are classes; seeded 0), decodes them with ``tokenizer`` and writes the medium's
-    preview (an image grid, rows of video frames, one WAV of all clips)."""
+    at guidance 3 when there are classes; with several condition fields sample ``i`` takes value ``i % n`` of
+    each; seeded 0), decodes them with ``tokenizer`` and writes the medium's preview (an image grid, rows of
+    video frames, one WAV of all clips). ``num_classes``: the classes to cycle (default: the prior's own)."""
     medium = medium_of(tokenizer)
 
     def save_samples(model, path: Path) -> None:
         count = medium.preview_samples
-        labels = [i % num_classes for i in range(count)] if num_classes else None
+        fields = model.condition_fields
+        if len(fields) > 1:
+            conditions = {name: [i % n for i in range(count)] for name, n in fields.items()}
+        else:
+            classes = model.num_classes if num_classes is None else num_classes
+            conditions = {name: [i % classes for i in range(count)] for name in fields} if classes else None
         codes = model.sample(
             count,
-            class_labels=labels,
-            guidance_scale=3.0 if num_classes else 1.0,
+            conditions=conditions,
+            guidance_scale=3.0 if conditions else 1.0,
             generator=torch.Generator().manual_seed(0),
         )
         media = tokenizer.decode(codes.to(tokenizer.device)).float().clamp(-1, 1)
@@ -87,7 +99,8 @@ def sample_preview(tokenizer, num_classes: int) -> Callable:
 
 def save_pipeline(tokenizer, prior, folder: str | Path, provenance: dict | None = None, **pipeline_options):
     """The pipeline of ``tokenizer``'s medium chaining ``tokenizer`` and ``prior`` (``pipeline_options``: video
-    ``fps``), saved to ``folder`` with ``provenance`` in its manifest; returns it."""
+    ``fps``, ``condition_names`` ``{field: [value names]}``), saved to ``folder`` with ``provenance`` in its
+    manifest; returns it."""
     pipeline = medium_of(tokenizer).pipeline_class(tokenizer, prior.eval(), **pipeline_options)
     pipeline.save_pretrained(str(folder), provenance=provenance)
     return pipeline

@@ -39,7 +39,8 @@ def _seconds(samples: int, rate: int) -> str:
 
 
 class AudioPipeline(TokenPipeline):
-    """``AudioTokenizer`` + ``CodePrior``: ``pipe(num_samples=4, class_labels=7).audios``.
+    """``AudioTokenizer`` + ``CodePrior``: ``pipe(num_samples=4, class_labels=7).audios``, or with named
+    condition fields ``pipe(conditions={"family": "brass", "pitch": 60}).audios``.
 
     Args:
         tokenizer: an ``AudioTokenizer``.
@@ -48,6 +49,8 @@ class AudioPipeline(TokenPipeline):
         background: optional unconditional ``CodePrior`` over the same grid, for likelihood-ratio scores.
         default_guidance_scale: the guidance drawn with when labels come without ``guidance_scale`` (saved in
             ``model_index.json``; None: 3).
+        condition_names: value names of the prior's condition fields ``{field: [names]}`` (saved in
+            ``model_index.json``; None: indices only).
     """
 
     medium = "audio"
@@ -104,6 +107,7 @@ class AudioPipeline(TokenPipeline):
         num_samples: int = 1,
         *,
         class_labels=None,
+        conditions=None,
         audio_length_in_s: float | None = None,
         prompt_audio=None,
         sampling: SamplingConfig | None = None,
@@ -120,7 +124,13 @@ class AudioPipeline(TokenPipeline):
         """Draw ``num_samples`` clips of ``audio_length_in_s`` seconds.
 
         Args:
-            class_labels: None (unconditional / null class), one int for all, or one per sample.
+            class_labels: None (unconditional / null class), one label for all, or one per sample: an int (an
+                index) or a value name of a single-field pipeline (:attr:`condition_names`).
+            conditions: for a prior with named condition fields, ``{field: values}``: one value for all or
+                one per sample (a list or a tensor ``[B]``), each a name (``"brass"``) or an int; an int is an
+                index, except for a field whose names are all integers, where it is the value itself
+                (``{"pitch": 60}`` means the pitch named ``"60"``). A missing field is that field's null
+                (unconditional in it). See ``vqgen.pipelines.conditions``.
             audio_length_in_s: seconds to return, at most :attr:`max_seconds` (the default). Only the code
                 frames covering them are sampled (``ceil(seconds * sample_rate / hop)``); the audio is cut to
                 ``round(seconds * sample_rate)`` samples.
@@ -156,6 +166,7 @@ class AudioPipeline(TokenPipeline):
             num_samples,
             sampling=sampling,
             class_labels=class_labels,
+            conditions=conditions,
             prompt=prompt,
             generator=generator,
             batch_size=batch_size,

@@ -21,6 +21,7 @@ from vqgen.checks import positive_number, whole_number
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
 from vqgen.evaluation.background import check_background
 from vqgen.integrity import verify_manifest, write_manifest
+from vqgen.pipelines.conditions import check_condition_names, resolve_class_labels, resolve_conditions
 from vqgen.priors.sampling_config import SamplingConfig
 
 __all__ = [
@@ -127,7 +128,14 @@ class TokenPipeline(DiffusionPipeline):
     time_axis_from_end: int | None = None
     _optional_components = list(OPTIONAL_COMPONENTS)
 
-    def __init__(self, tokenizer, prior, background=None, default_guidance_scale: float | None = None):
+    def __init__(
+        self,
+        tokenizer,
+        prior,
+        background=None,
+        default_guidance_scale: float | None = None,
+        condition_names: dict[str, list[str]] | None = None,
+    ):
         super().__init__()
         check_components(tokenizer, prior)
         if background is not None:
@@ -135,6 +143,23 @@ class TokenPipeline(DiffusionPipeline):
         self.register_modules(tokenizer=tokenizer, prior=prior, background=background)
         if default_guidance_scale is not None:
             self.set_default_guidance_scale(default_guidance_scale)
+        names = check_condition_names(prior, condition_names)
+        if names is not None:  # older pipelines have none; their model_index.json stays as it was
+            self.register_to_config(condition_names=names)
+
+    @property
+    def condition_names(self) -> dict[str, list[str]]:
+        """The value names of the prior's condition fields, ``{field: [names]}`` (saved in ``model_index.json``;
+        ``{"class": ["activities", ...]}`` for folder classes), empty for a pipeline saved without them, whose
+        fields then take indices only. See ``vqgen.pipelines.conditions`` for how names and numbers are read."""
+        return dict(self.config.get("condition_names") or {})
+
+    def condition_indices(self, class_labels, num_items: int, conditions=None) -> torch.Tensor | None:
+        """``class_labels`` or ``conditions`` (names or numbers) -> the prior's value indices LongTensor
+        ``[num_items, F]`` (-1: a field's null), or None when neither is given."""
+        return self.prior.condition_indices(
+            resolve_class_labels(self, class_labels), num_items, resolve_conditions(self, conditions)
+        )
 
     @property
     def default_guidance_scale(self) -> float:
@@ -162,6 +187,7 @@ class TokenPipeline(DiffusionPipeline):
 
     @property
     def num_classes(self) -> int:
+        """Values of the prior's one condition field (0: unconditional, or several fields)."""
         return self.prior.num_classes
 
     @classmethod
@@ -238,11 +264,13 @@ class TokenPipeline(DiffusionPipeline):
         batch_size: int = 64,
         views: int = 1,
         generator: torch.Generator | None = None,
+        conditions=None,
     ) -> ScoreOutput:
         """Likelihood of ``media`` under the prior, per item.
 
         ``class_labels=None`` scores with the null class, the prior's class-marginal (unconditional) model;
-        labels score ``log p(codes | class)``. Media forms are those :meth:`preprocess` accepts. A pipeline
+        labels score ``log p(codes | class)``, ``conditions`` (``{field: values}``, as ``__call__`` takes them)
+        ``log p(codes | conditions)``. Media forms are those :meth:`preprocess` accepts. A pipeline
         with a ``background`` also returns ``likelihood_ratio``, the better anomaly score; ``views`` > 1
         averages it over the item and ``views - 1`` jittered views of it (:meth:`augment`, drawn from
         ``generator``, default seeded 0), a steadier estimate. ``bits_per_dim`` and ``bits_per_token`` are
@@ -256,7 +284,7 @@ class TokenPipeline(DiffusionPipeline):
                 "views > 1 average the likelihood ratio, which needs a pipeline with a background"
             )
         media = self.preprocess(media)
-        labels = self.prior.labels_tensor(class_labels, media.shape[0])
+        labels = self.condition_indices(class_labels, media.shape[0], conditions)
         dims = math.prod(media.shape[1:])
         jittered = []
         if views > 1:
@@ -267,14 +295,16 @@ class TokenPipeline(DiffusionPipeline):
             x = media[start : start + batch_size].to(self.tokenizer.device)
             codes = self.tokenizer.encode(x)
             chunk = None if labels is None else labels[start : start + batch_size]
-            bits.append(code_bits(self.prior, codes.to(self.prior.device), chunk, batch_size))
+            bits.append(code_bits(self.prior, codes.to(self.prior.device), None, batch_size, chunk))
             if self.background is not None:
                 view_codes = [codes] + [
                     self.tokenizer.encode(view[start : start + batch_size].to(self.tokenizer.device))
                     for view in jittered
                 ]
                 per_view = [
-                    likelihood_ratio_bits(self.prior, self.background, c.to(self.prior.device), chunk)
+                    likelihood_ratio_bits(
+                        self.prior, self.background, c.to(self.prior.device), conditions=chunk
+                    )
                     for c in view_codes
                 ]
                 ratios.append(torch.stack(per_view).mean(0))
@@ -289,11 +319,14 @@ class TokenPipeline(DiffusionPipeline):
             likelihood_ratio=ratio,
         )
 
-    def compress(self, media, class_labels=None) -> bytes:
-        """Range-code ``media`` under the prior (see ``vqgen.compression``); ``decompress`` inverts it."""
+    def compress(self, media, class_labels=None, conditions=None) -> bytes:
+        """Range-code ``media`` under the prior (see ``vqgen.compression``), under ``class_labels`` or
+        ``conditions`` (names or numbers, as ``__call__`` takes them); ``decompress`` inverts it."""
         from vqgen.compression import compress
 
-        return compress(self, media, class_labels)
+        return compress(
+            self, media, resolve_class_labels(self, class_labels), resolve_conditions(self, conditions)
+        )
 
     def decompress(self, data: bytes) -> torch.Tensor:
         """Bytes from :meth:`compress` -> media ``[N, *sample_shape]``, equal to the tokenizer's reconstruction."""
@@ -327,11 +360,13 @@ class TokenPipeline(DiffusionPipeline):
         batch_size: int = 64,
         progress: bool = False,
         time_steps: int | None = None,
+        conditions=None,
     ) -> torch.Tensor:
         """Sample codes and decode them: float media ``[num_samples, *sample_shape]`` in [-1, 1] on the CPU.
 
-        ``sampling``: how codes are drawn; a guidance scale of None becomes :attr:`default_guidance_scale`
-        when class labels are given, else 1. ``prompt``: known leading codes ``[1 or num_samples, ...]``.
+        ``class_labels`` / ``conditions``: see :meth:`condition_indices`. ``sampling``: how codes are drawn; a
+        guidance scale of None becomes :attr:`default_guidance_scale` when class labels or conditions are
+        given, else 1. ``prompt``: known leading codes ``[1 or num_samples, ...]``.
         ``time_steps``: keep only the first steps of the grid's time axis (fewer video frames); the media
         then has that many steps' worth of length instead of ``sample_shape``'s.
 
@@ -342,7 +377,7 @@ class TokenPipeline(DiffusionPipeline):
         """
         from accelerate.utils import gather_object
 
-        labels = self.prior.labels_tensor(class_labels, num_samples)
+        labels = self.condition_indices(class_labels, num_samples, conditions)
         sampling = sampling if sampling is not None else SamplingConfig()
         if sampling.guidance_scale is None:
             default = self.default_guidance_scale if labels is not None else 1.0
@@ -361,7 +396,7 @@ class TokenPipeline(DiffusionPipeline):
             codes = self.prior.sample(
                 batch_size=len(chunk),
                 sampling=sampling,
-                class_labels=chunk_labels,
+                conditions=chunk_labels,
                 prompt=chunk_prompt,
                 generator=None if generators is None else [generators[i] for i in chunk],
                 progress=progress,
@@ -399,16 +434,18 @@ def generate_samples(
     pipe,
     num_samples: int,
     *,
-    class_labels: list[int] | None = None,
+    class_labels: list[int | str] | None = None,
     sampling: SamplingConfig | None = None,
     seed: int = 0,
     batch_size: int = 64,
     progress: bool = True,
+    conditions: dict | None = None,
     **call_options,
 ) -> BaseOutput:
     """``pipe``'s output (``output_type="np"``) of ``num_samples`` items drawn ``batch_size`` at a time, as
     ``vqgen generate`` draws them: one generator seeded ``seed`` on the pipeline's device (the sampler never
-    waits for noise from the host) serves every batch. ``call_options`` are the medium's keyword arguments of
+    waits for noise from the host) serves every batch. ``class_labels``: one per sample; ``conditions``:
+    ``{field: one value, or a list of one per sample}``. ``call_options`` are the medium's keyword arguments of
     the pipeline call (video: ``num_frames``, ``prompt_frames``; audio: ``audio_length_in_s``, ``prompt_audio``).
     """
     import numpy as np
@@ -421,9 +458,13 @@ def generate_samples(
         starts, desc="generate", unit="batch", disable=num_samples <= batch_size or not progress
     ):
         count = min(batch_size, num_samples - start)
+        chunk = slice(start, start + count)
         out = pipe(
             num_samples=count,
-            class_labels=class_labels[start : start + count] if class_labels else None,
+            class_labels=class_labels[chunk] if class_labels else None,
+            conditions=None
+            if conditions is None
+            else {k: v[chunk] if isinstance(v, list) else v for k, v in conditions.items()},
             sampling=sampling,
             generator=generator,
             output_type="np",

@@ -27,7 +27,8 @@ class ImagePipelineOutput(BaseOutput):
 
 
 class ImagePipeline(TokenPipeline):
-    """``ImageTokenizer`` + ``CodePrior``: ``pipe(num_samples=8, class_labels=[3] * 8).images``; an optional
+    """``ImageTokenizer`` + ``CodePrior``: ``pipe(num_samples=8, class_labels=[3] * 8).images`` (or by name,
+    ``class_labels="smileys-emotion"``, where the pipeline stores :attr:`condition_names`); an optional
     ``background`` prior (``vqgen fit-background``) adds likelihood-ratio anomaly scores to :meth:`score`."""
 
     medium = "image"
@@ -37,6 +38,7 @@ class ImagePipeline(TokenPipeline):
         num_samples: int = 1,
         *,
         class_labels=None,
+        conditions=None,
         sampling: SamplingConfig | None = None,
         guidance_scale: float | None = None,
         temperature: float | None = None,
@@ -51,7 +53,13 @@ class ImagePipeline(TokenPipeline):
         """Draw ``num_samples`` images.
 
         Args:
-            class_labels: None (unconditional / null class), one int for all, or one per sample.
+            class_labels: None (unconditional / null class), one label for all, or one per sample: an int (an
+                index) or a value name of a single-field pipeline (:attr:`condition_names`).
+            conditions: for a prior with named condition fields, ``{field: values}``: one value for all or
+                one per sample (a list or a tensor ``[B]``), each a name (``"brass"``) or an int; an int is an
+                index, except for a field whose names are all integers, where it is the value itself
+                (``{"pitch": 60}`` means the pitch named ``"60"``). A missing field is that field's null
+                (unconditional in it). See ``vqgen.pipelines.conditions``.
             sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance).
             guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
                 Guidance (1 = none) defaults to :attr:`default_guidance_scale` (3 unless the pipeline stores
@@ -69,6 +77,7 @@ class ImagePipeline(TokenPipeline):
             num_samples,
             sampling=sampling,
             class_labels=class_labels,
+            conditions=conditions,
             prompt=prompt_codes,
             generator=generator,
             batch_size=batch_size,

@@ -56,6 +56,8 @@ class VideoPipeline(TokenPipeline):
         background: optional unconditional ``CodePrior`` over the same grid, for likelihood-ratio scores.
         default_guidance_scale: the guidance drawn with when labels come without ``guidance_scale`` (saved in
             ``model_index.json``; None: 3).
+        condition_names: value names of the prior's condition fields ``{field: [names]}`` (saved in
+            ``model_index.json``; None: indices only).
     """
 
     medium = "video"
@@ -69,8 +71,9 @@ class VideoPipeline(TokenPipeline):
         fps: float = DEFAULT_FPS,
         background=None,
         default_guidance_scale: float | None = None,
+        condition_names: dict[str, list[str]] | None = None,
     ):
-        super().__init__(tokenizer, prior, background, default_guidance_scale)
+        super().__init__(tokenizer, prior, background, default_guidance_scale, condition_names)
         self.register_to_config(fps=positive_number("fps", fps))
 
     @property
@@ -108,6 +111,7 @@ class VideoPipeline(TokenPipeline):
         num_samples: int = 1,
         *,
         class_labels=None,
+        conditions=None,
         num_frames: int | None = None,
         prompt_frames=None,
         sampling: SamplingConfig | None = None,
@@ -123,7 +127,13 @@ class VideoPipeline(TokenPipeline):
         """Draw ``num_samples`` videos of ``num_frames`` frames.
 
         Args:
-            class_labels: None (unconditional / null class), one int for all, or one per sample.
+            class_labels: None (unconditional / null class), one label for all, or one per sample: an int (an
+                index) or a value name of a single-field pipeline (:attr:`condition_names`).
+            conditions: for a prior with named condition fields, ``{field: values}``: one value for all or
+                one per sample (a list or a tensor ``[B]``), each a name (``"brass"``) or an int; an int is an
+                index, except for a field whose names are all integers, where it is the value itself
+                (``{"pitch": 60}`` means the pitch named ``"60"``). A missing field is that field's null
+                (unconditional in it). See ``vqgen.pipelines.conditions``.
             num_frames: ``1 + n * temporal_factor`` frames, at most the trained clip length (the default).
             prompt_frames: frame prediction: a clip (uint8 ``[T, H, W, C]`` / ``[N, T, H, W, C]``, float
                 ``[C, T, H, W]`` / ``[N, C, T, H, W]`` in [-1, 1], or a video file) whose first ``k`` frames
@@ -151,6 +161,7 @@ class VideoPipeline(TokenPipeline):
             num_samples,
             sampling=sampling,
             class_labels=class_labels,
+            conditions=conditions,
             prompt=prompt,
             generator=generator,
             batch_size=batch_size,

@@ -1,4 +1,4 @@
-"""CodePrior: an autoregressive Llama over discrete codes, with class conditioning for guidance.
+"""CodePrior: an autoregressive Llama over discrete codes, with condition fields for guidance.
 
 Vocabulary (``N = layout.num_code_tokens``, ``C = num_classes``)::
 
@@ -7,9 +7,14 @@ Vocabulary (``N = layout.num_code_tokens``, ``C = num_classes``)::
     N + C           null class (unconditional / CFG)  (only when C > 0)
     last id         BOS
 
-Sequence: ``[BOS, condition, code_0, ..., code_{L-1}]`` for a conditional prior and ``[BOS, code_0, ...]``
-for an unconditional one. Code position ``i`` is predicted from the hidden state at sequence index
-``num_prefix_tokens - 1 + i``, and only over the code ids allowed there (``layout.code_range(i)``).
+That is the single-field case of named condition fields (``condition_fields={"family": 16, "pitch": 22}``):
+after the code tokens, each field's value tokens and then its own null token, fields in prefix order (sorted by
+name); see ``vqgen.priors.conditions``.
+
+Sequence: ``[BOS, condition_0, ..., condition_{F-1}, code_0, ..., code_{L-1}]`` (``F`` fields, one token each;
+``F = 1`` for ``num_classes``, 0 for an unconditional prior). Code position ``i`` is predicted from the hidden
+state at sequence index ``num_prefix_tokens - 1 + i`` (``num_prefix_tokens = 1 + F``), and only over the code
+ids allowed there (``layout.code_range(i)``).
 
 Layouts with ``S = layout.streams > 1`` (the ``delay`` pattern) group the code positions into steps of ``S``:
 the transformer input of a step is the sum of its ``S`` token embeddings (BOS and the condition stay
@@ -31,12 +36,19 @@ from diffusers.utils import BaseOutput
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from vqgen.checks import whole_number
-from vqgen.errors import ConfigError, ShapeError
+from vqgen.errors import ConfigError
+from vqgen.priors.conditions import (
+    Conditions,
+    ConditionTokens,
+    ConditionValues,
+    check_condition_fields,
+    value_tensor,
+)
 from vqgen.priors.layout import CodeLayout, build_layout
 from vqgen.priors.sampling import sample_codes
 from vqgen.priors.sampling_config import SamplingConfig
 
-__all__ = ["CodePrior", "PriorOutput", "ClassLabels"]
+__all__ = ["CodePrior", "PriorOutput", "ClassLabels", "Conditions", "ConditionValues"]
 
 #: What every ``class_labels`` argument accepts: None, an int, a list of ints or a LongTensor ``[B]``.
 ClassLabels = int | Sequence[int] | torch.Tensor | None
@@ -69,7 +81,8 @@ class CodePrior(ModelMixin, ConfigMixin):
     Args:
         codebook_size: number of codes of the tokenizer (codes lie in ``[0, codebook_size)``).
         code_grid: the tokenizer's ``code_grid(input_shape)``, e.g. ``[7, 7]``.
-        num_classes: number of class labels; 0 makes an unconditional prior.
+        num_classes: number of class labels (the single field ``"class"``); 0 and no ``condition_fields`` make
+            an unconditional prior.
         layout: name of the code layout (see ``vqgen.priors.layout.LAYOUTS``): ``"raster"`` (one shared
             vocabulary, row-major), ``"flatten"`` (residual grid ``[K, T]``, frame by frame, one vocabulary
             range per level) or ``"delay"`` (residual grid ``[K, T]``, MusicGen's delay pattern: ``T + K - 1``
@@ -78,9 +91,13 @@ class CodePrior(ModelMixin, ConfigMixin):
             (``num_kv_heads`` < ``num_heads`` gives grouped-query attention; ``intermediate_size`` defaults to
             about 8/3 of ``hidden_size``).
         class_dropout: probability, in training mode, of replacing a label by the null class (teaches the
-            unconditional model that classifier-free guidance needs).
+            unconditional model that classifier-free guidance needs); each condition field is dropped on its
+            own, so all fields are null together with probability ``class_dropout ** F``.
         rope_theta: RoPE base.
         dropout: attention-probability dropout inside the Llama blocks (training mode only).
+        condition_fields: named condition fields ``{name: number of values}``, e.g. ``{"family": 16, "pitch":
+            22}``, instead of ``num_classes``: one prefix token per field (sorted by name), each field with its
+            own null token.
     """
 
     config_name = "config.json"
@@ -100,11 +117,13 @@ class CodePrior(ModelMixin, ConfigMixin):
         class_dropout: float = 0.1,
         rope_theta: float = 10000.0,
         dropout: float = 0.0,
+        condition_fields: dict[str, int] | None = None,
     ) -> None:
         super().__init__()
         self.layout: CodeLayout = build_layout(layout, list(code_grid), codebook_size)
         kv_heads = num_heads if num_kv_heads is None else num_kv_heads
         _check_shape(num_classes, hidden_size, num_layers, num_heads, kv_heads, intermediate_size)
+        fields = check_condition_fields(num_classes, condition_fields)
         if not 0.0 <= class_dropout <= 1.0:
             raise ConfigError(f"class_dropout must be in [0, 1], got {class_dropout}")
         if not 0.0 <= dropout < 1.0:
@@ -113,9 +132,14 @@ class CodePrior(ModelMixin, ConfigMixin):
             raise ConfigError(f"rope_theta must be > 0, got {rope_theta}")
 
         self.num_code_tokens = self.layout.num_code_tokens
-        self.num_classes = num_classes
-        self.num_prefix_tokens = 2 if num_classes > 0 else 1
-        self.vocab_size = self.num_code_tokens + num_classes + (1 if num_classes else 0) + 1
+        self.condition_tokens = ConditionTokens(fields, self.num_code_tokens)
+        #: The fields ``{name: number of values}`` in prefix order (``{"class": C}`` for ``num_classes=C``).
+        self.condition_fields: dict[str, int] = dict(fields)
+        #: Values of the one field of a single-field prior (``class_labels`` index them); 0 for an
+        #: unconditional prior and for one with several fields (those take ``conditions``).
+        self.num_classes = next(iter(fields.values())) if len(fields) == 1 else 0
+        self.num_prefix_tokens = 1 + len(fields)
+        self.vocab_size = self.num_code_tokens + self.condition_tokens.num_tokens + 1
         self.seq_len = self.num_prefix_tokens + self.layout.steps
         llama_config = LlamaConfig(
             vocab_size=self.vocab_size,
@@ -166,76 +190,104 @@ class CodePrior(ModelMixin, ConfigMixin):
 
     @property
     def null_class_id(self) -> int | None:
-        """Token id of the null class (unconditional), or None for an unconditional prior."""
-        return self.num_code_tokens + self.num_classes if self.num_classes else None
+        """Token id of the null class of a single-field prior (unconditional), else None."""
+        return self.condition_tokens.null_ids[0] if len(self.condition_tokens) == 1 else None
 
     @property
     def is_conditional(self) -> bool:
-        return self.num_classes > 0
+        """True when the prior has condition fields (``num_classes`` > 0 or ``condition_fields``)."""
+        return len(self.condition_tokens) > 0
+
+    def _single_field(self, what: str) -> None:
+        if not self.is_conditional:
+            raise ConfigError(f"{what} were given to an unconditional prior (num_classes=0); pass None")
+        if len(self.condition_tokens) > 1:
+            raise ConfigError(
+                f"{what} need a prior with one condition field; this one has {', '.join(self.condition_fields)}: "
+                "pass conditions={field: values} instead"
+            )
 
     def class_token(self, labels: int | Sequence[int] | torch.Tensor) -> torch.Tensor:
         """Class labels in ``[0, num_classes)`` -> their token ids (LongTensor, same shape as ``labels``)."""
-        if not self.is_conditional:
-            raise ConfigError("class labels were given to an unconditional prior (num_classes=0)")
+        self._single_field("class labels")
         labels = torch.as_tensor(labels, device=self.device)
-        _check_labels(labels, self.num_classes)
-        return labels.long() + self.num_code_tokens
+        if labels.numel():
+            value_tensor("class_labels", labels.reshape(-1), self.num_classes, labels.numel(), self.device)
+        return labels.long() + self.condition_tokens.offsets[0]
 
     def labels_tensor(self, class_labels: ClassLabels, batch_size: int) -> torch.Tensor | None:
-        """Normalise labels to LongTensor ``[batch_size]`` on the prior's device (None stays None).
+        """Normalise labels of a single-field prior to LongTensor ``[batch_size]`` on the prior's device (None
+        stays None).
 
         Accepts an int, a list, or a tensor ``[]``, ``[1]`` (broadcast) or ``[batch_size]``.
         """
         if class_labels is None:
             return None
-        if not self.is_conditional:
-            raise ConfigError("class_labels were given to an unconditional prior (num_classes=0); pass None")
-        if isinstance(class_labels, torch.Tensor):
-            labels = class_labels.to(self.device)
-        else:
-            try:
-                labels = torch.as_tensor(class_labels, device=self.device)
-            except (TypeError, ValueError, RuntimeError) as err:
-                raise ConfigError(
-                    f"class_labels must be an int, a list of ints or a LongTensor, got {class_labels!r}"
-                ) from err
-        _check_labels(labels, self.num_classes)
-        labels = labels.long().reshape(-1) if labels.dim() <= 1 else labels
-        if labels.dim() != 1 or labels.shape[0] not in (1, batch_size):
-            raise ShapeError(f"class_labels must have shape [{batch_size}] or [1], got {list(labels.shape)}")
-        return labels.expand(batch_size).contiguous()
+        self._single_field("class_labels")
+        return value_tensor("class_labels", class_labels, self.num_classes, batch_size, self.device)
+
+    def condition_indices(
+        self, class_labels: ClassLabels, batch_size: int, conditions: Conditions = None
+    ) -> torch.Tensor | None:
+        """Class labels or conditions -> value indices LongTensor ``[batch_size, F]`` on the prior's device, in
+        prefix order, ``-1`` where a field is null; None when neither names a value (every field null).
+
+        ``class_labels`` (single-field priors): see :meth:`labels_tensor`. ``conditions``: ``{field: values}``,
+        each an int, a list of ints or a LongTensor ``[B]`` (``-1``: that item's null; a missing field is null),
+        or indices LongTensor ``[B, F]``; see ``vqgen.priors.conditions``. Give one of the two, not both.
+        """
+        if class_labels is not None and conditions is not None:
+            raise ConfigError("pass class_labels or conditions, not both")
+        if class_labels is not None:
+            return self.labels_tensor(class_labels, batch_size)[:, None]
+        if conditions is not None and not self.is_conditional:
+            raise ConfigError(
+                "conditions were given to an unconditional prior (no condition fields); pass None"
+            )
+        return self.condition_tokens.indices(conditions, batch_size, self.device)
 
     def prefix(
-        self, class_labels: ClassLabels, batch_size: int, *, guided: bool = False, class_dropout: bool = False
+        self,
+        class_labels: ClassLabels,
+        batch_size: int,
+        *,
+        conditions: Conditions = None,
+        guided: bool = False,
+        class_dropout: bool = False,
     ) -> torch.Tensor:
-        """The condition tokens that open every sequence: LongTensor ``[rows, num_prefix_tokens]``.
+        """The tokens that open every sequence: LongTensor ``[rows, num_prefix_tokens]``.
 
         The one place they are built (training, likelihood, sampling and compression all call it): BOS, then for
-        a conditional prior the class token of each label (the null class for ``class_labels=None``).
+        a conditional prior one token per field, in prefix order: the field's value token, or its null token
+        where the field is not given (``class_labels=None`` and ``conditions=None``: every field null).
 
         Args:
-            class_labels: see ``labels_tensor``; must be None for an unconditional prior.
+            class_labels: see :meth:`labels_tensor`; None for an unconditional prior or with ``conditions``.
             batch_size: ``B``.
+            conditions: see :meth:`condition_indices` (value indices ``[B, F]`` pass through).
             guided: classifier-free guidance's doubled batch: ``rows = 2 * B``, the ``B`` conditional rows, then
-                ``B`` null-class rows (conditional priors only).
-            class_dropout: replace each label by the null class with probability ``config.class_dropout``
-                (training; torch's global RNG, so Accelerate's seeding reproduces it).
+                ``B`` rows with every field null (conditional priors only).
+            class_dropout: replace each field's token by its null with probability ``config.class_dropout``,
+                field by field (training; torch's global RNG, so Accelerate's seeding reproduces it).
         """
-        labels = self.labels_tensor(class_labels, batch_size)
+        indices = self.condition_indices(class_labels, batch_size, conditions)
         rows = 2 * batch_size if guided else batch_size
         bos = torch.full((rows, 1), self.bos_id, dtype=torch.long, device=self.device)
         if not self.is_conditional:
             if guided:
                 raise ConfigError("guidance needs a class-conditional prior; this prior has num_classes=0")
             return bos
-        null = torch.full((batch_size,), self.null_class_id, dtype=torch.long, device=self.device)
-        condition = null if labels is None else labels + self.num_code_tokens
+        null = self.condition_tokens.null_tokens(batch_size, self.device)
+        condition = self.condition_tokens.tokens(indices, batch_size, self.device)
         if class_dropout and self.config.class_dropout > 0:
-            drop = torch.rand(batch_size, device=self.device) < self.config.class_dropout
+            drop = (
+                torch.rand(batch_size, len(self.condition_tokens), device=self.device)
+                < self.config.class_dropout
+            )
             condition = torch.where(drop, null, condition)
         if guided:
             condition = torch.cat([condition, null])
-        return torch.cat([bos, condition.unsqueeze(1)], dim=1)
+        return torch.cat([bos, condition], dim=1)
 
     # ------------------------------------------------------------------ model
 
@@ -278,10 +330,12 @@ class CodePrior(ModelMixin, ConfigMixin):
         steps = embed(tokens.reshape(batch, -1, self.layout.streams)).sum(dim=2)
         return steps if prefix is None else torch.cat([embed(prefix), steps], dim=1)
 
-    def _hidden(self, tokens: torch.Tensor, class_labels: ClassLabels) -> torch.Tensor:
+    def _hidden(
+        self, tokens: torch.Tensor, class_labels: ClassLabels, conditions: Conditions = None
+    ) -> torch.Tensor:
         """Teacher-forced hidden states ``[B, steps, H]``, one per layout step (the step's prediction)."""
         batch = tokens.shape[0]
-        prefix = self.prefix(class_labels, batch, class_dropout=self.training)
+        prefix = self.prefix(class_labels, batch, conditions=conditions, class_dropout=self.training)
         streams = self.layout.streams
         if streams == 1:
             inputs = torch.cat([prefix, tokens[:, :-1]], dim=1)
@@ -312,7 +366,11 @@ class CodePrior(ModelMixin, ConfigMixin):
         return logp
 
     def forward(
-        self, codes: torch.Tensor, class_labels: ClassLabels = None, return_logits: bool = True
+        self,
+        codes: torch.Tensor,
+        class_labels: ClassLabels = None,
+        return_logits: bool = True,
+        conditions: Conditions = None,
     ) -> PriorOutput:
         """Teacher-forced next-code prediction.
 
@@ -321,12 +379,14 @@ class CodePrior(ModelMixin, ConfigMixin):
             class_labels: None (null class / unconditional) or labels ``[B]`` in ``[0, num_classes)``.
             return_logits: False skips the ``[B, length, N]`` logits (training needs only the loss; for
                 level-ranged layouts the loss is then computed per range, K times cheaper).
+            conditions: instead of ``class_labels``, ``{field: values [B] (int, list or LongTensor; -1: null)}``
+                with missing fields null, or indices ``[B, F]`` (see :meth:`condition_indices`).
 
         Returns:
             ``PriorOutput(loss=scalar, logits=[B, length, N] or None)``.
         """
         tokens = self.code_tokens(codes)
-        hidden = self._hidden(tokens, class_labels)
+        hidden = self._hidden(tokens, class_labels, conditions)
         if self._range_groups and not return_logits:
             logp = self._token_log_probs(hidden, tokens)
             count = tokens.numel() - (
@@ -338,10 +398,13 @@ class CodePrior(ModelMixin, ConfigMixin):
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1))
         return PriorOutput(loss=loss, logits=logits if return_logits else None)
 
-    def log_likelihood(self, codes: torch.Tensor, class_labels: ClassLabels = None) -> torch.Tensor:
+    def log_likelihood(
+        self, codes: torch.Tensor, class_labels: ClassLabels = None, conditions: Conditions = None
+    ) -> torch.Tensor:
         """Sum over code positions of ``log p(code)`` in nats, per item: float32 ``[B]`` (eval mode, no grad).
 
-        Filler positions (delay pads) are not codes and add nothing.
+        ``codes`` LongTensor ``[B, *grid]``; ``class_labels`` or ``conditions`` as in :meth:`forward`. Filler
+        positions (delay pads) are not codes and add nothing.
         """
         was_training = self.training
         self.eval()
@@ -349,9 +412,9 @@ class CodePrior(ModelMixin, ConfigMixin):
             with torch.no_grad():
                 tokens = self.code_tokens(codes)
                 if self._range_groups:
-                    logp = self._token_log_probs(self._hidden(tokens, class_labels), tokens)
+                    logp = self._token_log_probs(self._hidden(tokens, class_labels, conditions), tokens)
                 else:
-                    logits = self(codes, class_labels).logits.float()
+                    logits = self(codes, class_labels, conditions=conditions).logits.float()
                     logp = torch.log_softmax(logits, dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
         finally:
             self.train(was_training)
@@ -363,6 +426,7 @@ class CodePrior(ModelMixin, ConfigMixin):
         *,
         sampling: SamplingConfig | None = None,
         class_labels: ClassLabels = None,
+        conditions: Conditions = None,
         prompt: torch.Tensor | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         progress: bool = False,
@@ -383,6 +447,7 @@ class CodePrior(ModelMixin, ConfigMixin):
             batch_size,
             sampling=sampling,
             class_labels=class_labels,
+            conditions=conditions,
             prompt=prompt,
             generator=generator,
             progress=progress,
@@ -416,12 +481,3 @@ def _check_shape(
         raise ConfigError(f"num_heads ({num_heads}) must be a multiple of num_kv_heads ({kv_heads})")
     if intermediate_size is not None:
         whole_number("intermediate_size", intermediate_size, 1)
-
-
-def _check_labels(labels: torch.Tensor, num_classes: int) -> None:
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise ShapeError(f"class_labels must be integers, got dtype {labels.dtype}")
-    if labels.numel():
-        lo, hi = int(labels.min()), int(labels.max())
-        if lo < 0 or hi >= num_classes:
-            raise ConfigError(f"class_labels must lie in [0, {num_classes}), got values in [{lo}, {hi}]")

@@ -29,7 +29,7 @@ from vqgen.priors.walk import Pick, walk
 
 if TYPE_CHECKING:
     from vqgen.priors.layout import CodeLayout
-    from vqgen.priors.prior import ClassLabels, CodePrior
+    from vqgen.priors.prior import ClassLabels, CodePrior, Conditions
 
 __all__ = ["sample_codes", "sample_from_logits", "gumbel_noise", "check_call"]
 
@@ -107,6 +107,7 @@ def sample_codes(
     *,
     sampling: SamplingConfig | None = None,
     class_labels: ClassLabels = None,
+    conditions: Conditions = None,
     prompt: torch.Tensor | None = None,
     generator: Generators = None,
     progress: bool = False,
@@ -124,6 +125,9 @@ def sample_codes(
         batch_size: number of items.
         class_labels: None (null class: unconditional sampling), an int, a list or a LongTensor ``[B]``;
             one label broadcasts. Must be None for an unconditional prior.
+        conditions: instead of ``class_labels``, for a prior with condition fields: ``{field: values}`` (an
+            int, a list or a LongTensor ``[B]`` of value indices; a missing field is that field's null) or
+            indices ``[B, F]`` (``CodePrior.condition_indices``). Guidance's unconditional rows null every field.
         sampling: temperature, top-k, top-p and guidance (``SamplingConfig``; default: plain sampling at
             temperature 1). With guidance ``g != 1`` and labels, conditional and null-class rows run as one
             doubled batch and the code logits become ``null + g * (cond - null)`` (on logits or
@@ -147,7 +151,7 @@ def sample_codes(
     check_call(batch_size, generator)
     sampling.check_prior(layout.num_code_tokens, prior.is_conditional)
     clip = layout if time_steps is None else layout.with_time_steps(time_steps)
-    labels = prior.labels_tensor(class_labels, batch_size)
+    indices = prior.condition_indices(class_labels, batch_size, conditions)
     tokens, known = _forced_tokens(prior, clip, prompt, batch_size)
     clip_fixed = clip.fixed_tokens()
     needed = known if clip_fixed is None else known | (clip_fixed.to(known.device) >= 0)
@@ -158,9 +162,9 @@ def sample_codes(
     plans = _step_plans(layout, (tokens[0] < 0).cpu(), steps, prior.device)
     first = next(s for s, plan in enumerate(plans) if plan is not None)
     # Guidance between the null class and itself is a no-op, so unlabelled sampling skips the doubled batch.
-    guided = labels is not None and sampling.guidance != 1.0
+    guided = indices is not None and sampling.guidance != 1.0
     with torch.inference_mode():
-        prefix = prior.prefix(labels, batch_size, guided=guided)
+        prefix = prior.prefix(None, batch_size, conditions=indices, guided=guided)
         max_len = prior.num_prefix_tokens + steps - 1
         decoder = decoder_for(prior, prefix.shape[0], max_len, **(decoder_options or {}))
         pick = _drawer(plans, sampling, guided, generator, tokens, layout.streams)

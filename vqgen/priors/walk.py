@@ -10,7 +10,8 @@ marks no token, as in the single-token prefix steps), the logits those of the la
 passes the prefix and the known steps, every later call one step.
 
 Rows: ``rows = copies * B``. Under classifier-free guidance the prefix holds the ``B`` conditional rows and then
-the ``B`` null-class rows (``CodePrior.prefix(..., guided=True)``), and every step's tokens are fed to both.
+``B`` rows with every condition field null (``CodePrior.prefix(..., guided=True)``), and every step's tokens are
+fed to both.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def walk(
     Args:
         decoder: see the module docstring; empty, built for ``prefix.shape[0]`` rows and at least
             ``P + steps - 1`` positions.
-        prefix: the condition tokens ``[rows, P]`` (BOS and class, ``CodePrior.prefix``).
+        prefix: the condition tokens ``[rows, P]`` (BOS and one per condition field, ``CodePrior.prefix``).
         tokens: LongTensor ``[B, L]`` (``L >= steps * S``), ``rows`` a multiple of ``B``: the steps before
             ``first`` are known and prefilled with the prefix; the rest is written here, step by step.
         pick: ``pick(step, logits)`` returns the tokens ``[B, S]`` of ``step`` given the decoder's logits

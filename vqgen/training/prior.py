@@ -14,12 +14,18 @@ from vqgen.training.common import TrainingOptions, lr_lambda
 from vqgen.training.loop import Objective, StepOutput, Trainables, dataset_batches, run_training
 
 
-def _labels(prior, batch: dict, device: torch.device) -> torch.Tensor | None:
-    """Class labels of a batch for a conditional prior; unlabelled items (-1) train the null class."""
+def _conditions(prior, batch: dict, device: torch.device) -> dict:
+    """The condition keyword of ``prior`` for a batch: ``{"conditions": {field: [B]}}`` from the shards' per-field
+    labels when they hold every field of the prior (an item's -1 trains that field's null), else
+    ``{"class_labels": [B]}`` from the single ``label`` (a batch holding an unlabelled item, -1, trains the null
+    class throughout); nothing for an unconditional prior."""
     if not prior.is_conditional:
-        return None
+        return {}
+    given = batch.get("conditions")
+    if given is not None and all(name in given for name in prior.condition_fields):
+        return {"conditions": {name: given[name].to(device) for name in prior.condition_fields}}
     labels = batch["label"].to(device)
-    return labels if bool((labels >= 0).all()) else None
+    return {"class_labels": labels if bool((labels >= 0).all()) else None}
 
 
 def train_prior(
@@ -29,7 +35,8 @@ def train_prior(
     val_dataset=None,
     save_samples=None,
 ) -> torch.nn.Module:
-    """Train ``prior`` on code shards (items ``{"codes", "label"}``) and ``save_pretrained`` it to ``options.output``.
+    """Train ``prior`` on code shards (items ``{"codes", "label"}``, and ``"conditions"`` for shards with
+    condition fields) and ``save_pretrained`` it to ``options.output``.
 
     Logs the training loss and, on ``val_dataset``, the validation loss in bits per token at each evaluation.
     ``save_samples(prior, path)`` writes a picture of samples at each evaluation (decoded by the caller's
@@ -87,7 +94,8 @@ class PriorObjective(Objective):
     def loss(self, batch: dict, step: int) -> StepOutput:
         """Mean next-code cross-entropy (nats) of ``batch["codes"]``; throughput in code tokens."""
         codes = batch["codes"]
-        loss = self.model(codes, _labels(self.unwrapped, batch, codes.device), return_logits=False).loss
+        inputs = _conditions(self.unwrapped, batch, codes.device)
+        loss = self.model(codes, return_logits=False, **inputs).loss
         return StepOutput(loss, {"loss": loss.detach()}, items=codes[0].numel() * codes.shape[0])
 
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
@@ -120,7 +128,7 @@ def validation_bits_per_token(prior: torch.nn.Module, dataset, batch_size: int =
     for start in range(0, len(dataset), batch_size):
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         codes = batch["codes"].to(device)
-        nll = -prior.log_likelihood(codes, _labels(prior, batch, device))
+        nll = -prior.log_likelihood(codes, **_conditions(prior, batch, device))
         total += float(nll.sum())
         count += codes[0].numel() * codes.shape[0]
     prior.train(was_training)
