@@ -29,6 +29,9 @@ Smoke run: ``--max-clips 40`` (clips spread evenly over the split) and ``--outpu
    the mel distance is the more telling figure at these rates.
 
 Output: a table on stdout and ``benchmarks/out/<--output-name>.json`` (default ``audio_codec``).
+
+The instrument notes (pitch kept, family accuracy) are ``benchmarks/notes_codec.py``, which reuses this
+script's Opus round trip, level choice and metrics.
 """
 
 from __future__ import annotations
@@ -200,6 +203,25 @@ def choose_levels(tokenizer, targets_kbps: list[float]) -> list[tuple[float, int
     return chosen
 
 
+def tokenizer_roundtrip(
+    tokenizer, audio: torch.Tensor, levels: int, batch_size: int = 32, device: str = "cpu"
+) -> torch.Tensor:
+    """``decode(encode(x, num_levels=levels))`` of audio ``[N, C, S]`` in batches, cropped to ``S`` and clamped to
+    [-1, 1] (what a file written from the codes would hold): float ``[N, C, S]`` on the CPU."""
+    parts = []
+    with torch.no_grad():
+        for i in range(0, len(audio), batch_size):
+            x = audio[i : i + batch_size].to(device)
+            codes = tokenizer.encode(x, num_levels=levels)
+            parts.append(tokenizer.decode(codes)[..., : x.shape[-1]].clamp(-1.0, 1.0).float().cpu())
+    return torch.cat(parts)
+
+
+def mean_sem(scores: dict[str, float], digits: int = 3) -> str:
+    """``"mean ± sem"`` of a :func:`summary`."""
+    return f"{scores['mean']:.{digits}f} ± {scores['sem']:.{digits}f}"
+
+
 def metrics(reconstruction: torch.Tensor, target: torch.Tensor, sample_rate: int) -> dict[str, torch.Tensor]:
     """Per-clip ``{"mel", "stft", "si_sdr"}`` ``[N]`` for audio ``[N, C, S]``."""
     return {
@@ -258,14 +280,9 @@ def main() -> None:
     for target, levels in choose_levels(tokenizer, args.targets):
         kbps = tokenizer.bitrate(levels) / 1000
         start = time.perf_counter()
-        with torch.no_grad():
-            parts = []
-            for i in range(0, len(audio), args.batch_size):
-                x = audio[i : i + args.batch_size].to(args.device)
-                codes = tokenizer.encode(x, num_levels=levels)
-                parts.append(tokenizer.decode(codes)[..., : x.shape[-1]].clamp(-1.0, 1.0).float().cpu())
+        reconstruction = tokenizer_roundtrip(tokenizer, audio, levels, args.batch_size, args.device)
         tok_seconds = time.perf_counter() - start
-        tok = {k: summary(v) for k, v in metrics(torch.cat(parts), audio, rate).items()}
+        tok = {k: summary(v) for k, v in metrics(reconstruction, audio, rate).items()}
 
         opus_bitrate = max(OPUS_MIN_BITRATE, round(tokenizer.bitrate(levels)))
         start = time.perf_counter()
@@ -284,9 +301,9 @@ def main() -> None:
                     name,
                     setting,
                     f"{actual:.3f}",
-                    f"{scores['mel']['mean']:.3f} ± {scores['mel']['sem']:.3f}",
-                    f"{scores['stft']['mean']:.3f} ± {scores['stft']['sem']:.3f}",
-                    f"{scores['si_sdr']['mean']:.2f} ± {scores['si_sdr']['sem']:.2f}",
+                    mean_sem(scores["mel"]),
+                    mean_sem(scores["stft"]),
+                    mean_sem(scores["si_sdr"], 2),
                 ]
             )
         results.append(
