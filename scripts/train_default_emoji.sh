@@ -24,7 +24,7 @@ $V encode --tokenizer "$RUN/tok" --data demo:emoji --split train --seed 0 --outp
 $V encode --tokenizer "$RUN/tok" --data demo:emoji --split test --output "$RUN/shards-test" --no-progress
 # 16x16 raster, 9 group labels (class dropout for guidance).
 $V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --tokenizer "$RUN/tok" \
-  --output "$RUN/prior" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 1000 --batch-size 16 \
+  --output "$RUN/prior" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 450 --batch-size 16 \
   --learning-rate 1e-3 --lr-schedule cosine --warmup-steps 100 --weight-decay 0.01 --ema-decay 0.998 \
   --checkpoint-every 100 --eval-every 500 --log-every 50 --seed 0 --resume --no-progress
 .venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/image-emoji \

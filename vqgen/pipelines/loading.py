@@ -21,7 +21,13 @@ __all__ = [
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
 #: Short names of the defaults that ship inside the package -> their folder under ``vqgen/pretrained``.
-SHIPPED_PIPELINES = {"image": "image-mnist", "video": "video-moving-mnist", "audio": "audio-spoken-digits"}
+SHIPPED_PIPELINES = {
+    "image": "image-mnist",
+    "video": "video-moving-mnist",
+    "audio": "audio-spoken-digits",
+    "emoji": "image-emoji",
+    "instruments": "audio-instruments",
+}
 
 
 def _pipeline_classes() -> dict:
