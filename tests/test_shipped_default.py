@@ -122,3 +122,18 @@ def test_the_default_scores_are_finite_and_shuffled_codes_cost_more():
     shuffled = torch.stack([c.flatten()[torch.randperm(49, generator=generator)].view(7, 7) for c in codes])
     torch.testing.assert_close(code_bits(pipe.prior, codes) / 784, out.bits_per_dim)
     assert (code_bits(pipe.prior, shuffled) > code_bits(pipe.prior, codes)).all()
+
+
+def test_the_colour_default_ships_under_40_mb_and_draws_groups_by_name():
+    folder = PRETRAINED_DIR / SHIPPED_PIPELINES["emoji"]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 40e6
+    assert (folder / "README.md").is_file()  # the model card
+    pipe = load_pipeline("emoji")
+    assert isinstance(pipe, ImagePipeline) and pipe.sample_shape == (3, 64, 64)
+    kwargs = dict(num_samples=2, class_labels=["animals-nature", "flags"], output_type="np")
+    a = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).images
+    b = pipe(**kwargs, generator=torch.Generator().manual_seed(0)).images
+    assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, b)
+    assert (a > 240).all(axis=-1).mean() > 0.2  # emoji are drawn on white
