@@ -266,6 +266,17 @@ def augment(
     return torch.where(use, noisy, audio).clamp(-1.0, 1.0)
 
 
+def fit_mfcc_normalisation(model, audio: torch.Tensor, chunk: int) -> None:
+    """Set ``model.mfcc_mean`` / ``mfcc_std`` ``[n_mfcc, 1]`` from the MFCCs of ``audio [N, 1, S]`` (``chunk`` clips
+    at a time), so the classifier sees coefficients of unit scale; shared by the note-family classifier."""
+    with torch.no_grad():
+        coefficients = torch.cat(
+            [model.raw_coefficients(audio[i : i + chunk]) for i in range(0, len(audio), chunk)]
+        )
+        model.mfcc_mean.copy_(coefficients.mean(dim=(0, 2)).view(-1, 1))
+        model.mfcc_std.copy_(coefficients.std(dim=(0, 2)).clamp_min(1e-3).view(-1, 1))
+
+
 def train_classifier(
     settings: AudioClassifierSettings, audio: torch.Tensor, labels: torch.Tensor, log=print
 ) -> SpokenDigitClassifier:
@@ -273,12 +284,7 @@ def train_classifier(
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model = SpokenDigitClassifier()
-    with torch.no_grad():
-        coefficients = torch.cat(
-            [model.raw_coefficients(audio[i : i + 500]) for i in range(0, len(audio), 500)]
-        )
-        model.mfcc_mean.copy_(coefficients.mean(dim=(0, 2)).view(-1, 1))
-        model.mfcc_std.copy_(coefficients.std(dim=(0, 2)).clamp_min(1e-3).view(-1, 1))
+    fit_mfcc_normalisation(model, audio, chunk=500)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )

@@ -31,7 +31,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from audio_classifier import SAMPLE_RATE, SpokenDigitClassifier, augment, features_and_predictions  # noqa: E402
+from audio_classifier import (
+    SAMPLE_RATE,
+    SpokenDigitClassifier,
+    augment,
+    features_and_predictions,
+    fit_mfcc_normalisation,
+)  # noqa: E402
 from notes_common import data_fingerprint, load_notes  # noqa: E402
 
 from vqgen.data.instrument_notes import INSTRUMENT_FAMILIES  # noqa: E402
@@ -88,12 +94,7 @@ def train_classifier(
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     model = NoteFamilyClassifier()
-    with torch.no_grad():
-        coefficients = torch.cat(
-            [model.raw_coefficients(audio[i : i + 256]) for i in range(0, len(audio), 256)]
-        )
-        model.mfcc_mean.copy_(coefficients.mean(dim=(0, 2)).view(-1, 1))
-        model.mfcc_std.copy_(coefficients.std(dim=(0, 2)).clamp_min(1e-3).view(-1, 1))
+    fit_mfcc_normalisation(model, audio, chunk=256)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
