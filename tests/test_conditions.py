@@ -182,10 +182,16 @@ def test_shipped_prior_configs_load_unchanged():
 
     for folder in sorted(PRETRAINED_DIR.iterdir()):
         config = json.loads((folder / "prior" / "config.json").read_text())
-        assert "condition_fields" not in config  # saved before they existed
         prior = CodePrior.from_config(config)
-        assert prior.condition_fields == ({"class": config["num_classes"]} if config["num_classes"] else {})
-        assert prior.vocab_size == prior.num_code_tokens + config["num_classes"] + 2
+        if config.get("condition_fields") is None:  # single-label priors, some saved before the key existed
+            assert prior.condition_fields == (
+                {"class": config["num_classes"]} if config["num_classes"] else {}
+            )
+        else:
+            assert prior.condition_fields == dict(sorted(config["condition_fields"].items()))
+        # each field's values, plus one null token per field
+        expected = sum(count + 1 for count in prior.condition_fields.values())
+        assert prior.vocab_size == prior.num_code_tokens + expected + 1, folder.name
 
 
 @pytest.mark.parametrize(
