@@ -81,6 +81,18 @@ def test_an_empty_data_set_is_refused(tmp_path, tokenizer):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.parametrize("background", [-1.0, 1.0])
+def test_jittered_images_keep_their_own_background(background):
+    from vqgen.media.image import jitter_images
+
+    images = torch.full((8, 3, 32, 32), background)
+    images[:, :, 12:20, 12:20] = -background  # an object in the middle, on a black or a white page
+    jittered = jitter_images(images, torch.Generator().manual_seed(0))
+    corners = jittered[..., [0, 0, -1, -1], [0, -1, 0, -1]]
+    torch.testing.assert_close(corners, torch.full_like(corners, background))  # no frame of the other colour
+    assert not torch.equal(jittered, images)
+
+
 def test_jitter_audio_changes_speed_shift_and_gain_within_bounds():
     from vqgen.media.audio import jitter_audio
 

@@ -328,7 +328,10 @@ def imshow_arguments(image: np.ndarray) -> tuple[np.ndarray, dict]:
 
 def jitter_images(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Small random affine jitter of ``images [B, C, H, W]``: rotation +-8 deg, shift +-8 %, scale 0.9-1.1
-    (the augmentation of ``--augment-copies``, and the views of ``ImagePipeline.score(views=...)``)."""
+    (the augmentation of ``--augment-copies``, and the views of ``ImagePipeline.score(views=...)``).
+
+    Pixels moved in from outside take each image's own background: the mean colour of its one-pixel border
+    per channel (black for digits, white for emoji), so a jittered copy never gains a frame the data lacks."""
     batch = images.shape[0]
     angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(8)
     scale = 0.9 + 0.2 * torch.rand(batch, generator=generator)
@@ -338,9 +341,18 @@ def jitter_images(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
         [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
     )
     grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
-    # Background is -1 (black): sample from images shifted to [0, 2] so zero padding means black.
-    warped = torch.nn.functional.grid_sample(images + 1, grid.to(images.dtype), align_corners=False)
-    return warped - 1
+    background = border_colour(images)
+    # grid_sample pads with zeros: sample the difference from the background so padding means background.
+    warped = torch.nn.functional.grid_sample(images - background, grid.to(images.dtype), align_corners=False)
+    return warped + background
+
+
+def border_colour(images: torch.Tensor) -> torch.Tensor:
+    """Mean of each image's one-pixel border per channel: ``[B, C, H, W] -> [B, C, 1, 1]``."""
+    border = torch.cat(
+        [images[..., 0, :], images[..., -1, :], images[..., 1:-1, 0], images[..., 1:-1, -1]], dim=-1
+    )
+    return border.mean(-1)[..., None, None]
 
 
 # ---------------------------------------------------------------------------------------------------------
