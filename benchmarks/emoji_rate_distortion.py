@@ -211,7 +211,10 @@ def reconstruct(
 
 
 def score_tokenizer(name: str, tokenizer: nn.Module, test, device: torch.device) -> dict:
-    """Raw-code bytes, distortion and test codebook usage of a tokenizer on the test images."""
+    """Raw-code bytes, distortion, and test codebook usage (share of the codes used) and perplexity (exp of
+    the entropy of code use over every test code) of a tokenizer on the test images."""
+    from vqgen.tokenizers.quantizers import code_statistics
+
     tokenizer = tokenizer.eval().to(device)
     grid = tuple(tokenizer.code_grid(tuple(test.images.shape[1:])))
     reconstruction, codes = reconstruct(tokenizer, test.images, device)
@@ -222,6 +225,7 @@ def score_tokenizer(name: str, tokenizer: nn.Module, test, device: torch.device)
         "bytes": math.prod(grid) * math.log2(tokenizer.codebook_size) / 8,
         "parameters": count_parameters(tokenizer),
         "test_usage": torch.unique(codes).numel() / tokenizer.codebook_size,
+        "test_perplexity": float(code_statistics(codes, tokenizer.codebook_size)[1]),
     }
     result.update(distortion(reconstruction, test.images))
     return result
@@ -268,24 +272,28 @@ def matched_vqmodel(tokenizer: nn.Module, image_size: int) -> tuple[dict, int]:
     return best
 
 
-def training_setup(args: argparse.Namespace) -> tuple[dict, TokenizerLossOptions, dict]:
-    """The VQModel's training options (``TrainingOptions`` keyword arguments), losses, and what they came from."""
+def training_setup(
+    args: argparse.Namespace, recipe: tuple[str, dict] | None = None
+) -> tuple[dict, TokenizerLossOptions, dict]:
+    """The VQModel's training options (``TrainingOptions`` keyword arguments), losses, and what they came from.
+
+    ``recipe``: (source, a dict shaped like a run's ``training_config.json``) used when no training config is
+    found, in place of this benchmark's defaults."""
     path = args.training_config
     beside = [Path(args.tokenizer)] if args.tokenizer else []
     beside += [Path(args.pipeline) / "tokenizer"] if args.pipeline else []
     for folder in beside:
         if path is None and (folder / "training_config.json").is_file():
             path = str(folder / "training_config.json")
-    if path is None:
+    if path is None and recipe is None:
         options, loss, source = dict(FALLBACK_OPTIONS), TokenizerLossOptions(), "defaults of this benchmark"
         options["warmup_steps"] = (args.steps or options["max_steps"]) // 20
     else:
-        saved = json.loads(Path(path).read_text())
+        source, saved = (path, json.loads(Path(path).read_text())) if path is not None else recipe
         options = {key: saved[key] for key in COPIED_OPTIONS if key in saved}
         known = {f.name for f in dataclasses.fields(TokenizerLossOptions)}
         loss = TokenizerLossOptions(**{k: v for k, v in saved.get("loss", {}).items() if k in known})
-        source = path
-    recorded_steps = options.get("max_steps") if path is not None else None
+    recorded_steps = options.get("max_steps") if path is not None or recipe is not None else None
     if args.batch_size is not None:
         options["batch_size"] = args.batch_size
     steps = args.steps or options["max_steps"]
@@ -297,10 +305,10 @@ def training_setup(args: argparse.Namespace) -> tuple[dict, TokenizerLossOptions
 
 
 def train(
-    name: str, tokenizer: nn.Module, train_split, test_split, options: dict, loss
+    name: str, tokenizer: nn.Module, train_split, test_split, options: dict, loss, runs: str = f"{NAME}_runs"
 ) -> tuple[nn.Module, dict]:
-    """Train ``tokenizer`` with vqgen's loop into ``benchmarks/out/emoji_rate_distortion_runs/<name>``."""
-    output = common.OUT_DIR / f"{NAME}_runs" / name
+    """Train ``tokenizer`` with vqgen's loop into ``benchmarks/out/<runs>/<name>``."""
+    output = common.OUT_DIR / runs / name
     shutil.rmtree(output, ignore_errors=True)
     print(
         f"[{name}] training {options['max_steps']} steps ({count_parameters(tokenizer):,} parameters)",
@@ -319,15 +327,19 @@ def train(
     return trained, {"train_seconds": round(seconds, 1), "run_dir": str(output)}
 
 
-def scratch_tokenizer(args: argparse.Namespace) -> nn.Module:
-    """A new vqgen ``ImageTokenizer`` as ``vqgen train-tokenizer`` builds it for these settings."""
+def scratch_tokenizer(args: argparse.Namespace, **overrides) -> nn.Module:
+    """A new vqgen ``ImageTokenizer`` as ``vqgen train-tokenizer`` builds it for these settings (``overrides``:
+    other ``TokenizerSettings`` fields, e.g. ``channel_multipliers=[1, 2, 2, 4]``), drawn from ``args.seed``."""
     from vqgen.media import TokenizerSettings, build_tokenizer, get_medium
 
     settings = TokenizerSettings(
-        base_channels=args.base_channels,
-        latent_channels=args.latent_channels,
-        codebook_size=args.codebook_size,
-        dead_code_threshold=20,
+        **{
+            "base_channels": args.base_channels,
+            "latent_channels": args.latent_channels,
+            "codebook_size": args.codebook_size,
+            "dead_code_threshold": 20,
+            **overrides,
+        }
     )
     torch.manual_seed(args.seed)
     return build_tokenizer(get_medium("image"), settings, channels=3)

@@ -1,4 +1,5 @@
-"""The emoji benchmarks (benchmarks/emoji_rate_distortion.py, benchmarks/emoji_sample_quality.py): their quick
+"""The emoji benchmarks (benchmarks/emoji_rate_distortion.py, benchmarks/emoji_sample_quality.py,
+benchmarks/emoji_ablation.py): their quick
 paths on a 16 px build of the emoji-test.txt fixture with tiny models trained for a few steps, the equal-bytes
 reading, and the k-NN precision / recall and nearest-neighbour distances of ``vqgen.evaluation.neighbours``.
 
@@ -18,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import common  # noqa: E402
+import emoji_ablation  # noqa: E402
 import emoji_rate_distortion  # noqa: E402
 import emoji_sample_quality  # noqa: E402
 from emoji_common import as_saved, load_split, spread_indices  # noqa: E402
@@ -239,3 +241,46 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     assert (
         again["classifier"]["cached"] and again["novelty"]["sample_distances"] == novelty["sample_distances"]
     )
+
+
+def test_ablation_quick_trains_every_variant(emoji_build, out_dir):
+    result = emoji_ablation.main(["--quick", "--data", str(emoji_build)])
+    saved = json.loads((out_dir / "emoji_ablation_quick.json").read_text())
+    rows = saved["variants"]
+    assert list(rows) == list(emoji_ablation.VARIANTS) and len(rows) == 8
+    for name, row in rows.items():
+        assert math.isfinite(row["psnr"]) and 0 <= row["test_usage"] <= 1, name
+        assert row["steps"] == 3 and row["test_perplexity"] >= 1, name
+    # 16 px fixture images: three downsamplings give 2x2 codes, the 8x8 row's grid at 64 px; the rest 4x4.
+    assert rows["8x8-codes"]["code_grid"] == [2, 2] and rows["l1+msssim"]["code_grid"] == [4, 4]
+    assert rows["8x8-codes"]["bytes"] == 4 * 5 / 8 and rows["l1+msssim"]["bytes"] == 16 * 5 / 8
+    # Each row changes what it names, and only that.
+    assert rows["l1"]["loss"]["ms_ssim_weight"] == 0 and rows["l1+msssim"]["loss"]["ms_ssim_weight"] == 0.2
+    gan = rows["l1+msssim+gan"]["loss"]
+    assert (
+        gan["discriminator_weight"] > 0
+        and gan["feature_matching_weight"] > 0
+        and gan["discriminator_start"] == 1
+    )
+    assert result["training"]["options"]["learning_rate"] == 6e-4 and len(saved["test_images"]) == 8
+    assert "| 8x8-codes " in saved["tables"][0]
+
+
+def test_ablation_variants_select_and_build_what_they_name():
+    args = emoji_ablation.parse_args(["--quick", "--variants", "8x8-codes,l1"])
+    assert args.variants == ["l1", "8x8-codes"]  # the table's order
+    with pytest.raises(SystemExit, match="unknown"):
+        emoji_ablation.parse_args(["--variants", "l1,perceptual"])
+    quantizer = {}
+    for name in ("no-ema-codebook", "+rotation-trick", "+simvq", "no-dead-code-restart", "8x8-codes"):
+        tokenizer = emoji_rate_distortion.scratch_tokenizer(args, **emoji_ablation.VARIANTS[name].settings)
+        quantizer[name] = tokenizer.config["quantizer_config"]
+        if name == "8x8-codes":  # 64x64 images: 8x8 codes
+            assert list(tokenizer.code_grid((3, 64, 64))) == [8, 8]
+    assert (
+        quantizer["no-ema-codebook"]["ema"] is False
+        and quantizer["no-ema-codebook"]["dead_code_threshold"] == 20
+    )
+    assert quantizer["+rotation-trick"]["rotation_trick"] and quantizer["+rotation-trick"]["ema"]
+    assert quantizer["+simvq"]["simvq"] and quantizer["+simvq"]["ema"] is False
+    assert quantizer["no-dead-code-restart"]["dead_code_threshold"] == 0
