@@ -280,7 +280,7 @@ class AudioMedium(Medium):
     default_layout = "delay"
     # Residual levels: one model at many bitrates.
     defaults = {"quantizer": "rvq", "num_quantizers": 4, "quantizer_dropout": 0.5, "base_channels": 32}
-    exclusive_settings = ("norm", "activation")
+    exclusive_settings = ("norm", "activation", "frontend")
     tokenizer_noun = "codec"
     init_from_media = ("audio",)
     dataset_options = ("sample_rate", "segment_seconds")
@@ -301,6 +301,12 @@ class AudioMedium(Medium):
                 "--activation",
                 "audio: ELU (default) or Snake (DAC)",
                 settings={"choices": ["elu", "snake"], "default": None},
+            ),
+            Flag(
+                "--frontend",
+                "audio: strided convolutions on the waveform (default) or STFT features in, inverse STFT out "
+                "(Vocos style, every convolution at the frame rate; not causal)",
+                settings={"choices": ["waveform", "stft"], "default": None},
             ),
         ),
         "train-tokenizer data": (
@@ -393,7 +399,11 @@ class AudioMedium(Medium):
             "quantizer_config": quantizer_config(self, settings),
         }
         # only when given: the tokenizer's own defaults apply otherwise
-        options = (("norm", settings.norm), ("activation", settings.activation))
+        options = (
+            ("norm", settings.norm),
+            ("activation", settings.activation),
+            ("frontend", settings.frontend),
+        )
         config.update({k: v for k, v in options if v})
         return config
 

@@ -308,7 +308,8 @@ class Medium:
         for other in media():
             given = [name for name in other.exclusive_settings if getattr(settings, name, None)]
             if other is not self and given:
-                names = " and ".join(f"--{n.replace('_', '-')}" for n in other.exclusive_settings)
+                flags = [f"--{n.replace('_', '-')}" for n in other.exclusive_settings]
+                names = f"{', '.join(flags[:-1])} and {flags[-1]}" if len(flags) > 1 else flags[0]
                 raise ConfigError(
                     f"{names} shape the {other.name} {other.tokenizer_noun}, not a {self.name} tokenizer"
                 )

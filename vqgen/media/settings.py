@@ -28,8 +28,8 @@ class TokenizerSettings:
     """What shapes a new tokenizer; ``None`` means the medium's default (see each medium's ``defaults``).
 
     ``num_quantizers`` is the residual depth of an ``rvq`` quantizer; ``fsq_levels`` the quantization levels
-    per dimension of an ``fsq`` one. ``strides``, ``causal``, ``norm``, ``activation`` and ``sample_rate``
-    shape the audio codec, ``temporal_factor`` the video tokenizer, the rest every tokenizer.
+    per dimension of an ``fsq`` one. ``strides``, ``causal``, ``norm``, ``activation``, ``frontend`` and
+    ``sample_rate`` shape the audio codec, ``temporal_factor`` the video tokenizer, the rest every tokenizer.
     """
 
     base_channels: int | None = None
@@ -55,6 +55,7 @@ class TokenizerSettings:
     causal: bool = False
     norm: str | None = None
     activation: str | None = None
+    frontend: str | None = None
     temporal_factor: int = 4
     sample_rate: int = 16000
 

@@ -12,6 +12,8 @@ from torch.nn import functional as F
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.tokenizers.base import QuantizedTokenizerMixin, TokenizerOutput, check_media
 from vqgen.tokenizers.layers import (
+    STFTDecoder1d,
+    STFTEncoder1d,
     StridedConvDecoder1d,
     StridedConvEncoder1d,
 )
@@ -23,6 +25,9 @@ DEFAULT_AUDIO_QUANTIZER = {
     "codebook_size": 256,
     "quantizer_dropout": 0.5,
 }
+
+#: ``frontend`` values: the strided time-domain codec, or STFT features and an inverse STFT (Vocos style).
+AUDIO_FRONTENDS = ("waveform", "stft")
 
 
 class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
@@ -37,6 +42,12 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     A length ``S`` that is not a multiple of the hop is zero-padded on the right to ``T = ceil(S / hop)``
     frames; :meth:`decode` returns ``T * hop`` samples, :meth:`forward` crops back to ``S``.
 
+    ``frontend="stft"`` swaps the strided encoder and decoder for a Vocos-style pair whose convolutions all run
+    at the frame rate (:mod:`vqgen.tokenizers.layers.stft1d`): STFT features (``n_fft = 4 * hop``, Hann window)
+    in, a predicted complex spectrum and ``torch.istft`` out. ``strides`` then only fix the hop, the width is
+    ``max_channels`` throughout and ``base_channels`` is unused; it is not causal. Trained briefly on a CPU it
+    keeps pitch and harmonics, where the strided codec learns a noise vocoder.
+
     Args:
         in_channels: audio channels (1 mono, 2 stereo).
         sample_rate: samples per second the model is trained for (informational: frame rate, bitrate).
@@ -50,6 +61,8 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         norm: ``"channel"`` (LayerNorm over channels at each position, the first codecs' choice),
             ``"weight"`` (weight norm on every convolution, no activation norm: SEANet, DAC) or ``"none"``.
         activation: ``"elu"`` (SEANet) or ``"snake"`` (periodic, per-channel learned frequency: DAC).
+        frontend: ``"waveform"`` (strided convolutions on samples, the default, as every tokenizer saved
+            before the option) or ``"stft"`` (see above).
         quantizer_config: ``{"type": "rvq" | "vq" | "fsq", ...}`` (see ``build_quantizer``).
     """
 
@@ -70,8 +83,13 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         quantizer_config: dict | None = None,
         norm: str = "channel",
         activation: str = "elu",
+        frontend: str = "waveform",
     ):
         super().__init__()
+        if frontend not in AUDIO_FRONTENDS:
+            raise ConfigError(f"frontend must be one of {', '.join(AUDIO_FRONTENDS)}, got {frontend!r}")
+        if frontend == "stft" and causal:
+            raise ConfigError("causal=True needs frontend='waveform': the STFT frontend sees the future")
         if in_channels < 1 or base_channels < 1 or latent_channels < 1 or max_channels < 1:
             raise ConfigError("in_channels, base_channels, max_channels and latent_channels must be positive")
         if sample_rate < 1:
@@ -81,12 +99,23 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         strides = tuple(int(s) for s in strides)
         dilations = tuple(int(d) for d in dilations)
         quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)
-        common = dict(
-            causal=causal, max_channels=max_channels, dilations=dilations, norm=norm, activation=activation
-        )
-        self.encoder = StridedConvEncoder1d(in_channels, base_channels, strides, latent_channels, **common)
+        if frontend == "stft":
+            args = (in_channels, math.prod(strides), latent_channels)
+            common = dict(width=max_channels, dilations=dilations, norm=norm, activation=activation)
+            encoder_class, decoder_class = STFTEncoder1d, STFTDecoder1d
+        else:
+            args = (in_channels, base_channels, strides, latent_channels)
+            common = dict(
+                causal=causal,
+                max_channels=max_channels,
+                dilations=dilations,
+                norm=norm,
+                activation=activation,
+            )
+            encoder_class, decoder_class = StridedConvEncoder1d, StridedConvDecoder1d
+        self.encoder = encoder_class(*args, **common)
         self.quantizer = build_quantizer(latent_channels, quantizer_config)
-        self.decoder = StridedConvDecoder1d(in_channels, base_channels, strides, latent_channels, **common)
+        self.decoder = decoder_class(*args, **common)
 
     # -- properties --------------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 Each block takes ``dims`` (1 for audio ``[B, C, S]``, 2 for images ``[B, C, H, W]``, 3 for video
 ``[B, C, T, H, W]``) so image, audio and video tokenizers are assembled from the same pieces: ``blocks`` (any
-``dims``), ``codec1d`` (the audio codec's strided 1-D stacks), ``causal3d`` (the video tokenizer's causal
-3-D stacks).
+``dims``), ``codec1d`` (the audio codec's strided 1-D stacks), ``stft1d`` (its STFT front and back end),
+``causal3d`` (the video tokenizer's causal 3-D stacks).
 """
 
 from vqgen.tokenizers.layers.blocks import (
@@ -40,6 +40,7 @@ from vqgen.tokenizers.layers.codec1d import (
     conv1d,
     strided_widths,
 )
+from vqgen.tokenizers.layers.stft1d import FrameNetwork1d, STFTDecoder1d, STFTEncoder1d, stft_sizes
 
 __all__ = [
     "AUDIO_ACTIVATIONS",
@@ -54,10 +55,13 @@ __all__ = [
     "ConvEncoder",
     "Downsample",
     "FrameGroupNorm",
+    "FrameNetwork1d",
     "NormActivation1d",
     "PaddedConv1d",
     "ResidualBlock",
     "ResidualUnit1d",
+    "STFTDecoder1d",
+    "STFTEncoder1d",
     "Snake1d",
     "StridedConvDecoder1d",
     "StridedConvEncoder1d",
@@ -68,6 +72,7 @@ __all__ = [
     "conv_nd",
     "group_norm",
     "inflate_state_dict",
+    "stft_sizes",
     "strided_widths",
     "temporal_schedule",
 ]

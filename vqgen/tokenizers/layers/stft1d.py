@@ -1,0 +1,169 @@
+"""STFT front and back end of the audio codec (Vocos style): every convolution runs at the frame rate.
+
+The encoder turns audio ``[B, C, S]`` into one feature vector per hop of ``hop`` samples (log magnitude and the
+cosine and sine of the phase of each STFT bin), the decoder predicts a complex spectrum per frame and inverts it
+with ``torch.istft``. Neither upsamples in time with convolutions, so there are no transposed convolutions and
+no upsampling artefacts; harmonics are placed by the inverse STFT rather than synthesised sample by sample.
+
+Frame alignment: with ``center=True`` an STFT of ``S = T * hop`` samples has ``T + 1`` frames, frame ``t``
+centred on sample ``t * hop``. The encoder drops the last one (centred on ``S``, past the end, it only repeats
+what frames ``T - 2`` and ``T - 1`` see), so code frame ``t`` is the window centred on sample ``t * hop``. The
+decoder's ``T`` frames cover samples ``[-2 * hop, (T + 1) * hop)`` with ``n_fft = 4 * hop``, so
+``torch.istft(..., center=True, length=T * hop)`` reconstructs every one of the ``T * hop`` samples from at
+least two overlapping windows.
+
+The centring pads with zeros (``pad_mode="constant"``, as the tokenizer pads the tail; reflection would fail
+on clips shorter than half a window). The STFT is ``normalized=True`` (scaled by ``n_fft ** -0.5``): a
+full-scale sine then peaks near ``sqrt(n_fft) / 4`` (about 9 for ``n_fft = 1280``), well under the decoder's
+magnitude cap of 100, whereas the unscaled peak (``n_fft / 4 = 320``) would sit above it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from vqgen.tokenizers.layers.codec1d import NormActivation1d, PaddedConv1d, ResidualUnit1d
+
+#: Added to magnitudes before the log and the phase division (encoder), and to the decoder's phase pair norm.
+STFT_EPS = 1e-5
+#: Largest magnitude the decoder predicts (``exp`` of its log-magnitude output is clamped here, as in Vocos).
+MAX_MAGNITUDE = 1e2
+
+
+def stft_sizes(hop: int) -> tuple[int, int]:
+    """``(n_fft, bins)`` of the codec's STFT for a hop of ``hop`` samples: ``n_fft = 4 * hop``, ``n_fft // 2 + 1``."""
+    n_fft = 4 * int(hop)
+    return n_fft, n_fft // 2 + 1
+
+
+class FrameNetwork1d(nn.Module):
+    """The frame-rate stack of both halves: conv 7 to ``width``, one :class:`ResidualUnit1d` per dilation,
+    norm/activation, conv ``out_kernel`` to ``out_channels`` (``conv_out``, the decoder's last layer for the
+    adaptive GAN weight). ``norm`` and ``activation`` as in :class:`NormActivation1d`.
+
+    Shapes: ``[B, in_channels, T] -> [B, out_channels, T]`` (every layer keeps the length).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        width: int,
+        out_channels: int,
+        dilations: Sequence[int] = (1, 3, 9),
+        norm: str = "channel",
+        activation: str = "elu",
+        out_kernel: int = 1,
+    ):
+        super().__init__()
+        weight_norm = norm == "weight"
+        self.conv_in = PaddedConv1d(in_channels, width, 7, weight_norm=weight_norm)
+        self.units = nn.Sequential(
+            *(ResidualUnit1d(width, d, norm=norm, activation=activation) for d in dilations)
+        )
+        self.norm_out = NormActivation1d(width, norm, activation)
+        self.conv_out = PaddedConv1d(width, out_channels, out_kernel, weight_norm=weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.norm_out(self.units(self.conv_in(x))))
+
+
+class STFTEncoder1d(FrameNetwork1d):
+    """Audio -> STFT features -> frame-rate conv network -> latents.
+
+    Features per frame, for each channel and each of the ``n_fft // 2 + 1`` bins of ``X = STFT(x)``:
+    ``log(|X| + 1e-5)``, ``Re X / (|X| + 1e-5)`` and ``Im X / (|X| + 1e-5)`` (the log magnitude and the cosine
+    and sine of the phase). ``n_fft = 4 * hop``, Hann window, ``center=True`` with zero padding, the last frame
+    dropped (see the module docstring). ``norm`` and ``activation`` as in :class:`NormActivation1d`.
+
+    Shapes: ``[B, in_channels, S] -> [B, latent_channels, S // hop]`` (``S`` a multiple of ``hop``).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hop: int,
+        latent_channels: int,
+        width: int = 512,
+        dilations: Sequence[int] = (1, 3, 9),
+        norm: str = "channel",
+        activation: str = "elu",
+    ):
+        bins = stft_sizes(hop)[1]
+        super().__init__(
+            3 * bins * in_channels, width, latent_channels, dilations, norm, activation, out_kernel=3
+        )
+        self.hop, self.n_fft = int(hop), 4 * int(hop)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Audio ``[B, C, S]`` -> float32 features ``[B, 3 * C * bins, S // hop]`` (per channel: log magnitude,
+        cosine, sine; each over the bins)."""
+        batch, channels, samples = x.shape
+        window = torch.hann_window(self.n_fft, device=x.device)
+        spec = torch.stft(
+            x.float().reshape(batch * channels, samples),
+            self.n_fft,
+            hop_length=self.hop,
+            window=window,
+            center=True,
+            pad_mode="constant",
+            normalized=True,
+            return_complex=True,
+        )[..., : samples // self.hop]  # [B * C, bins, T]: drop the frame centred past the end
+        magnitude = spec.abs() + STFT_EPS
+        feats = torch.stack([magnitude.log(), spec.real / magnitude, spec.imag / magnitude], dim=1)
+        return feats.reshape(batch, -1, feats.shape[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.features(x).to(self.conv_in.weight.dtype))
+
+
+class STFTDecoder1d(FrameNetwork1d):
+    """Latents -> frame-rate conv network -> complex spectrum -> ``torch.istft`` -> audio.
+
+    Per frame, channel and bin the network predicts a log magnitude ``m`` and a phase pair ``(a, b)``; the
+    spectrum is ``min(exp(m), 100) * (a + i b) / sqrt(a^2 + b^2 + 1e-5^2)``. The pair (rather than an angle
+    ``p`` with ``cos p + i sin p``, Vocos) mirrors the encoder's cosine/sine features and has no 2 pi cut:
+    phases either side of the cut are neighbours in the plane of ``(a, b)`` but far apart as angles (only the
+    pair was tried here). ``istft`` with the same window, ``center=True`` and ``length=T * hop`` (the frames
+    cover ``(T + 1) * hop`` samples, see the module docstring).
+
+    Shapes: ``[B, latent_channels, T] -> [B, out_channels, T * hop]``.
+    """
+
+    def __init__(
+        self,
+        out_channels: int,
+        hop: int,
+        latent_channels: int,
+        width: int = 512,
+        dilations: Sequence[int] = (1, 3, 9),
+        norm: str = "channel",
+        activation: str = "elu",
+    ):
+        n_fft, bins = stft_sizes(hop)
+        super().__init__(latent_channels, width, 3 * bins * out_channels, dilations, norm, activation)
+        self.hop, self.n_fft, self.bins, self.out_channels = int(hop), n_fft, bins, int(out_channels)
+
+    def spectrum(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents ``[B, latent_channels, T]`` -> complex64 spectrum ``[B * C, bins, T]``."""
+        out = super().forward(z).float().reshape(z.shape[0] * self.out_channels, 3, self.bins, z.shape[-1])
+        log_magnitude, a, b = out.unbind(dim=1)
+        magnitude = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)
+        scale = magnitude / (a.square() + b.square() + STFT_EPS**2).sqrt()
+        return torch.complex(a * scale, b * scale)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        frames = z.shape[-1]
+        audio = torch.istft(
+            self.spectrum(z),
+            self.n_fft,
+            hop_length=self.hop,
+            window=torch.hann_window(self.n_fft, device=z.device),
+            center=True,
+            normalized=True,
+            length=frames * self.hop,
+        )
+        return audio.reshape(z.shape[0], self.out_channels, frames * self.hop).to(z.dtype)
