@@ -284,7 +284,7 @@ def test_train_tokenizer_audio_architecture_flags(tmp_path, capsys):
     assert (config["norm"], config["activation"]) == ("weight", "snake")
     assert config["quantizer_config"]["input_space_weight"] == 0.5
     image = ["train-tokenizer", "--data", str(tmp_path / "clips"), "--norm", "weight", *COMMON]
-    message = "--norm, --activation and --frontend shape the audio codec"
+    message = "--norm, --activation, --frontend and --max-channels shape the audio codec"
     one_line_error(capsys, [*image, "--output", str(tmp_path / "img")], message)
 
 
@@ -297,10 +297,10 @@ def test_train_tokenizer_audio_stft_frontend(tmp_path, capsys):
     for i in range(4):
         save_audio(tone(0.04, RATE, 300.0 + 50 * i), data / f"{i}.wav", RATE)
     argv = ["train-tokenizer", "--modality", "audio", "--data", str(tmp_path / "clips"), "--sample-rate"]
-    argv += [str(RATE), *SEGMENT, *TINY, *COMMON, "--frontend", "stft"]
+    argv += [str(RATE), *SEGMENT, *TINY, *COMMON, "--frontend", "stft", "--max-channels", "24"]
     assert main([*argv, "--output", str(tmp_path / "tok")]) == 0
     config = json.loads((tmp_path / "tok" / "config.json").read_text())
-    assert config["frontend"] == "stft"
+    assert (config["frontend"], config["max_channels"]) == ("stft", 24)
     tokenizer = load_tokenizer(tmp_path / "tok")
     assert type(tokenizer.decoder).__name__ == "STFTDecoder1d"
     assert tuple(tokenizer.encode(torch.zeros(1, 1, 200)).shape) == (1, 2, 25)

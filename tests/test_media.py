@@ -124,7 +124,8 @@ def test_tokenizer_defaults_per_medium():
     rvq = IMAGE.tokenizer_config(TokenizerSettings(quantizer="rvq"), 1)["quantizer_config"]
     assert (rvq["num_quantizers"], rvq["quantizer_dropout"]) == (2, 0.0)
     with pytest.raises(
-        ConfigError, match="--norm, --activation and --frontend shape the audio codec, not a video tokenizer"
+        ConfigError,
+        match="--norm, --activation, --frontend and --max-channels shape the audio codec, not a video tokenizer",
     ):
         build_tokenizer(VIDEO, TokenizerSettings(norm="weight"), 1)
     with pytest.raises(ConfigError, match="need --quantizer rvq, got --quantizer fsq"):

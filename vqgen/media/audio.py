@@ -280,7 +280,7 @@ class AudioMedium(Medium):
     default_layout = "delay"
     # Residual levels: one model at many bitrates.
     defaults = {"quantizer": "rvq", "num_quantizers": 4, "quantizer_dropout": 0.5, "base_channels": 32}
-    exclusive_settings = ("norm", "activation", "frontend")
+    exclusive_settings = ("norm", "activation", "frontend", "max_channels")
     tokenizer_noun = "codec"
     init_from_media = ("audio",)
     dataset_options = ("sample_rate", "segment_seconds")
@@ -307,6 +307,12 @@ class AudioMedium(Medium):
                 "audio: strided convolutions on the waveform (default) or STFT features in, inverse STFT out "
                 "(Vocos style, every convolution at the frame rate; not causal)",
                 settings={"choices": ["waveform", "stft"], "default": None},
+            ),
+            Flag(
+                "--max-channels",
+                "audio: the widest convolution (waveform: the cap on the doubling widths, default 512; "
+                "stft: the width of every layer, default 512)",
+                settings={"type": positive_int, "default": None},
             ),
         ),
         "train-tokenizer data": (
@@ -403,6 +409,7 @@ class AudioMedium(Medium):
             ("norm", settings.norm),
             ("activation", settings.activation),
             ("frontend", settings.frontend),
+            ("max_channels", settings.max_channels),
         )
         config.update({k: v for k, v in options if v})
         return config

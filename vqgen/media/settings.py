@@ -28,7 +28,7 @@ class TokenizerSettings:
     """What shapes a new tokenizer; ``None`` means the medium's default (see each medium's ``defaults``).
 
     ``num_quantizers`` is the residual depth of an ``rvq`` quantizer; ``fsq_levels`` the quantization levels
-    per dimension of an ``fsq`` one. ``strides``, ``causal``, ``norm``, ``activation``, ``frontend`` and
+    per dimension of an ``fsq`` one. ``strides``, ``causal``, ``norm``, ``activation``, ``frontend``, ``max_channels`` and
     ``sample_rate`` shape the audio codec, ``temporal_factor`` the video tokenizer, the rest every tokenizer.
     """
 
@@ -56,6 +56,7 @@ class TokenizerSettings:
     norm: str | None = None
     activation: str | None = None
     frontend: str | None = None
+    max_channels: int | None = None
     temporal_factor: int = 4
     sample_rate: int = 16000
 
