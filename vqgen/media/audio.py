@@ -305,8 +305,9 @@ class AudioMedium(Medium):
             Flag(
                 "--frontend",
                 "audio: strided convolutions on the waveform (default) or STFT features in, inverse STFT out "
-                "(Vocos style, every convolution at the frame rate; not causal)",
-                settings={"choices": ["waveform", "stft"], "default": None},
+                "(Vocos style, every convolution at the frame rate; not causal); stft-advance predicts each "
+                "bin's phase advance, not its phase (spectral losses only: --reconstruction-weight 0)",
+                settings={"choices": ["waveform", "stft", "stft-advance"], "default": None},
             ),
             Flag(
                 "--max-channels",

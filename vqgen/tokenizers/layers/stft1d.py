@@ -20,6 +20,7 @@ magnitude cap of 100, whereas the unscaled peak (``n_fft / 4 = 320``) would sit 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -120,6 +121,10 @@ class STFTEncoder1d(FrameNetwork1d):
         return super().forward(self.features(x).to(self.conv_in.weight.dtype))
 
 
+#: How :class:`STFTDecoder1d` predicts phase: a cosine/sine pair per frame, or the advance per hop.
+STFT_PHASES = ("pair", "advance")
+
+
 class STFTDecoder1d(FrameNetwork1d):
     """Latents -> frame-rate conv network -> complex spectrum -> ``torch.istft`` -> audio.
 
@@ -129,6 +134,12 @@ class STFTDecoder1d(FrameNetwork1d):
     phases either side of the cut are neighbours in the plane of ``(a, b)`` but far apart as angles (only the
     pair was tried here). ``istft`` with the same window, ``center=True`` and ``length=T * hop`` (the frames
     cover ``(T + 1) * hop`` samples, see the module docstring).
+
+    ``phase="advance"`` predicts instead, per frame and bin, a log magnitude ``m`` and a deviation ``d``: the
+    bin's phase advances by ``2 pi k hop / n_fft + pi tanh(d)`` per hop (its centre frequency plus an offset,
+    i.e. its instantaneous frequency, as a phase vocoder does) and the phase is the running sum from 0. The
+    codes then need not carry absolute phase, which they fail to learn for steady tones (the codebook
+    collapses); the output keeps frequencies, not waveforms, so train it with spectral losses only.
 
     Shapes: ``[B, latent_channels, T] -> [B, out_channels, T * hop]``.
     """
@@ -142,16 +153,30 @@ class STFTDecoder1d(FrameNetwork1d):
         dilations: Sequence[int] = (1, 3, 9),
         norm: str = "channel",
         activation: str = "elu",
+        phase: str = "pair",
     ):
+        if phase not in STFT_PHASES:
+            raise ValueError(f"phase must be one of {', '.join(STFT_PHASES)}, got {phase!r}")
         n_fft, bins = stft_sizes(hop)
-        super().__init__(latent_channels, width, 3 * bins * out_channels, dilations, norm, activation)
+        outputs = (3 if phase == "pair" else 2) * bins * out_channels
+        super().__init__(latent_channels, width, outputs, dilations, norm, activation)
         self.hop, self.n_fft, self.bins, self.out_channels = int(hop), n_fft, bins, int(out_channels)
+        self.phase = phase
+        # Each bin's centre-frequency advance per hop, reduced mod 2 pi exactly in integers.
+        centre = (torch.arange(bins) * self.hop % n_fft).float() * (2 * math.pi / n_fft)
+        self.register_buffer("centre_advance", centre[:, None], persistent=False)
 
     def spectrum(self, z: torch.Tensor) -> torch.Tensor:
         """Latents ``[B, latent_channels, T]`` -> complex64 spectrum ``[B * C, bins, T]``."""
-        out = super().forward(z).float().reshape(z.shape[0] * self.out_channels, 3, self.bins, z.shape[-1])
-        log_magnitude, a, b = out.unbind(dim=1)
-        magnitude = log_magnitude.exp().clamp(max=MAX_MAGNITUDE)
+        parts = 3 if self.phase == "pair" else 2
+        out = (
+            super().forward(z).float().reshape(z.shape[0] * self.out_channels, parts, self.bins, z.shape[-1])
+        )
+        magnitude = out[:, 0].exp().clamp(max=MAX_MAGNITUDE)
+        if self.phase == "advance":
+            advance = self.centre_advance + math.pi * torch.tanh(out[:, 1])
+            return torch.polar(magnitude, torch.cumsum(advance, dim=-1) - advance[..., :1])
+        a, b = out[:, 1], out[:, 2]
         scale = magnitude / (a.square() + b.square() + STFT_EPS**2).sqrt()
         return torch.complex(a * scale, b * scale)
 
