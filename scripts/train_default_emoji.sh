@@ -22,10 +22,11 @@ $V train-tokenizer --data demo:emoji --output "$RUN/tok" \
 $V evaluate-tokenizer --tokenizer "$RUN/tok" --data demo:emoji --split test --no-progress
 $V encode --tokenizer "$RUN/tok" --data demo:emoji --split train --seed 0 --output "$RUN/shards-train" --no-progress
 $V encode --tokenizer "$RUN/tok" --data demo:emoji --split test --output "$RUN/shards-test" --no-progress
-# 16x16 raster, 9 group labels (class dropout for guidance).
+# 16x16 raster, 9 group labels (class dropout for guidance); dropout 0.1 against overfitting 3,224 images.
 $V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --tokenizer "$RUN/tok" \
-  --output "$RUN/prior" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 450 --batch-size 16 \
-  --learning-rate 1e-3 --lr-schedule cosine --warmup-steps 100 --weight-decay 0.01 --ema-decay 0.998 \
-  --checkpoint-every 100 --eval-every 500 --log-every 50 --seed 0 --resume --no-progress
-.venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/image-emoji \
-  --card "$RUN/MODEL_CARD.md" --script scripts/train_default_emoji.sh
+  --output "$RUN/prior-long" --hidden-size 192 --num-layers 6 --num-heads 6 --dropout 0.1 --max-steps 1600 \
+  --batch-size 16 --learning-rate 1e-3 --lr-schedule cosine --warmup-steps 100 --weight-decay 0.01 \
+  --ema-decay 0.998 --checkpoint-every 250 --keep-checkpoints 3 --eval-every 250 --log-every 50 --seed 0 \
+  --resume --no-progress
+.venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior-long/pipeline" --output vqgen/pretrained/image-emoji \
+  --card "$RUN/MODEL_CARD.md" --script scripts/train_default_emoji.sh --default-guidance-scale 3
