@@ -3,7 +3,9 @@
 # Needs the sound font for the data only: apt-get install fluidsynth fluid-soundfont-gm
 # Fixed seeds throughout; every stage resumes when run again. Run from the repository root:
 #   bash scripts/train_default_instruments.sh
-# STATUS (2026-12-02): not shipped. The codec stage below is the first try: fine-tuned from the speech codec for
+# STATUS (2026-12-02, third session): not shipped. Two STFT-frontend codecs (--frontend stft / stft-advance,
+# 10x faster steps) were tried since and do not keep pitch either after 300-650 steps (benchmarks/RESULTS.md,
+# "Instrument-notes codec"). Earlier: The codec stage below is the first try: fine-tuned from the speech codec for
 # 800 steps (70 min on one CPU thread), it keeps the pitch of 0 of 72 pitched held-out notes (its output is
 # mostly unvoiced; /tmp/quick_pitch-style check with benchmarks/notes_common.count_pitch_kept), so the prior
 # stage was not trained on it. The next codec needs more capacity (Snake, wider), the multi-scale STFT
