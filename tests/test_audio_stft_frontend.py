@@ -139,21 +139,26 @@ def test_bad_frontend_is_refused_in_one_line():
         AudioTokenizer(frontend="stft", causal=True)
 
 
-def test_short_fit_keeps_the_pitch_of_a_tone_pair():
-    """300 steps on one 0.25 s clip of 440 Hz + 660 Hz at 16 kHz: the reconstruction's strongest FFT bin must
-    be 440 Hz. A decoder whose frames repeat unchanged (phase not carried by the codes) peaks at a multiple of
-    the 100 Hz frame rate instead (400 Hz); the strided waveform codec, trained the same way, peaks near 0 Hz."""
+def tone_tokenizer(frontend: str) -> AudioTokenizer:
+    """The codec the tone fits train: 16 kHz, hop 160 (100 frames/s), width 64, 2 levels of 64 codes."""
     torch.manual_seed(0)
-    rate, samples = 16000, 4000
-    tokenizer = AudioTokenizer(
-        sample_rate=rate,
+    return AudioTokenizer(
+        sample_rate=16000,
         strides=(4, 5, 8),
         max_channels=64,
         latent_channels=16,
         dilations=(1, 3),
         quantizer_config={"type": "rvq", "num_quantizers": 2, "codebook_size": 64, "quantizer_dropout": 0.0},
-        frontend="stft",
+        frontend=frontend,
     )
+
+
+def test_short_fit_keeps_the_pitch_of_a_tone_pair():
+    """300 steps on one 0.25 s clip of 440 Hz + 660 Hz at 16 kHz: the reconstruction's strongest FFT bin must
+    be 440 Hz. A decoder whose frames repeat unchanged (phase not carried by the codes) peaks at a multiple of
+    the 100 Hz frame rate instead (400 Hz); the strided waveform codec, trained the same way, peaks near 0 Hz."""
+    rate, samples = 16000, 4000
+    tokenizer = tone_tokenizer("stft")
     time = torch.arange(samples) / rate
     clip = (0.5 * torch.sin(2 * math.pi * 440 * time) + 0.25 * torch.sin(2 * math.pi * 660 * time)).view(
         1, 1, -1
@@ -199,17 +204,8 @@ def test_phase_advance_keeps_the_pitch_of_tones_in_any_phase():
     """Batches of eight 440 Hz (+ 660 Hz) tones in random phases, spectral loss only, 200 steps: a tone at a
     phase never seen must come back peaking at 440 Hz (a decoder whose accumulated phase were wrong would put
     the energy elsewhere, e.g. at a multiple of the 100 Hz frame rate)."""
-    torch.manual_seed(0)
     rate, samples = 16000, 4000
-    tokenizer = AudioTokenizer(
-        sample_rate=rate,
-        strides=(4, 5, 8),
-        max_channels=64,
-        latent_channels=16,
-        dilations=(1, 3),
-        quantizer_config={"type": "rvq", "num_quantizers": 2, "codebook_size": 64, "quantizer_dropout": 0.0},
-        frontend="stft-advance",
-    )
+    tokenizer = tone_tokenizer("stft-advance")
     time = torch.arange(samples) / rate
 
     def tones(phases: torch.Tensor) -> torch.Tensor:
