@@ -53,6 +53,7 @@ __all__ = [
     "features_and_predictions",
     "load_or_train_classifier",
     "load_split",
+    "fit_classifier",
     "train_classifier",
 ]
 
@@ -277,14 +278,23 @@ def fit_mfcc_normalisation(model, audio: torch.Tensor, chunk: int) -> None:
         model.mfcc_std.copy_(coefficients.std(dim=(0, 2)).clamp_min(1e-3).view(-1, 1))
 
 
-def train_classifier(
-    settings: AudioClassifierSettings, audio: torch.Tensor, labels: torch.Tensor, log=print
-) -> SpokenDigitClassifier:
-    """Train on ``audio [N, 1, S]`` at 16 kHz and ``labels [N]``; returns the model in eval mode."""
+def fit_classifier(
+    make_model,
+    settings,
+    audio: torch.Tensor,
+    labels: torch.Tensor,
+    log=print,
+    chunk: int = 500,
+    min_batch: int = 1,
+) -> nn.Module:
+    """Seed, build ``make_model()``, normalise its MFCCs on ``audio [N, 1, S]`` (``chunk`` clips at a time) and
+    train it on ``labels [N]`` with AdamW and one-cycle LR, augmented, label-smoothed; batches smaller than
+    ``min_batch`` are skipped (2 where BatchNorm sees batch statistics). Returns the model in eval mode. The
+    loop of the spoken-digit and note-family classifiers (``settings``: their settings dataclasses)."""
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    model = SpokenDigitClassifier()
-    fit_mfcc_normalisation(model, audio, chunk=500)
+    model = make_model()
+    fit_mfcc_normalisation(model, audio, chunk=chunk)
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -299,6 +309,8 @@ def train_classifier(
         total, correct, start_time = 0.0, 0, time.perf_counter()
         for start in range(0, n, settings.batch_size):
             idx = order[start : start + settings.batch_size]
+            if idx.numel() < min_batch:
+                continue
             logits = model(augment(audio[idx], settings, generator))
             loss = F.cross_entropy(logits, labels[idx], label_smoothing=settings.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -312,6 +324,13 @@ def train_classifier(
             f"train accuracy (augmented) {correct / n:.3f} ({time.perf_counter() - start_time:.1f} s)"
         )
     return model.eval()
+
+
+def train_classifier(
+    settings: AudioClassifierSettings, audio: torch.Tensor, labels: torch.Tensor, log=print
+) -> SpokenDigitClassifier:
+    """Train on ``audio [N, 1, S]`` at 16 kHz and ``labels [N]``; returns the model in eval mode."""
+    return fit_classifier(SpokenDigitClassifier, settings, audio, labels, log=log, chunk=500)
 
 
 def load_or_train_classifier(

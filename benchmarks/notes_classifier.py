@@ -19,14 +19,12 @@ safetensors in ``benchmarks/out/notes_classifier.safetensors`` under a key of th
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,9 +32,8 @@ import common  # noqa: E402
 from audio_classifier import (
     SAMPLE_RATE,
     SpokenDigitClassifier,
-    augment,
     features_and_predictions,
-    fit_mfcc_normalisation,
+    fit_classifier,
 )  # noqa: E402
 from notes_common import data_fingerprint, load_notes  # noqa: E402
 
@@ -91,39 +88,7 @@ def train_classifier(
     settings: NoteClassifierSettings, audio: torch.Tensor, labels: torch.Tensor, log=print
 ) -> NoteFamilyClassifier:
     """Train on notes ``[N, 1, S]`` at 16 kHz with family indices ``[N]``; returns the model in eval mode."""
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    model = NoteFamilyClassifier()
-    fit_mfcc_normalisation(model, audio, chunk=256)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-    )
-    n = audio.shape[0]
-    steps = settings.epochs * math.ceil(n / settings.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings.learning_rate, total_steps=steps
-    )
-    for epoch in range(settings.epochs):
-        model.train()
-        order = torch.randperm(n, generator=generator)
-        total, correct, started = 0.0, 0, time.perf_counter()
-        for start in range(0, n, settings.batch_size):
-            idx = order[start : start + settings.batch_size]
-            if idx.numel() < 2:  # BatchNorm needs two items
-                continue
-            logits = model(augment(audio[idx], settings, generator))
-            loss = F.cross_entropy(logits, labels[idx], label_smoothing=settings.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * idx.numel()
-            correct += int((logits.argmax(dim=1) == labels[idx]).sum())
-        log(
-            f"  classifier epoch {epoch + 1}/{settings.epochs}: loss {total / n:.4f}, train accuracy "
-            f"(augmented) {correct / n:.3f} ({time.perf_counter() - started:.1f} s)"
-        )
-    return model.eval()
+    return fit_classifier(NoteFamilyClassifier, settings, audio, labels, log=log, chunk=256, min_batch=2)
 
 
 def load_or_train(
