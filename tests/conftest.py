@@ -26,6 +26,16 @@ def make_tokenizer(codebook_size: int = 16, seed: int = 0) -> ImageTokenizer:
     ).eval()
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread, and the test machine is shared with other jobs
+    (``pytestmark = pytest.mark.usefixtures("one_thread")`` in a module)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_prior(num_classes: int = 3, codebook_size: int = 16, grid=(4, 4), seed: int = 0) -> CodePrior:
     torch.manual_seed(seed)
     return CodePrior(

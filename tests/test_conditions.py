@@ -29,12 +29,7 @@ FAMILIES = ["bass", "brass", "organ"]
 PITCHES = ["36", "48", "60", "72", "84"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def multi_prior(seed: int = 0, grid=GRID, **kwargs) -> CodePrior:

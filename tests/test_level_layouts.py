@@ -24,13 +24,7 @@ LEVELS, FRAMES, CB = 3, 4, 8
 GRID = [LEVELS, FRAMES]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_prior(layout: str, num_classes: int = 4, seed: int = 0, grid=GRID, spread: bool = True, **kwargs):

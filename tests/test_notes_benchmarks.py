@@ -34,12 +34,7 @@ TEST_PROGRAMS = (40, 65, 110, 122)  # violin, alto sax, fiddle and seashore (unp
 ONE_EPOCH = ["--classifier-epochs", "1"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

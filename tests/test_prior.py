@@ -15,13 +15,7 @@ GRID = [3, 4]
 K = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_prior(num_classes: int = 10, seed: int = 0, **kwargs) -> CodePrior:

@@ -26,13 +26,7 @@ K = 16
 L = 12
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared with other jobs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_prior(num_classes: int = 10, num_kv_heads: int | None = None, seed: int = 0, **kwargs) -> CodePrior:
