@@ -40,7 +40,7 @@ def make_stft_tokenizer(in_channels=1, strides=(2, 4), seed=0, **kwargs) -> Audi
     return AudioTokenizer(**options).eval()
 
 
-@pytest.mark.parametrize("frontend", ["stft", "stft-advance"])
+@pytest.mark.parametrize("frontend", ["stft", "stft-advance", "stft-magnitude"])
 @pytest.mark.parametrize("in_channels", [1, 2])
 @pytest.mark.parametrize("samples", [8, 9, 95, 96, 101])
 def test_shapes_for_any_length(in_channels, samples, frontend):
@@ -132,7 +132,8 @@ def test_config_without_frontend_loads_as_the_waveform_codec(tmp_path):
 
 def test_bad_frontend_is_refused_in_one_line():
     with pytest.raises(
-        ConfigError, match=r"^frontend must be one of waveform, stft, stft-advance, got 'mel'$"
+        ConfigError,
+        match=r"^frontend must be one of waveform, stft, stft-advance, stft-magnitude, got 'mel'$",
     ):
         AudioTokenizer(frontend="mel")
     with pytest.raises(ConfigError, match="causal=True needs frontend='waveform'"):
@@ -229,3 +230,76 @@ def test_phase_advance_keeps_the_pitch_of_tones_in_any_phase():
     spectrum = torch.fft.rfft(reconstruction * torch.hann_window(samples)).abs()
     peak = float(torch.fft.rfftfreq(samples, 1 / rate)[spectrum.argmax()])
     assert abs(peak - 440) <= 4, f"dominant frequency {peak} Hz"
+
+
+def harmonic_tone(frequency: float, samples: int = 8000, rate: int = 16000) -> torch.Tensor:
+    """Harmonics 1, 2, 3 of ``frequency`` at amplitudes 0.4, 0.2, 0.1: ``[1, 1, samples]``."""
+    angle = 2 * math.pi * frequency * torch.arange(samples) / rate
+    return sum(0.4 / k * torch.sin(k * angle) for k in (1, 2, 3)).view(1, 1, -1)
+
+
+def magnitude_decoder(hop: int = 160) -> STFTDecoder1d:
+    return STFTDecoder1d(1, hop, 4, width=8, dilations=(1,), phase="griffin-lim")
+
+
+def test_magnitude_decoder_takes_the_reference_phase_in_training():
+    """With a reference, the spectrum is the predicted magnitude times the reference's unit phasors, framed as
+    the encoder frames the reference (frame t centred on sample t * hop)."""
+    decoder = magnitude_decoder(hop=8)
+    z, reference = torch.randn(2, 4, 6), torch.randn(2, 1, 48)
+    spectrum = decoder.spectrum(z, reference)
+    torch.testing.assert_close(spectrum.abs(), decoder.magnitude(z))
+    window = torch.hann_window(32)
+    expected = torch.stft(
+        reference[:, 0],
+        32,
+        8,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        normalized=True,
+        return_complex=True,
+    )[..., :6]
+    loud = expected.abs() > 1e-3
+    torch.testing.assert_close(spectrum[loud] / spectrum[loud].abs(), expected[loud] / expected[loud].abs())
+    with pytest.raises(ValueError, match="griffin-lim"):
+        decoder.spectrum(z)
+
+
+@pytest.mark.parametrize("frequency", [110.0, 440.0])
+def test_griffin_lim_decoding_keeps_the_pitch_of_true_magnitudes(monkeypatch, frequency):
+    """Decoding without a reference rebuilds the phase with Griffin-Lim. Fed a tone's own magnitudes (frames as
+    the encoder takes them), the output must be the tone's pitch (YIN, within 20 cents) at its loudness, and
+    the same on a second call (deterministic start)."""
+    from vqgen.evaluation.pitch import cents_between, estimate_f0
+
+    hop, clip = 320, harmonic_tone(frequency)  # the notes codec's hop: 12.5 Hz bins
+    decoder = magnitude_decoder(hop)
+    frames = clip.shape[-1] // hop
+    true = decoder.reference_phase(clip, frames)  # unit phasors; the magnitudes come from the encoder's STFT
+    encoder = STFTEncoder1d(1, hop, 4, width=8, dilations=(1,))
+    magnitude = encoder.features(clip)[:, : true.shape[1]].exp()
+    monkeypatch.setattr(decoder, "magnitude", lambda z: magnitude)
+    audio = decoder(torch.zeros(1, 4, frames))
+    assert audio.shape == clip.shape
+    assert abs(float(cents_between(estimate_f0(clip, 16000, stop_seconds=0.4), frequency))) <= 5
+    cents = float(cents_between(estimate_f0(audio, 16000, stop_seconds=0.4), frequency))
+    assert abs(cents) <= 20, f"f0 {cents:+.1f} cents off {frequency} Hz"
+    core = slice(2 * hop, -2 * hop)
+    ratio = audio[..., core].pow(2).mean().sqrt() / clip[..., core].pow(2).mean().sqrt()
+    assert 0.8 <= float(ratio) <= 1.2, f"rms ratio {float(ratio):.2f}"
+    torch.testing.assert_close(decoder(torch.zeros(1, 4, frames)), audio)
+
+
+def test_magnitude_frontend_forward_uses_the_input_phase_and_decode_griffin_lim():
+    """forward (training) reconstructs with the input's phase; decode(encode(x)) has no input and differs."""
+    tokenizer = make_stft_tokenizer(frontend="stft-magnitude")
+    audio = torch.rand(2, 1, 96) * 2 - 1
+    with torch.no_grad():
+        out = tokenizer(audio)
+        codes = tokenizer.encode(audio)
+        vectors = tokenizer.quantizer.codes_to_vectors(codes)
+        expected = tokenizer.decoder(vectors, reference=audio)
+        decoded = tokenizer.decode(codes)
+    torch.testing.assert_close(out.reconstruction, expected)
+    assert decoded.shape == audio.shape and not torch.allclose(decoded, expected)

@@ -306,8 +306,9 @@ class AudioMedium(Medium):
                 "--frontend",
                 "audio: strided convolutions on the waveform (default) or STFT features in, inverse STFT out "
                 "(Vocos style, every convolution at the frame rate; not causal); stft-advance predicts each "
-                "bin's phase advance, not its phase (spectral losses only: --reconstruction-weight 0)",
-                settings={"choices": ["waveform", "stft", "stft-advance"], "default": None},
+                "bin's phase advance, not its phase (spectral losses only: --reconstruction-weight 0); "
+                "stft-magnitude predicts magnitudes only and decodes with Griffin-Lim (keeps pitch, not waveforms)",
+                settings={"choices": ["waveform", "stft", "stft-advance", "stft-magnitude"], "default": None},
             ),
             Flag(
                 "--max-channels",

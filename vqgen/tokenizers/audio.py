@@ -27,7 +27,9 @@ DEFAULT_AUDIO_QUANTIZER = {
 }
 
 #: ``frontend`` values: the strided time-domain codec, or STFT features and an inverse STFT (Vocos style).
-AUDIO_FRONTENDS = ("waveform", "stft", "stft-advance")
+AUDIO_FRONTENDS = ("waveform", "stft", "stft-advance", "stft-magnitude")
+#: The STFT decoder's phase mode for each STFT frontend.
+STFT_FRONTEND_PHASES = {"stft": "pair", "stft-advance": "advance", "stft-magnitude": "griffin-lim"}
 
 
 class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
@@ -49,7 +51,10 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     tenth or less of the strided codec's, and it has no upsampling artefact (the strided codec, trained
     briefly, peaks at multiples of 200 Hz whatever the input). ``"stft-advance"`` predicts each bin's phase
     advance per hop instead of its phase (see :class:`~vqgen.tokenizers.layers.STFTDecoder1d`): frequencies,
-    not waveforms, for spectral losses only (``--reconstruction-weight 0``).
+    not waveforms, for spectral losses only (``--reconstruction-weight 0``). ``"stft-magnitude"`` predicts
+    magnitudes only: :meth:`forward` (training) gives them the input's phase, :meth:`decode` rebuilds one with
+    Griffin-Lim, so its reconstructions keep frequencies, not waveforms, and evaluation must go through
+    ``decode(encode(x))`` (as ``vqgen.evaluation.audio_tokenizer`` does), never ``forward(x)``.
 
     Args:
         in_channels: audio channels (1 mono, 2 stereo).
@@ -65,7 +70,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             ``"weight"`` (weight norm on every convolution, no activation norm: SEANet, DAC) or ``"none"``.
         activation: ``"elu"`` (SEANet) or ``"snake"`` (periodic, per-channel learned frequency: DAC).
         frontend: ``"waveform"`` (strided convolutions on samples, the default, as every tokenizer saved
-            before the option), ``"stft"`` or ``"stft-advance"`` (see above).
+            before the option), ``"stft"``, ``"stft-advance"`` or ``"stft-magnitude"`` (see above).
         quantizer_config: ``{"type": "rvq" | "vq" | "fsq", ...}`` (see ``build_quantizer``).
     """
 
@@ -105,7 +110,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         if frontend != "waveform":
             args = (in_channels, math.prod(strides), latent_channels)
             common = dict(width=max_channels, dilations=dilations, norm=norm, activation=activation)
-            common_decoder = dict(common, phase="advance" if frontend == "stft-advance" else "pair")
+            common_decoder = dict(common, phase=STFT_FRONTEND_PHASES[frontend])
             encoder_class, decoder_class = STFTEncoder1d, STFTDecoder1d
         else:
             args = (in_channels, base_channels, strides, latent_channels)
@@ -225,6 +230,11 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         ``losses`` holds ``quantizer`` (commitment/codebook), ``perplexity`` and ``usage``.
         """
         q = self._quantize(audio, num_levels)
-        reconstruction = self.decoder(q.quantized)[..., : audio.shape[-1]]
+        if self.config.frontend == "stft-magnitude":
+            # predicted magnitudes with the input's phase: the loss sees magnitude error only (see stft1d)
+            reconstruction = self.decoder(q.quantized, reference=self._pad(audio))
+        else:
+            reconstruction = self.decoder(q.quantized)
+        reconstruction = reconstruction[..., : audio.shape[-1]]
         losses = {"quantizer": q.loss, "perplexity": q.perplexity, "usage": q.usage}
         return TokenizerOutput(reconstruction=reconstruction, codes=q.codes, losses=losses)

@@ -12,6 +12,16 @@ decoder's ``T`` frames cover samples ``[-2 * hop, (T + 1) * hop)`` with ``n_fft 
 ``torch.istft(..., center=True, length=T * hop)`` reconstructs every one of the ``T * hop`` samples from at
 least two overlapping windows.
 
+Phase, three ways (``STFTDecoder1d(phase=...)``): a cosine/sine pair per bin (``"pair"``), the phase advance per
+hop accumulated from 0 (``"advance"``), or no phase at all (``"griffin-lim"``): the decoder predicts magnitudes
+only. Measured on instrument notes (``benchmarks/RESULTS.md``, "Instrument-notes codec"), ``"advance"`` learns
+inconsistent advances: overlapping frames cancel (output energy 10-100x below the predicted spectrum's) and
+pitch is lost; ``"griffin-lim"`` sidesteps that. In training (:meth:`STFTDecoder1d.forward` given the input
+``reference``) the predicted magnitudes take the input's phase, so the spectral loss sees only magnitude error;
+decoding codes alone rebuilds a phase with Griffin-Lim (``torchaudio.functional.griffinlim``, deterministic
+start), which from the input's own magnitudes keeps the pitch of every pitched test note (72 of 72, 16
+iterations). Such a codec keeps frequencies, not waveforms.
+
 The centring pads with zeros (``pad_mode="constant"``, as the tokenizer pads the tail; reflection would fail
 on clips shorter than half a window). The STFT is ``normalized=True`` (scaled by ``n_fft ** -0.5``): a
 full-scale sine then peaks near ``sqrt(n_fft) / 4`` (about 9 for ``n_fft = 1280``), well under the decoder's
@@ -24,6 +34,7 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torchaudio
 from torch import nn
 
 from vqgen.tokenizers.layers.codec1d import NormActivation1d, PaddedConv1d, ResidualUnit1d
@@ -121,8 +132,13 @@ class STFTEncoder1d(FrameNetwork1d):
         return super().forward(self.features(x).to(self.conv_in.weight.dtype))
 
 
-#: How :class:`STFTDecoder1d` predicts phase: a cosine/sine pair per frame, or the advance per hop.
-STFT_PHASES = ("pair", "advance")
+#: How :class:`STFTDecoder1d` predicts phase: a cosine/sine pair per frame, the advance per hop, or not at all
+#: (magnitudes only; Griffin-Lim rebuilds a phase when decoding).
+STFT_PHASES = ("pair", "advance", "griffin-lim")
+#: Griffin-Lim iterations and momentum of ``phase="griffin-lim"`` decoding (72 of 72 test notes keep their pitch
+#: from true magnitudes at 16 iterations; 32 costs about 60 ms per second of audio on one CPU thread).
+GRIFFIN_LIM_ITERATIONS = 32
+GRIFFIN_LIM_MOMENTUM = 0.99
 
 
 class STFTDecoder1d(FrameNetwork1d):
@@ -141,6 +157,11 @@ class STFTDecoder1d(FrameNetwork1d):
     codes then need not carry absolute phase, which they fail to learn for steady tones (the codebook
     collapses); the output keeps frequencies, not waveforms, so train it with spectral losses only.
 
+    ``phase="griffin-lim"`` predicts the log magnitude ``m`` only. ``forward(z, reference)`` gives the magnitudes
+    the phase of ``reference`` (the audio being reconstructed, ``[B, C, T * hop]``, framed as the encoder frames
+    it; bins where it is silent take phase 0): the training path. ``forward(z)`` without it runs
+    :data:`GRIFFIN_LIM_ITERATIONS` of Griffin-Lim from phase 0 (deterministic): the decoding path.
+
     Shapes: ``[B, latent_channels, T] -> [B, out_channels, T * hop]``.
     """
 
@@ -158,7 +179,7 @@ class STFTDecoder1d(FrameNetwork1d):
         if phase not in STFT_PHASES:
             raise ValueError(f"phase must be one of {', '.join(STFT_PHASES)}, got {phase!r}")
         n_fft, bins = stft_sizes(hop)
-        outputs = (3 if phase == "pair" else 2) * bins * out_channels
+        outputs = {"pair": 3, "advance": 2, "griffin-lim": 1}[phase] * bins * out_channels
         super().__init__(latent_channels, width, outputs, dilations, norm, activation)
         self.hop, self.n_fft, self.bins, self.out_channels = int(hop), n_fft, bins, int(out_channels)
         self.phase = phase
@@ -166,8 +187,36 @@ class STFTDecoder1d(FrameNetwork1d):
         centre = (torch.arange(bins) * self.hop % n_fft).float() * (2 * math.pi / n_fft)
         self.register_buffer("centre_advance", centre[:, None], persistent=False)
 
-    def spectrum(self, z: torch.Tensor) -> torch.Tensor:
-        """Latents ``[B, latent_channels, T]`` -> complex64 spectrum ``[B * C, bins, T]``."""
+    def magnitude(self, z: torch.Tensor) -> torch.Tensor:
+        """``phase="griffin-lim"``: latents ``[B, latent_channels, T]`` -> float32 magnitudes ``[B * C, bins, T]``."""
+        out = super().forward(z).float().reshape(z.shape[0] * self.out_channels, self.bins, z.shape[-1])
+        return out.exp().clamp(max=MAX_MAGNITUDE)
+
+    def reference_phase(self, reference: torch.Tensor, frames: int) -> torch.Tensor:
+        """Unit phasors ``[B * C, bins, frames]`` of ``reference`` audio ``[B, C, S]`` (frame ``t`` centred on
+        sample ``t * hop``, as :class:`STFTEncoder1d` frames it); 1 where a bin is silent."""
+        spec = torch.stft(
+            reference.float().reshape(-1, reference.shape[-1]),
+            self.n_fft,
+            hop_length=self.hop,
+            window=torch.hann_window(self.n_fft, device=reference.device),
+            center=True,
+            pad_mode="constant",
+            normalized=True,
+            return_complex=True,
+        )[..., :frames]
+        size = spec.abs()
+        return torch.where(size > STFT_EPS, spec / size.clamp_min(STFT_EPS), torch.ones_like(spec))
+
+    def spectrum(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents ``[B, latent_channels, T]`` -> complex64 spectrum ``[B * C, bins, T]``.
+
+        ``phase="griffin-lim"`` needs ``reference`` (audio ``[B, C, >= T * hop]``) for its phase; the other
+        modes ignore it."""
+        if self.phase == "griffin-lim":
+            if reference is None:
+                raise ValueError("phase='griffin-lim' has no spectrum without a reference: call forward(z)")
+            return self.magnitude(z) * self.reference_phase(reference, z.shape[-1])
         parts = 3 if self.phase == "pair" else 2
         out = (
             super().forward(z).float().reshape(z.shape[0] * self.out_channels, parts, self.bins, z.shape[-1])
@@ -180,15 +229,39 @@ class STFTDecoder1d(FrameNetwork1d):
         scale = magnitude / (a.square() + b.square() + STFT_EPS**2).sqrt()
         return torch.complex(a * scale, b * scale)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Latents ``[B, latent_channels, T]`` -> audio ``[B, C, T * hop]``; ``reference``: see the class
+        docstring (``phase="griffin-lim"`` only; ignored by the other modes)."""
         frames = z.shape[-1]
-        audio = torch.istft(
-            self.spectrum(z),
-            self.n_fft,
-            hop_length=self.hop,
-            window=torch.hann_window(self.n_fft, device=z.device),
-            center=True,
-            normalized=True,
-            length=frames * self.hop,
-        )
+        window = torch.hann_window(self.n_fft, device=z.device)
+        if self.phase == "griffin-lim" and reference is None:
+            # torchaudio's Griffin-Lim re-frames T * hop samples into T + 1 frames: the last (centred on the end,
+            # dropped by the encoder) repeats frame T - 1. Its STFT pads by reflection, which needs more than
+            # n_fft / 2 = 2 hops of signal: clips under 3 frames get silent frames, cropped afterwards. Its STFT
+            # is unnormalised: magnitudes times sqrt(n_fft).
+            magnitude = self.magnitude(z)
+            silent = magnitude.new_zeros(*magnitude.shape[:-1], max(0, 3 - frames))
+            magnitude = torch.cat([magnitude, magnitude[..., -1:], silent], dim=-1) * self.n_fft**0.5
+            audio = torchaudio.functional.griffinlim(
+                magnitude,
+                window,
+                self.n_fft,
+                self.hop,
+                self.n_fft,
+                power=1.0,
+                n_iter=GRIFFIN_LIM_ITERATIONS,
+                momentum=GRIFFIN_LIM_MOMENTUM,
+                length=(magnitude.shape[-1] - 1) * self.hop,
+                rand_init=False,
+            )[..., : frames * self.hop]
+        else:
+            audio = torch.istft(
+                self.spectrum(z, reference),
+                self.n_fft,
+                hop_length=self.hop,
+                window=window,
+                center=True,
+                normalized=True,
+                length=frames * self.hop,
+            )
         return audio.reshape(z.shape[0], self.out_channels, frames * self.hop).to(z.dtype)
