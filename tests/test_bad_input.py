@@ -515,7 +515,7 @@ def _cli_cases(art: dict[str, Path], tmp: Path) -> dict[str, tuple[list[str], st
         ),
         "empty-folder": (
             TRAIN + ["--data", str(art["empty"]), "--resolution=8", "--channels=1", *run],
-            "holds no image files",
+            "holds no image, video or audio files; pass --modality image|video|audio",
         ),
         "gray-to-3-channels": (
             TRAIN + ["--data", str(art["gray"]), "--resolution=8", "--channels=3", *run],

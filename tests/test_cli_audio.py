@@ -283,9 +283,30 @@ def test_train_tokenizer_audio_architecture_flags(tmp_path, capsys):
     config = json.loads((tmp_path / "tok" / "config.json").read_text())
     assert (config["norm"], config["activation"]) == ("weight", "snake")
     assert config["quantizer_config"]["input_space_weight"] == 0.5
-    image = ["train-tokenizer", "--data", str(tmp_path / "clips"), "--norm", "weight", *COMMON]
+    image = ["train-tokenizer", "--modality", "image", "--data", str(tmp_path / "clips"), "--norm", "weight"]
+    image += COMMON
     message = "--norm, --activation, --frontend and --max-channels shape the audio codec"
     one_line_error(capsys, [*image, "--output", str(tmp_path / "img")], message)
+
+
+def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
+    """Without --modality a folder of WAVs trains the audio codec, with the audio defaults (rvq, 4 levels)."""
+    for i, label in enumerate(["low", "high"]):
+        (tmp_path / "clips" / label).mkdir(parents=True)
+        save_audio(tone(0.04, RATE, 300.0 + 400 * i), tmp_path / "clips" / label / f"{i}.wav", RATE)
+    argv = ["train-tokenizer", "--data", str(tmp_path / "clips"), "--sample-rate", str(RATE), *SEGMENT]
+    argv += ["--strides", "2,4", "--base-channels", "4", "--latent-channels", "4", "--codebook-size", "16"]
+    argv += ["--no-kmeans-init", "--no-progress", "--batch-size", "2", "--max-steps", "1"]
+    assert main([*argv, "--output", str(tmp_path / "tok")]) == 0
+    assert "modality: audio (inferred from --data; pass --modality to choose)" in capsys.readouterr().out
+    config = json.loads((tmp_path / "tok" / "config.json").read_text())
+    assert config["_class_name"] == "AudioTokenizer" and config["sample_rate"] == RATE
+    quantizer = config["quantizer_config"]
+    assert (quantizer["type"], quantizer["num_quantizers"], quantizer["quantizer_dropout"]) == ("rvq", 4, 0.5)
+    (tmp_path / "empty").mkdir()
+    argv = ["train-tokenizer", "--data", str(tmp_path / "empty"), "--output", str(tmp_path / "x")]
+    line = one_line_error(capsys, argv, "holds no image, video or audio files")
+    assert str(tmp_path / "empty") in line and "pass --modality image|video|audio" in line
 
 
 def test_train_tokenizer_audio_stft_frontend(tmp_path, capsys):

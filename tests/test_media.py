@@ -1,23 +1,28 @@
 """vqgen.media: the registry, the one uint8 <-> float conversion, medium-owned flags, tokenizer defaults, and
-the library calls behind the commands giving what the commands give."""
+the library calls behind the commands giving what the commands give, and the medium ``--data`` holds."""
 
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from conftest import make_tokenizer
+from PIL import Image
 
 from vqgen import io
 from vqgen.cli import main
 from vqgen.cli.common import add_medium_flags, refuse_foreign_flags
-from vqgen.errors import ConfigError
+from vqgen.errors import ConfigError, DataError
 from vqgen.media import (
     TokenizerSettings,
+    base,
     build_tokenizer,
     get_medium,
+    infer_medium,
     item_medium,
     media,
     medium_names,
@@ -153,3 +158,107 @@ def test_reconstruct_from_python_writes_what_the_command_writes(tmp_path):
     summary = IMAGE.reconstruct_file(tokenizer, tmp_path / "in.png", tmp_path / "py.png")
     assert summary.startswith("4x4 codes, PSNR ")
     assert (tmp_path / "cli.png").read_bytes() == (tmp_path / "py.png").read_bytes()
+
+
+def test_each_demo_name_infers_its_medium_from_the_loaders_own_lists():
+    from vqgen.data.audio import AUDIO_EXTENSIONS, DEMO_AUDIO_DATASETS
+    from vqgen.data.images import DEMO_IMAGE_DATASETS, IMAGE_EXTENSIONS
+    from vqgen.data.video import DEMO_VIDEO_DATASETS
+    from vqgen.media.video import VIDEO_EXTENSIONS
+
+    expected = {
+        "demo:mnist": "image",
+        "demo:emoji": "image",
+        "demo:moving-mnist": "video",
+        "demo:spoken-digits": "audio",
+        "demo:instrument-notes": "audio",
+    }
+    assert {name: infer_medium(name).name for name in expected} == expected  # nothing built or loaded
+    assert IMAGE.demo_datasets is DEMO_IMAGE_DATASETS and IMAGE.folder_suffixes is IMAGE_EXTENSIONS
+    assert VIDEO.demo_datasets is DEMO_VIDEO_DATASETS and VIDEO.folder_suffixes is VIDEO_EXTENSIONS
+    audio = get_medium("audio")
+    assert audio.demo_datasets is DEMO_AUDIO_DATASETS and audio.folder_suffixes is AUDIO_EXTENSIONS
+    with pytest.raises(
+        DataError, match="^unknown demo dataset 'demo:smells', available: demo:mnist, .*demo:"
+    ):
+        infer_medium("demo:smells")
+
+
+def _wav(path, seconds: float = 0.01, rate: int = 8000) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(str(path), np.zeros(round(seconds * rate), dtype=np.float32), rate)
+
+
+def _png(path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (4, 4)).save(path)
+
+
+def _touch(folder, *names) -> None:
+    """Empty files: inference goes by suffix and never opens a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"")
+
+
+def test_a_folder_infers_the_medium_most_of_its_files_are(tmp_path):
+    for i, label in enumerate(["low", "high", "low"]):  # class subfolders: found recursively
+        _wav(tmp_path / "wav" / label / f"{i}.wav")
+    assert infer_medium(tmp_path / "wav") is get_medium("audio")
+    for i in range(2):
+        _png(tmp_path / "png" / f"{i}.png")
+    assert infer_medium(str(tmp_path / "png")) is IMAGE
+    _touch(tmp_path / "mp4", "clip.mp4")
+    assert infer_medium(tmp_path / "mp4") is VIDEO
+    _touch(
+        tmp_path / "upper", "A.WAV", "b.Flac", "notes.txt", ".hidden.png"
+    )  # any case; hidden files skipped
+    assert infer_medium(tmp_path / "upper").name == "audio"
+    # mixed: the majority wins, whatever the order of the files
+    _touch(tmp_path / "mixed", "a.png", "b.wav", "c.ogg", "d.opus", "e.mp4", "f.jpg", "readme.md")
+    assert infer_medium(tmp_path / "mixed").name == "audio"
+    _touch(tmp_path / "mixed", "g.webp", "h.jpeg")
+    assert infer_medium(tmp_path / "mixed").name == "image"  # 4 images, 3 audio files, 1 video
+    _touch(tmp_path / "tie", "a.wav", "b.mkv")
+    assert (
+        infer_medium(tmp_path / "tie").name == "video"
+    )  # a tie goes to the first medium: image, video, audio
+
+
+def test_gifs_count_as_images_unless_only_video_files_sit_beside_them(tmp_path):
+    _touch(tmp_path / "gifs", "a.gif", "b.GIF")
+    assert infer_medium(tmp_path / "gifs").name == "image"
+    _touch(tmp_path / "clips", "a.gif", "b.gif", "c.gif", "d.webm")
+    assert infer_medium(tmp_path / "clips").name == "video"
+    _touch(tmp_path / "both", "a.gif", "b.gif", "c.gif", "d.png", "e.mp4", "f.mov")
+    assert infer_medium(tmp_path / "both").name == "image"  # 4 images (the GIFs among them), 2 videos
+    _touch(tmp_path / "sound", "a.gif", "b.gif", "c.wav")
+    assert infer_medium(tmp_path / "sound").name == "image"
+
+
+def test_a_folder_without_media_files_or_a_missing_path_is_one_line(tmp_path, monkeypatch):
+    cases = {
+        tmp_path / "empty": "holds no image, video or audio files",
+        tmp_path / "missing": "does not exist (demo datasets: demo:mnist, ",
+        tmp_path / "notes.txt": "is not a directory",
+        tmp_path / "text": "holds no image, video or audio files",
+    }
+    (tmp_path / "empty").mkdir()
+    _touch(tmp_path, "notes.txt")
+    _touch(tmp_path / "text", "a.txt", "b.csv", ".c.wav")
+    for path, why in cases.items():
+        with pytest.raises(DataError) as error:
+            infer_medium(path)
+        message = str(error.value)
+        assert "\n" not in message and f"'{path}'" in message and why in message, message
+        assert message.endswith("; pass --modality image|video|audio"), message
+    # the walk stops after base.INFER_MAX_FILES files
+    monkeypatch.setattr(base, "INFER_MAX_FILES", 3)
+    _touch(tmp_path / "many" / "a", "1.txt", "2.txt", "3.txt")
+    _touch(tmp_path / "many" / "b", "4.wav")
+    with pytest.raises(
+        DataError, match=re.escape("holds no image, video or audio files among its first 3 files")
+    ):
+        infer_medium(tmp_path / "many")
+    _touch(tmp_path / "many" / "a", "0.wav")
+    assert infer_medium(tmp_path / "many").name == "audio"

@@ -13,7 +13,7 @@ from vqgen.cli.common import (
     positive_int,
 )
 from vqgen.errors import ConfigError
-from vqgen.media.base import medium_names
+from vqgen.media.base import media, medium_names
 
 
 def add_parser(sub) -> None:
@@ -21,12 +21,15 @@ def add_parser(sub) -> None:
     from vqgen.training.tokenizer import TokenizerLossOptions
 
     p = sub.add_parser("train-tokenizer", help="train a tokenizer (stage one) with Accelerate")
-    p.add_argument("--modality", choices=medium_names(), default="image")
     p.add_argument(
-        "--data",
-        required=True,
-        help="a folder of media files, demo:mnist, demo:moving-mnist or demo:spoken-digits",
+        "--modality",
+        choices=medium_names(),
+        default=None,
+        help="the medium to train on; default: inferred from --data (the demo set's, or the medium most of the "
+        "folder's files are)",
     )
+    demos = ", ".join(name for medium in media() for name in medium.demo_datasets)
+    p.add_argument("--data", required=True, help=f"a folder of media files, or one of {demos}")
     p.add_argument(
         "--resolution",
         type=int,
@@ -120,11 +123,13 @@ def _add_quantizer_flags(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from accelerate.utils import set_seed
 
-    from vqgen.media import TokenizerSettings, build_tokenizer, get_medium, start_tokenizer
+    from vqgen.media import TokenizerSettings, build_tokenizer, get_medium, infer_medium, start_tokenizer
     from vqgen.training.common import TrainingOptions
     from vqgen.training.tokenizer import TokenizerLossOptions, train_tokenizer
 
-    medium = get_medium(args.modality)
+    medium = get_medium(args.modality) if args.modality else infer_medium(args.data)
+    if not args.modality:
+        print(f"modality: {medium.name} (inferred from --data; pass --modality to choose)")
     settings = dataclass_from_args(TokenizerSettings, args)
     medium.check_settings(settings)
     options = dataclass_from_args(TrainingOptions, args)

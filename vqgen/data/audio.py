@@ -17,7 +17,14 @@ from torch.utils.data import Dataset
 from vqgen.data.folders import DataWarning, MediaFolder
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line
-from vqgen.media.audio import check_resampling, mix_channels, resample_audio, unreadable_audio_hint
+from vqgen.media.audio import (
+    AUDIO_EXTENSIONS,
+    DEMO_AUDIO_DATASETS,
+    check_resampling,
+    mix_channels,
+    resample_audio,
+    unreadable_audio_hint,
+)
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -27,8 +34,6 @@ __all__ = [
     "load_audio_dataset",
 ]
 
-#: Read by libsndfile from their content: WAV (PCM 8-32 bit, float), FLAC, Ogg Vorbis and Ogg Opus.
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".opus")
 # Extra source samples read on each side of a crop, so the resampling filter sees real context at its edges.
 _RESAMPLE_MARGIN = 64
 
@@ -196,10 +201,6 @@ class AudioFolderDataset(Dataset):
         if wave.shape[-1] < self.segment_samples:
             wave = torch.nn.functional.pad(wave, (0, self.segment_samples - wave.shape[-1]))
         return {"audio": wave.contiguous(), "label": int(self._labels[index]), "index": index}
-
-
-#: Named audio datasets, each built once with ``vqgen data build NAME``.
-DEMO_AUDIO_DATASETS: tuple[str, ...] = ("demo:spoken-digits", "demo:instrument-notes")
 
 
 def _demo_root(spec: str) -> Path:

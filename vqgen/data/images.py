@@ -20,7 +20,15 @@ from vqgen.data.folders import DataWarning, MediaFolder, find_media_files, folde
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line
 from vqgen.media.base import to_unit_range
-from vqgen.media.image import image_mode_channels, open_image, oriented_size, pil_to_channels, read_image
+from vqgen.media.image import (
+    DEMO_IMAGE_DATASETS,
+    IMAGE_EXTENSIONS,
+    image_mode_channels,
+    open_image,
+    oriented_size,
+    pil_to_channels,
+    read_image,
+)
 
 __all__ = [
     "DEMO_IMAGE_DATASETS",
@@ -31,9 +39,6 @@ __all__ = [
     "load_image_dataset",
 ]
 
-#: Read by content, whatever the suffix says; animated GIF, WebP and PNG files give their first frame.
-IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".gif")
-DEMO_IMAGE_DATASETS: tuple[str, ...] = ("demo:mnist", "demo:emoji")
 RESIZE_MODES: tuple[str, ...] = ("center-crop", "stretch")
 
 

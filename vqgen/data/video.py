@@ -20,7 +20,7 @@ from vqgen.data.folders import MediaFolder, folder_split_root
 from vqgen.data.images import _check_channels, _resolution_pair
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.media.base import to_unit_range
-from vqgen.media.video import DEFAULT_VIDEO_FRAMES, VIDEO_EXTENSIONS, load_video
+from vqgen.media.video import DEFAULT_VIDEO_FRAMES, DEMO_VIDEO_DATASETS, VIDEO_EXTENSIONS, load_video
 
 __all__ = [
     "DEFAULT_VIDEO_FRAMES",
@@ -240,8 +240,6 @@ class VideoFolderDataset(Dataset):
         return {"video": video, "label": self._labels[index], "index": index}
 
 
-#: Demo video clips: ``demo:moving-mnist`` (one real digit bouncing in 32x32 or 64x64 frames, 8 fps).
-DEMO_VIDEO_DATASETS = ("demo:moving-mnist",)
 _MOVING_MNIST_CLIPS = {"train": (8000, 0), "test": (1000, 1)}  # clips and seed per split
 
 

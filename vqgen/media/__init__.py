@@ -1,6 +1,7 @@
 """One home per medium: everything that differs between images, video and audio.
 
-``get_medium("video")`` (or ``medium_of(tokenizer_or_pipeline)``, ``item_medium(batch)``) returns a
+``get_medium("video")`` (or ``medium_of(tokenizer_or_pipeline)``, ``item_medium(batch)``,
+``infer_medium(data_spec)``) returns a
 :class:`~vqgen.media.base.Medium` that reads and writes its files, converts uint8 <-> float, loads and jitters
 its data sets, builds its tokenizers' defaults, previews, evaluates and writes what ``generate``,
 ``reconstruct`` and ``decompress`` make. The file functions live in ``vqgen.media.image``, ``.video`` and
@@ -15,6 +16,7 @@ from vqgen.media.base import (
     Flag,
     Medium,
     get_medium,
+    infer_medium,
     item_medium,
     media,
     medium_names,
@@ -31,6 +33,7 @@ __all__ = [
     "TokenizerSettings",
     "build_tokenizer",
     "get_medium",
+    "infer_medium",
     "item_medium",
     "media",
     "medium_names",

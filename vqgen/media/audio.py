@@ -21,7 +21,9 @@ from vqgen.media.base import Flag, Medium, int_list, positive_float, positive_in
 
 __all__ = [
     "AUDIO",
+    "AUDIO_EXTENSIONS",
     "AUDIO_FORMATS",
+    "DEMO_AUDIO_DATASETS",
     "AudioMedium",
     "check_resampling",
     "jitter_audio",
@@ -258,6 +260,11 @@ def jitter_audio(
 #: Files ``generate`` and ``reconstruct`` write; ``decompress`` writes lossless ones only (16-bit PCM).
 AUDIO_OUTPUTS = (".wav", ".flac", ".ogg")
 LOSSLESS_AUDIO_OUTPUTS = (".wav", ".flac")
+#: Files audio folders are made of (``vqgen.data.audio``), read by libsndfile from their content: WAV (PCM
+#: 8-32 bit, float), FLAC, Ogg Vorbis and Ogg Opus.
+AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".opus")
+#: Named audio datasets, each built once with ``vqgen data build NAME``.
+DEMO_AUDIO_DATASETS: tuple[str, ...] = ("demo:spoken-digits", "demo:instrument-notes")
 
 _SEGMENT = Flag(
     "--segment-seconds",
@@ -275,6 +282,8 @@ class AudioMedium(Medium):
     pipeline_path = "vqgen.pipelines.audio:AudioPipeline"
     output_suffixes = reconstruct_suffixes = AUDIO_OUTPUTS
     decompress_suffixes = LOSSLESS_AUDIO_OUTPUTS
+    folder_suffixes = AUDIO_EXTENSIONS
+    demo_datasets = DEMO_AUDIO_DATASETS
     directory_formats = ("wav", "flac", "ogg")
     # Residual audio codes read best level-interleaved (MusicGen's delay pattern).
     default_layout = "delay"

@@ -3,26 +3,30 @@ the :class:`Medium` base class whose subclasses (``vqgen.media.image``, ``.video
 that differs between media.
 
 Shared code never tests which medium it has: it asks the medium. A medium is found by name
-(:func:`get_medium`), from a tokenizer or pipeline by their ``medium`` class attribute (:func:`medium_of`), or
-from a data set item by its media key (:func:`item_medium`).
+(:func:`get_medium`), from a tokenizer or pipeline by their ``medium`` class attribute (:func:`medium_of`),
+from a data set item by its media key (:func:`item_medium`), or from a ``--data`` spec, a ``demo:`` name or
+the files of a folder (:func:`infer_medium`).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from vqgen.errors import ConfigError
+from vqgen.errors import ConfigError, DataError
 
 __all__ = [
     "Flag",
     "Medium",
     "get_medium",
+    "infer_medium",
     "int_list",
     "item_medium",
     "media",
@@ -38,6 +42,8 @@ __all__ = [
 #: The media vqgen ships, in the order commands list them; each module registers its medium on import.
 _BUILTIN = {"image": "vqgen.media.image", "video": "vqgen.media.video", "audio": "vqgen.media.audio"}
 _REGISTRY: dict[str, Medium] = {}
+#: Files :func:`infer_medium` looks at in a folder before it decides.
+INFER_MAX_FILES = 2000
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -112,6 +118,73 @@ def item_medium(item: dict) -> Medium:
             return medium
     keys = ", ".join(m.item_key for m in media())
     raise ConfigError(f"a batch must hold one of {keys}, got keys {sorted(item)}")
+
+
+def infer_medium(spec: str | os.PathLike) -> Medium:
+    """The medium a ``--data`` spec holds, for commands run without ``--modality``.
+
+    A ``demo:`` name belongs to the medium listing it in :attr:`Medium.demo_datasets`. A folder is walked as
+    the folder data sets walk it (recursively, hidden files and folders skipped), at most
+    :data:`INFER_MAX_FILES` files, and each medium counts the files ending in its :attr:`Medium.folder_suffixes`
+    (any case); the medium with the most wins, the first in :func:`media` order on a tie. A suffix several media
+    read (``.gif``: images and video) counts for the first of them that has files of its own in the folder, or
+    for the first of them if none has: a folder of GIFs is images, GIFs beside MP4s and no image-only files are
+    video. Nothing is opened or decoded. An unknown ``demo:`` name, a missing path, a file or a folder without
+    media files is a one-line :class:`DataError`.
+    """
+    everyone = media()
+    spec = os.fspath(spec)
+    demos = ", ".join(name for medium in everyone for name in medium.demo_datasets)
+    if spec.startswith("demo:"):
+        for medium in everyone:
+            if spec in medium.demo_datasets:
+                return medium
+        raise DataError(f"unknown demo dataset '{spec}', available: {demos}")
+    root = Path(spec)
+    choose = "pass --modality " + "|".join(medium.name for medium in everyone)
+    if not root.is_dir():
+        why = "is not a directory" if root.exists() else f"does not exist (demo datasets: {demos})"
+        raise DataError(f"cannot tell the medium of data folder '{root}': it {why}; {choose}")
+    suffixes, seen = _folder_suffixes(root)
+    owners = {suffix: [m for m in everyone if suffix in m.folder_suffixes] for suffix in suffixes}
+    own = dict.fromkeys(everyone, 0)  # files only one medium reads
+    for suffix, owned_by in owners.items():
+        if len(owned_by) == 1:
+            own[owned_by[0]] += suffixes[suffix]
+    counts = dict(own)
+    for suffix, owned_by in owners.items():
+        if len(owned_by) > 1:
+            counts[next((m for m in owned_by if own[m]), owned_by[0])] += suffixes[suffix]
+    best = max(everyone, key=lambda medium: counts[medium])  # the first of equals
+    if not counts[best]:
+        kinds = [medium.name for medium in everyone]
+        kinds = f"{', '.join(kinds[:-1])} or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+        among = f" among its first {seen} files" if seen >= INFER_MAX_FILES else ""
+        raise DataError(
+            f"cannot tell the medium of data folder '{root}': it holds no {kinds} files{among}; {choose}"
+        )
+    return best
+
+
+def _folder_suffixes(root: Path) -> tuple[Counter, int]:
+    """Lower-case suffixes of the files under ``root`` (hidden ones skipped) -> their count, from at most
+    :data:`INFER_MAX_FILES` files; and how many files were looked at."""
+
+    def unreadable(error: OSError) -> None:
+        raise DataError(f"cannot read data folder '{error.filename or root}': {error.strerror or error}")
+
+    suffixes: Counter = Counter()
+    seen = 0
+    for _folder, subfolders, names in os.walk(root, onerror=unreadable):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            suffixes[os.path.splitext(name)[1].lower()] += 1
+            seen += 1
+            if seen >= INFER_MAX_FILES:
+                return suffixes, seen
+    return suffixes, seen
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -196,6 +269,10 @@ class Medium:
     output_suffixes: tuple[str, ...] = ()
     reconstruct_suffixes: tuple[str, ...] = ()
     decompress_suffixes: tuple[str, ...] = ()
+    #: Suffixes (lower case) of the files a folder data set of this medium reads, and the ``demo:`` names
+    #: :meth:`load_dataset` takes; :func:`infer_medium` goes by both.
+    folder_suffixes: tuple[str, ...] = ()
+    demo_datasets: tuple[str, ...] = ()
     #: ``generate --format`` of the files written one per sample into a folder (the first is the default).
     directory_formats: tuple[str, ...] = ()
     #: The code order a prior trained on this medium's codes uses unless told otherwise.

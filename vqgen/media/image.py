@@ -23,7 +23,9 @@ from vqgen.io import _one_line, atomic_path
 from vqgen.media.base import Medium, register_medium, to_uint8, to_unit_range
 
 __all__ = [
+    "DEMO_IMAGE_DATASETS",
     "IMAGE",
+    "IMAGE_EXTENSIONS",
     "IMAGE_FORMATS",
     "ImageMedium",
     "image_mode_channels",
@@ -361,6 +363,11 @@ def border_colour(images: torch.Tensor) -> torch.Tensor:
 
 #: Files ``generate``, ``reconstruct`` and ``decompress`` write images to.
 IMAGE_OUTPUTS = (".png", ".jpg", ".jpeg", ".webp")
+#: Files image folders are made of (``vqgen.data.images``). Read by content, whatever the suffix says;
+#: animated GIF, WebP and PNG files give their first frame.
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+#: The named image data sets ``--data`` takes.
+DEMO_IMAGE_DATASETS: tuple[str, ...] = ("demo:mnist", "demo:emoji")
 
 
 def image_tokenizer_config(medium: Medium, settings, channels: int) -> dict:
@@ -385,6 +392,8 @@ class ImageMedium(Medium):
     tokenizer_path = "vqgen.tokenizers.image:ImageTokenizer"
     pipeline_path = "vqgen.pipelines.image:ImagePipeline"
     output_suffixes = reconstruct_suffixes = decompress_suffixes = IMAGE_OUTPUTS
+    folder_suffixes = IMAGE_EXTENSIONS
+    demo_datasets = DEMO_IMAGE_DATASETS
     fits_background = True
     init_from_media = ("image",)
     dataset_options = ("resolution",)

@@ -29,6 +29,7 @@ from vqgen.media.image import (
 
 __all__ = [
     "DEFAULT_VIDEO_FRAMES",
+    "DEMO_VIDEO_DATASETS",
     "MAX_VIDEO_FRAMES",
     "VIDEO",
     "VIDEO_EXTENSIONS",
@@ -280,6 +281,9 @@ def save_frame_preview(originals: torch.Tensor, reconstructions: torch.Tensor, p
 # The medium
 # ---------------------------------------------------------------------------------------------------------
 
+#: Demo video clips: ``demo:moving-mnist`` (one real digit bouncing in 32x32 or 64x64 frames, 8 fps).
+DEMO_VIDEO_DATASETS: tuple[str, ...] = ("demo:moving-mnist",)
+
 _DATA_FLAGS = (
     Flag(
         "--frames",
@@ -302,6 +306,8 @@ class VideoMedium(Medium):
     tokenizer_path = "vqgen.tokenizers.video:VideoTokenizer"
     pipeline_path = "vqgen.pipelines.video:VideoPipeline"
     output_suffixes = reconstruct_suffixes = decompress_suffixes = VIDEO_WRITE_FORMATS
+    folder_suffixes = VIDEO_EXTENSIONS
+    demo_datasets = DEMO_VIDEO_DATASETS
     directory_formats = ("mp4", "gif")
     preview_samples = 8  # clips show as rows of frames
     init_from_media = ("video", "image")
