@@ -13,7 +13,7 @@ import soundfile
 import torch
 
 from vqgen.errors import ConfigError, DataError, ShapeError
-from vqgen.evaluation.pitch import cents_between, estimate_f0, hz_to_midi, midi_to_hz, pitch_kept
+from vqgen.evaluation.pitch import cents_between, estimate_f0, hz_to_midi, midi_to_hz, pitch_kept, track_f0
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notes"
 #: Real notes (tests/fixtures/notes/make_notes.py) that have a clear pitch. Left out: seashore (program
@@ -185,3 +185,19 @@ def test_real_rendered_notes_within_50_cents_of_their_midi_pitch():
     noise, _ = soundfile.read(str(FIXTURES / "122-seashore-p60.flac"), dtype="float32")
     assert torch.isnan(estimate_f0(torch.from_numpy(noise)[None], 16000)).all()
     assert pitch_kept(torch.stack(audio), torch.stack(audio), 16000).all()
+
+
+def test_track_f0_gives_each_frame_its_pitch_and_nan_where_silent():
+    """Frame t is centred on sample t * hop: a 220 Hz tone in the first half and a 330 Hz one in the second give
+    those pitches on frames well inside each half, NaN on the silent tail, and ceil(S / hop) frames."""
+    rate, hop = 16000, 320
+    t = torch.arange(20000) / rate
+    audio = torch.where(t < 0.5, torch.sin(2 * math.pi * 220 * t), torch.sin(2 * math.pi * 330 * t)) * 0.3
+    audio[16000:] = 0
+    f0 = track_f0(audio.view(1, 1, -1), rate, hop)
+    assert f0.shape == (1, math.ceil(20000 / hop)) and f0.dtype == torch.float32
+    assert cents_between(f0[0, 3:22], 220.0).abs().max() < 2
+    assert cents_between(f0[0, 28:47], 330.0).abs().max() < 2
+    assert torch.isnan(f0[0, 53:]).all()
+    with pytest.raises(ConfigError, match="fmin"):
+        track_f0(audio.view(1, -1), rate, hop, fmin=0.0)

@@ -25,7 +25,7 @@ import torch
 
 from vqgen.errors import ConfigError, DataError, ShapeError
 
-__all__ = ["cents_between", "estimate_f0", "hz_to_midi", "midi_to_hz", "pitch_kept"]
+__all__ = ["cents_between", "estimate_f0", "hz_to_midi", "midi_to_hz", "pitch_kept", "track_f0"]
 
 _CHUNK = 64  # notes per FFT batch: bounds memory at about 50 MB for one-second 16 kHz clips
 # Octave check (see _yin_frames): the dip near twice the chosen lag wins when it is below this share of the
@@ -215,6 +215,49 @@ def estimate_f0(
         enough = voiced.sum(-1) * 4 >= frames.shape[1]
         out[first : first + _CHUNK] = torch.where(enough, estimate, math.nan)
     return out.to(torch.float32).to(audio.device)
+
+
+def track_f0(
+    audio: torch.Tensor,
+    sample_rate: int,
+    hop: int,
+    fmin: float = 30.0,
+    fmax: float = 2000.0,
+    *,
+    threshold: float = 0.1,
+    max_aperiodicity: float = 0.3,
+    silence_db: float = -60.0,
+) -> torch.Tensor:
+    """Frame-wise fundamental frequency in Hz: audio ``[B, S]`` or ``[B, 1, S]`` -> float32 ``[B, ceil(S / hop)]``.
+
+    Frame ``t`` is the YIN analysis window of :func:`estimate_f0` (``2 ceil(sample_rate / fmin) + 1`` samples)
+    centred on sample ``t * hop``, the clip zero-padded at both ends; ``NaN`` where the frame is silent or
+    unvoiced (same rules and settings as :func:`estimate_f0`, without the note-level median). Errors as
+    :func:`estimate_f0`.
+    """
+    x = _audio_batch(audio)
+    rate, hop = int(sample_rate), int(hop)
+    if rate < 1000 or hop < 1:
+        raise ConfigError(f"need sample_rate >= 1000 and hop >= 1, got {sample_rate} and {hop}")
+    if not (0 < fmin < fmax <= rate / 2):
+        raise ConfigError(f"need 0 < fmin < fmax <= sample_rate / 2, got fmin={fmin}, fmax={fmax}, {rate} Hz")
+    if not (0 < threshold < 1 and threshold <= max_aperiodicity):
+        raise ConfigError(f"need 0 < threshold <= max_aperiodicity < 1, got {threshold}, {max_aperiodicity}")
+    lag_max = math.ceil(rate / fmin)
+    lag_min = max(2, math.floor(rate / fmax))
+    length = 2 * lag_max + 1
+    frames_out = -(-x.shape[-1] // hop)
+    left = length // 2
+    right = max(0, (frames_out - 1) * hop + length - left - x.shape[-1])
+    padded = torch.nn.functional.pad(x, (left, right))
+    out = torch.full((x.shape[0], frames_out), math.nan, dtype=torch.float64, device=x.device)
+    floor = 10.0 ** (silence_db / 20.0)
+    for first in range(0, x.shape[0], _CHUNK):
+        frames = padded[first : first + _CHUNK].unfold(-1, length, hop)[:, :frames_out]  # [b, T, length]
+        lag, aperiodicity = _yin_frames(frames, lag_max, lag_min, lag_max, threshold)
+        voiced = (frames.pow(2).mean(-1).sqrt() >= floor) & (aperiodicity <= max_aperiodicity)
+        out[first : first + _CHUNK] = torch.where(voiced, rate / lag, math.nan)
+    return out.to(torch.float32)
 
 
 def pitch_kept(

@@ -316,8 +316,12 @@ class AudioMedium(Medium):
                 "audio: strided convolutions on the waveform (default) or STFT features in, inverse STFT out "
                 "(Vocos style, every convolution at the frame rate; not causal); stft-advance predicts each "
                 "bin's phase advance, not its phase (spectral losses only: --reconstruction-weight 0); "
-                "stft-magnitude predicts magnitudes only and decodes with Griffin-Lim (keeps pitch, not waveforms)",
-                settings={"choices": ["waveform", "stft", "stft-advance", "stft-magnitude"], "default": None},
+                "stft-magnitude predicts magnitudes only and decodes with Griffin-Lim; stft-harmonic codes the "
+                "tracked pitch as level 0 and synthesises its harmonics plus noise (pitched notes; keeps pitch)",
+                settings={
+                    "choices": ["waveform", "stft", "stft-advance", "stft-magnitude", "stft-harmonic"],
+                    "default": None,
+                },
             ),
             Flag(
                 "--max-channels",

@@ -12,6 +12,8 @@ from torch.nn import functional as F
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.tokenizers.base import QuantizedTokenizerMixin, TokenizerOutput, check_media
 from vqgen.tokenizers.layers import (
+    HarmonicDecoder1d,
+    PitchCoder,
     STFTDecoder1d,
     STFTEncoder1d,
     StridedConvDecoder1d,
@@ -27,7 +29,7 @@ DEFAULT_AUDIO_QUANTIZER = {
 }
 
 #: ``frontend`` values: the strided time-domain codec, or STFT features and an inverse STFT (Vocos style).
-AUDIO_FRONTENDS = ("waveform", "stft", "stft-advance", "stft-magnitude")
+AUDIO_FRONTENDS = ("waveform", "stft", "stft-advance", "stft-magnitude", "stft-harmonic")
 #: The STFT decoder's phase mode for each STFT frontend.
 STFT_FRONTEND_PHASES = {"stft": "pair", "stft-advance": "advance", "stft-magnitude": "griffin-lim"}
 
@@ -56,6 +58,12 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     Griffin-Lim, so its reconstructions keep frequencies, not waveforms, and evaluation must go through
     ``decode(encode(x))`` (as ``vqgen.evaluation.audio_tokenizer`` does), never ``forward(x)``.
 
+    ``frontend="stft-harmonic"`` is the codec for pitched notes (:mod:`vqgen.tokenizers.layers.harmonic`): code
+    level 0 is the input's fundamental per frame (tracked, not learned: 0 unvoiced, then log-spaced steps over
+    ``pitch_range``), the learned residual levels follow it, and the decoder synthesises harmonics of that f0
+    plus filtered noise. ``num_levels`` then counts the pitch level: ``num_quantizers + 1``; decoding with one
+    level gives the bare pitch.
+
     Args:
         in_channels: audio channels (1 mono, 2 stereo).
         sample_rate: samples per second the model is trained for (informational: frame rate, bitrate).
@@ -70,7 +78,9 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             ``"weight"`` (weight norm on every convolution, no activation norm: SEANet, DAC) or ``"none"``.
         activation: ``"elu"`` (SEANet) or ``"snake"`` (periodic, per-channel learned frequency: DAC).
         frontend: ``"waveform"`` (strided convolutions on samples, the default, as every tokenizer saved
-            before the option), ``"stft"``, ``"stft-advance"`` or ``"stft-magnitude"`` (see above).
+            before the option), ``"stft"``, ``"stft-advance"``, ``"stft-magnitude"`` or ``"stft-harmonic"``
+            (see above).
+        pitch_range: ``(fmin, fmax)`` in Hz of the pitch level (``"stft-harmonic"`` only).
         quantizer_config: ``{"type": "rvq" | "vq" | "fsq", ...}`` (see ``build_quantizer``).
     """
 
@@ -92,6 +102,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         norm: str = "channel",
         activation: str = "elu",
         frontend: str = "waveform",
+        pitch_range: tuple[float, float] = (30.0, 2000.0),
     ):
         super().__init__()
         if frontend not in AUDIO_FRONTENDS:
@@ -110,7 +121,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         if frontend != "waveform":
             args = (in_channels, math.prod(strides), latent_channels)
             common = dict(width=max_channels, dilations=dilations, norm=norm, activation=activation)
-            common_decoder = dict(common, phase=STFT_FRONTEND_PHASES[frontend])
+            common_decoder = dict(common, phase=STFT_FRONTEND_PHASES.get(frontend, "pair"))
             encoder_class, decoder_class = STFTEncoder1d, STFTDecoder1d
         else:
             args = (in_channels, base_channels, strides, latent_channels)
@@ -123,10 +134,21 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             )
             common_decoder = common
             encoder_class, decoder_class = StridedConvEncoder1d, StridedConvDecoder1d
+        if frontend == "stft-harmonic":
+            fmin, fmax = (float(f) for f in pitch_range)
+            if not 0 < fmin < fmax <= sample_rate / 2:
+                raise ConfigError(
+                    f"pitch_range must be 0 < fmin < fmax <= sample_rate / 2, got {pitch_range}"
+                )
+            common_decoder = dict(common, sample_rate=sample_rate, fmin=fmin, fmax=fmax)
+            decoder_class = HarmonicDecoder1d
         # built in this order (random draws: encoder, codebook, decoder) as every saved codec was
         self.encoder = encoder_class(*args, **common)
         self.quantizer = build_quantizer(latent_channels, quantizer_config)
         self.decoder = decoder_class(*args, **common_decoder)
+        self.pitch = None
+        if frontend == "stft-harmonic":
+            self.pitch = PitchCoder(sample_rate, math.prod(strides), self.quantizer.codebook_size, fmin, fmax)
 
     # -- properties --------------------------------------------------------------------------------------
 
@@ -187,15 +209,48 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         extra = (-audio.shape[-1]) % self.downsample_factor
         return F.pad(audio, (0, extra)) if extra else audio
 
+    @property
+    def num_levels(self) -> int:
+        """Code levels per frame: the quantizer's (1 for plain VQ and FSQ), plus the pitch level of
+        ``frontend="stft-harmonic"``."""
+        learned = self.quantizer.num_quantizers if self._residual else 1
+        return learned + (1 if self.pitch is not None else 0)
+
     def _quantize(self, audio: torch.Tensor, num_levels: int | None = None) -> QuantizerOutput:
-        latents = self.encoder(self._pad(audio))
+        audio = self._pad(audio)
+        levels = self._levels(num_levels)
+        if self.pitch is not None:
+            return self._quantize_with_pitch(audio, levels)
+        latents = self.encoder(audio)
         if self._residual:
-            out = self.quantizer(latents, num_levels=self._levels(num_levels))
-            return out
-        self._levels(num_levels)
+            return self.quantizer(latents, num_levels=levels)
         out = self.quantizer(latents)
         out.codes = out.codes.unsqueeze(1)
         return out
+
+    def _quantize_with_pitch(self, audio: torch.Tensor, levels: int) -> QuantizerOutput:
+        """Pitch codes as level 0, then ``levels - 1`` learned levels (none: zero vectors)."""
+        pitch_codes = self.pitch.encode(audio).unsqueeze(1)  # [B, 1, T]
+        latents = self.encoder(audio)
+        learned = levels - 1
+        if learned == 0 and not self.training:
+            zero = latents.new_zeros(())
+            return QuantizerOutput(torch.zeros_like(latents), pitch_codes, zero, zero, zero)
+        if self._residual:
+            out = self.quantizer(latents, num_levels=max(1, learned))
+        else:
+            out = self.quantizer(latents)
+            out.codes = out.codes.unsqueeze(1)
+        if learned == 0:  # training at one level: the quantizer still runs (its losses), its vectors unused
+            out.quantized = torch.zeros_like(out.quantized)
+        out.codes = torch.cat([pitch_codes, out.codes[:, :learned]], dim=1)
+        return out
+
+    def _decode_vectors(self, vectors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """The decoder on quantized ``vectors [B, D, T]``; ``codes [B, K, T]`` give the pitch level."""
+        if self.pitch is not None:
+            return self.decoder(vectors, self.pitch.decode(codes[:, 0]))
+        return self.decoder(vectors)
 
     @torch.no_grad()
     def encode(self, audio: torch.Tensor, num_levels: int | None = None) -> torch.Tensor:
@@ -221,8 +276,13 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             raise ShapeError(
                 f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, {int(codes.max())}]"
             )
-        vectors = self.quantizer.codes_to_vectors(codes if self._residual else codes[:, 0])
-        return self.decoder(vectors)
+        learned = codes[:, 1:] if self.pitch is not None else codes
+        if learned.shape[1] == 0:  # the pitch level alone
+            dim = self.config.latent_channels
+            vectors = torch.zeros(codes.shape[0], dim, codes.shape[-1], device=codes.device)
+        else:
+            vectors = self.quantizer.codes_to_vectors(learned if self._residual else learned[:, 0])
+        return self._decode_vectors(vectors, codes)
 
     def forward(self, audio: torch.Tensor, num_levels: int | None = None) -> TokenizerOutput:
         """Encode, quantize and decode ``audio [B, C, S]``; the reconstruction is cropped back to ``S``.
@@ -234,7 +294,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             # predicted magnitudes with the input's phase: the loss sees magnitude error only (see stft1d)
             reconstruction = self.decoder(q.quantized, reference=self._pad(audio))
         else:
-            reconstruction = self.decoder(q.quantized)
+            reconstruction = self._decode_vectors(q.quantized, q.codes)
         reconstruction = reconstruction[..., : audio.shape[-1]]
         losses = {"quantizer": q.loss, "perplexity": q.perplexity, "usage": q.usage}
         return TokenizerOutput(reconstruction=reconstruction, codes=q.codes, losses=losses)

@@ -3,7 +3,7 @@
 Each block takes ``dims`` (1 for audio ``[B, C, S]``, 2 for images ``[B, C, H, W]``, 3 for video
 ``[B, C, T, H, W]``) so image, audio and video tokenizers are assembled from the same pieces: ``blocks`` (any
 ``dims``), ``codec1d`` (the audio codec's strided 1-D stacks), ``stft1d`` (its STFT front and back end),
-``causal3d`` (the video tokenizer's causal 3-D stacks).
+``harmonic`` (its pitch level and harmonic-plus-noise decoder), ``causal3d`` (the video tokenizer's causal 3-D stacks).
 """
 
 from vqgen.tokenizers.layers.blocks import (
@@ -40,6 +40,7 @@ from vqgen.tokenizers.layers.codec1d import (
     conv1d,
     strided_widths,
 )
+from vqgen.tokenizers.layers.harmonic import HarmonicDecoder1d, PitchCoder
 from vqgen.tokenizers.layers.stft1d import FrameNetwork1d, STFTDecoder1d, STFTEncoder1d, stft_sizes
 
 __all__ = [
@@ -56,8 +57,10 @@ __all__ = [
     "Downsample",
     "FrameGroupNorm",
     "FrameNetwork1d",
+    "HarmonicDecoder1d",
     "NormActivation1d",
     "PaddedConv1d",
+    "PitchCoder",
     "ResidualBlock",
     "ResidualUnit1d",
     "STFTDecoder1d",
