@@ -15,7 +15,7 @@ $V data build spoken-digits
 # each sample's amplitude (and collapsed the codebooks together with the input-space loss).
 $V train-tokenizer --modality audio --data demo:spoken-digits --output "$RUN/tok" --sample-rate 16000 \
   --segment-seconds 0.5 --strides 2,4,5,8 --base-channels 16 --num-levels 12 --codebook-size 1024 --codebook-dim 8 \
-  --l2-normalize --learned-code-norms --input-space-weight 1 --norm weight \
+  --l2-normalize --learned-code-norms --input-space-weight 1 --norm weight --frontend waveform --reconstruction-weight 1 \
   --quantizer-dropout 0.5 --dead-code-threshold 20 --spectral-weight 1.0 --max-steps 3000 --batch-size 16 \
   --learning-rate 1e-3 --lr-schedule cosine --warmup-steps 100 --checkpoint-every 100 --keep-checkpoints 20 \
   --eval-every 500 --log-every 50 --seed 0 --resume

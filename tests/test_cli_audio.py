@@ -20,7 +20,7 @@ from vqgen.tokenizers.image import ImageTokenizer
 RATE = 8000
 TINY = [
     "--strides", "2,4", "--base-channels", "4", "--latent-channels", "4", "--num-levels", "2",
-    "--codebook-size", "16", "--no-kmeans-init",
+    "--codebook-size", "16", "--no-kmeans-init", "--frontend", "waveform",
 ]  # fmt: skip
 COMMON = ["--no-progress", "--log-every", "1", "--batch-size", "4", "--max-steps", "2", "--eval-every", "2"]
 SEGMENT = ["--segment-seconds", "0.025"]  # 200 samples at 8 kHz: 25 frames of 8 samples
@@ -290,7 +290,8 @@ def test_train_tokenizer_audio_architecture_flags(tmp_path, capsys):
 
 
 def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
-    """Without --modality a folder of WAVs trains the audio codec, with the audio defaults (rvq, 4 levels)."""
+    """Without --modality a folder of WAVs trains the audio codec with the audio defaults: the pitched-notes codec
+    (pitch level + 11 residual levels, dropout 0.5) and spectral losses only."""
     for i, label in enumerate(["low", "high"]):
         (tmp_path / "clips" / label).mkdir(parents=True)
         save_audio(tone(0.04, RATE, 300.0 + 400 * i), tmp_path / "clips" / label / f"{i}.wav", RATE)
@@ -302,7 +303,14 @@ def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
     config = json.loads((tmp_path / "tok" / "config.json").read_text())
     assert config["_class_name"] == "AudioTokenizer" and config["sample_rate"] == RATE
     quantizer = config["quantizer_config"]
-    assert (quantizer["type"], quantizer["num_quantizers"], quantizer["quantizer_dropout"]) == ("rvq", 4, 0.5)
+    assert (quantizer["type"], quantizer["num_quantizers"], quantizer["quantizer_dropout"]) == (
+        "rvq",
+        11,
+        0.5,
+    )
+    assert (config["frontend"], config["max_channels"]) == ("stft-harmonic", 256)
+    loss = json.loads((tmp_path / "tok" / "training_config.json").read_text())["loss"]
+    assert (loss["spectral_weight"], loss["reconstruction_weight"]) == (1.0, 0.0)
     (tmp_path / "empty").mkdir()
     argv = ["train-tokenizer", "--data", str(tmp_path / "empty"), "--output", str(tmp_path / "x")]
     line = one_line_error(capsys, argv, "holds no image, video or audio files")

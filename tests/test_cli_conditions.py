@@ -33,7 +33,7 @@ COMMON = ["--no-progress", "--log-every", "1", "--batch-size", "4", "--max-steps
 PRIOR = ["--hidden-size", "32", "--num-layers", "1", "--num-heads", "4"]
 AUDIO = [
     "--strides", "2,4", "--base-channels", "4", "--latent-channels", "4", "--num-levels", "2",
-    "--codebook-size", "16", "--no-kmeans-init",
+    "--codebook-size", "16", "--no-kmeans-init", "--frontend", "waveform",
 ]  # fmt: skip
 SEGMENT = ["--segment-seconds", "0.025"]
 IMAGE = [

@@ -108,17 +108,21 @@ def test_tokenizer_defaults_per_medium():
         "causal": False,
         "quantizer_config": {
             "type": "rvq",
-            "codebook_size": 256,
+            "codebook_size": 1024,
             "codebook_dim": None,
             "beta": 0.25,
             "ema": True,
             "kmeans_init": True,
             "dead_code_threshold": 50,
             "l2_normalize": False,
-            "num_quantizers": 4,
+            "num_quantizers": 11,
             "quantizer_dropout": 0.5,
         },
+        "frontend": "stft-harmonic",
+        "max_channels": 256,
     }
+    waveform = get_medium("audio").tokenizer_config(TokenizerSettings(frontend="waveform"), 1)
+    assert waveform["frontend"] == "waveform" and "max_channels" not in waveform  # the codec's own 512
     image = IMAGE.tokenizer_config(settings, 3)
     assert (image["base_channels"], image["quantizer_config"]["type"], "temporal_factor" in image) == (
         64,

@@ -64,7 +64,10 @@ def add_parser(sub) -> None:
     add_dataclass_flags(
         p, TrainingOptions, defaults={"output": None, "learning_rate": 1e-3, "max_steps": 2000}
     )
-    add_dataclass_flags(p, TokenizerLossOptions)
+    # unset: the medium's default for the tokenizer (audio: spectral 1; sample-wise 0 for phase-free codecs)
+    add_dataclass_flags(
+        p, TokenizerLossOptions, defaults={"reconstruction_weight": None, "spectral_weight": None}
+    )
     p.set_defaults(func=run, required_output=True)
 
 
@@ -125,7 +128,7 @@ def run(args: argparse.Namespace) -> None:
 
     from vqgen.media import TokenizerSettings, build_tokenizer, get_medium, infer_medium, start_tokenizer
     from vqgen.training.common import TrainingOptions
-    from vqgen.training.tokenizer import TokenizerLossOptions, train_tokenizer
+    from vqgen.training.tokenizer import TokenizerLossOptions, loss_options_for, train_tokenizer
 
     medium = get_medium(args.modality) if args.modality else infer_medium(args.data)
     if not args.modality:
@@ -134,7 +137,7 @@ def run(args: argparse.Namespace) -> None:
     medium.check_settings(settings)
     options = dataclass_from_args(TrainingOptions, args)
     options.validate()
-    loss_options = dataclass_from_args(TokenizerLossOptions, args)
+    given_losses = vars(dataclass_from_args(TokenizerLossOptions, args))
     start = None if args.init_from is None else start_tokenizer(medium, args.init_from, settings)
     train = load_data(args, medium, "train", args.channels, strict=args.strict)
     held_out = load_data(args, medium, "test", args.channels) if args.data.startswith("demo:") else None
@@ -148,6 +151,7 @@ def run(args: argparse.Namespace) -> None:
         start if start is not None else build_tokenizer(medium, settings, channels, args.tokenizer_config)
     )
     medium.check_training_data(tokenizer, train)
+    loss_options = loss_options_for(tokenizer, **given_losses)
     preview = medium.reconstruction_preview(train)
     train_tokenizer(tokenizer, train, options, loss_options, eval_dataset=held_out, save_preview=preview)
     print(f"saved tokenizer to {options.output}")

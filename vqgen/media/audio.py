@@ -288,7 +288,22 @@ class AudioMedium(Medium):
     # Residual audio codes read best level-interleaved (MusicGen's delay pattern).
     default_layout = "delay"
     # Residual levels: one model at many bitrates.
-    defaults = {"quantizer": "rvq", "num_quantizers": 4, "quantizer_dropout": 0.5, "base_channels": 32}
+    # The recipe measured on recorded instrument notes (benchmarks/RESULTS.md, "Instrument-notes codec"): the
+    # pitch level plus 11 learned residual levels of 1,024 codes (12 levels, 6 kbit/s at 50 frames/s), quantizer
+    # dropout 0.5 (one model, many bitrates), every layer 256 wide at the frame rate. The waveform codec
+    # (frontend "waveform": base_channels, strides, max_channels 512) is the spoken-digits default's.
+    defaults = {
+        "quantizer": "rvq",
+        "num_quantizers": 11,
+        "quantizer_dropout": 0.5,
+        "base_channels": 32,
+        "codebook_size": 1024,
+        "frontend": "stft-harmonic",
+        "stft_width": 256,
+    }
+    #: Frontends whose decoder does not keep the input's phase: a sample-wise loss would only pull them to
+    #: silence, so their default reconstruction weight is 0 (spectral losses only, as DAC).
+    phase_free_frontends = ("stft-advance", "stft-magnitude", "stft-harmonic")
     exclusive_settings = ("norm", "activation", "frontend", "max_channels")
     tokenizer_noun = "codec"
     init_from_media = ("audio",)
@@ -419,15 +434,21 @@ class AudioMedium(Medium):
             "causal": settings.causal,
             "quantizer_config": quantizer_config(self, settings),
         }
-        # only when given: the tokenizer's own defaults apply otherwise
+        frontend = settings.frontend or self.defaults["frontend"]
+        width = settings.max_channels or (None if frontend == "waveform" else self.defaults["stft_width"])
+        # only when set: the tokenizer's own defaults apply otherwise
         options = (
             ("norm", settings.norm),
             ("activation", settings.activation),
-            ("frontend", settings.frontend),
-            ("max_channels", settings.max_channels),
+            ("frontend", frontend),
+            ("max_channels", width),
         )
         config.update({k: v for k, v in options if v})
         return config
+
+    def loss_defaults(self, tokenizer) -> dict:
+        phase_free = tokenizer.config.frontend in self.phase_free_frontends
+        return {"spectral_weight": 1.0, "reconstruction_weight": 0.0 if phase_free else 1.0}
 
     def complete_config(self, config: dict, settings) -> dict:
         config.setdefault("sample_rate", settings.sample_rate)

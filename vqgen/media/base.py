@@ -283,7 +283,13 @@ class Medium:
     fits_background: bool = False
     #: What the ``TokenizerSettings`` left as None become: quantizer kind, residual depth and dropout of an
     #: ``rvq`` quantizer, width of the first level.
-    defaults: dict = {"quantizer": "vq", "num_quantizers": 2, "quantizer_dropout": 0.0, "base_channels": 64}
+    defaults: dict = {
+        "quantizer": "vq",
+        "num_quantizers": 2,
+        "quantizer_dropout": 0.0,
+        "base_channels": 64,
+        "codebook_size": 256,
+    }
     #: ``TokenizerSettings`` fields only this medium's tokenizer takes, and what its tokenizer is called.
     exclusive_settings: tuple[str, ...] = ()
     tokenizer_noun: str = "tokenizer"
@@ -398,6 +404,11 @@ class Medium:
     def complete_config(self, config: dict, settings) -> dict:
         """Defaults a tokenizer config read from a file takes from ``settings`` (audio: the sample rate)."""
         return config
+
+    def loss_defaults(self, tokenizer) -> dict:
+        """``TokenizerLossOptions`` fields this medium sets for ``tokenizer`` when the user leaves them unset
+        (audio: the spectral loss on, the sample-wise one off for codecs that do not keep the phase)."""
+        return {}
 
     def start_from(self, tokenizer, settings):
         """A saved tokenizer to train further (``--init-from``) as this medium's tokenizer."""

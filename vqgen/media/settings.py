@@ -37,7 +37,7 @@ class TokenizerSettings:
     num_res_blocks: int = 1
     latent_channels: int = 64
     quantizer: str | None = None
-    codebook_size: int = 256
+    codebook_size: int | None = None
     codebook_dim: int | None = None
     beta: float = 0.25
     ema_codebook: bool = True
@@ -71,7 +71,7 @@ def quantizer_config(medium: Medium, settings: TokenizerSettings) -> dict:
         return {"type": "fsq", "levels": settings.fsq_levels}
     quantizer = {
         "type": kind,
-        "codebook_size": settings.codebook_size,
+        "codebook_size": settings.codebook_size or defaults["codebook_size"],
         "codebook_dim": settings.codebook_dim,
         "beta": settings.beta,
         "ema": settings.ema_codebook,

@@ -47,6 +47,17 @@ class TokenizerLossOptions:
     discriminator: str = "auto"
 
 
+def loss_options_for(tokenizer, **given) -> TokenizerLossOptions:
+    """The loss options to train ``tokenizer`` with: ``given`` fields (None = unset), else its medium's defaults
+    (``Medium.loss_defaults``: audio turns the spectral loss on, and the sample-wise one off for codecs that do
+    not keep the phase), else :class:`TokenizerLossOptions`'s. What ``vqgen train-tokenizer`` uses."""
+    from vqgen.media import medium_of
+
+    defaults = medium_of(tokenizer).loss_defaults(tokenizer)
+    chosen = {name: value for name, value in given.items() if value is not None}
+    return TokenizerLossOptions(**{**defaults, **chosen})
+
+
 def load_perceptual_network(loss_options: TokenizerLossOptions, dims: int) -> torch.nn.Module | None:
     """The frozen VGG16 trunk from ``loss_options.perceptual_network`` (None when no file is named).
 
