@@ -292,7 +292,9 @@ SMALL_DISCRIMINATOR = dict(discriminator_start=0, discriminator_channels=4, disc
 def _close(logs: dict, expected: dict) -> None:
     assert list(logs) == list(expected)  # the same entries, in the same order (log columns)
     for key, value in expected.items():
-        assert logs[key].item() == pytest.approx(value, rel=1e-6, abs=1e-9), key
+        # abs 1e-7: the video logits (~1e-3) are means of cancelling terms, and differ by ~1e-8 between CPU
+        # kernels (AVX2, where the values were taken, vs AVX-512); any real change moves them far more
+        assert logs[key].item() == pytest.approx(value, rel=1e-6, abs=1e-7), key
 
 
 def test_tokenizer_loss_values_unchanged_with_new_weights_at_zero():
