@@ -151,6 +151,22 @@ def _yin_frames(
     return best + shift.clamp(-1.0, 1.0), aperiodicity
 
 
+def _frame_f0(
+    frames: torch.Tensor,
+    rate: int,
+    lag_min: int,
+    lag_max: int,
+    threshold: float,
+    max_aperiodicity: float,
+    floor: float,
+) -> torch.Tensor:
+    """f0 in Hz of each frame ``[..., 2 lag_max + 1]`` (window ``lag_max``): NaN where the frame's RMS is under
+    ``floor`` or its best ``d'`` dip is above ``max_aperiodicity``."""
+    lag, aperiodicity = _yin_frames(frames, lag_max, lag_min, lag_max, threshold)
+    voiced = (frames.pow(2).mean(-1).sqrt() >= floor) & (aperiodicity <= max_aperiodicity)
+    return torch.where(voiced, rate / lag, math.nan)
+
+
 def estimate_f0(
     audio: torch.Tensor,
     sample_rate: int,
@@ -207,10 +223,8 @@ def estimate_f0(
     floor = 10.0 ** (silence_db / 20.0)
     for first in range(0, batch, _CHUNK):
         frames = x[first : first + _CHUNK, start:stop].unfold(-1, length, hop)  # [b, F, length]
-        lag, aperiodicity = _yin_frames(frames, window, lag_min, lag_max, threshold)
-        loud = frames.pow(2).mean(-1).sqrt() >= floor
-        voiced = loud & (aperiodicity <= max_aperiodicity)
-        f0 = torch.where(voiced, rate / lag, math.nan)
+        f0 = _frame_f0(frames, rate, lag_min, lag_max, threshold, max_aperiodicity, floor)
+        voiced = torch.isfinite(f0)
         estimate = f0.nanmedian(dim=-1).values
         enough = voiced.sum(-1) * 4 >= frames.shape[1]
         out[first : first + _CHUNK] = torch.where(enough, estimate, math.nan)
@@ -254,9 +268,9 @@ def track_f0(
     floor = 10.0 ** (silence_db / 20.0)
     for first in range(0, x.shape[0], _CHUNK):
         frames = padded[first : first + _CHUNK].unfold(-1, length, hop)[:, :frames_out]  # [b, T, length]
-        lag, aperiodicity = _yin_frames(frames, lag_max, lag_min, lag_max, threshold)
-        voiced = (frames.pow(2).mean(-1).sqrt() >= floor) & (aperiodicity <= max_aperiodicity)
-        out[first : first + _CHUNK] = torch.where(voiced, rate / lag, math.nan)
+        out[first : first + _CHUNK] = _frame_f0(
+            frames, rate, lag_min, lag_max, threshold, max_aperiodicity, floor
+        )
     return out.to(torch.float32)
 
 
