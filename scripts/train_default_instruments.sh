@@ -34,4 +34,4 @@ $V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --to
   --dropout 0.1 --ema-decay 0.998 --mixed-precision no --checkpoint-every 250 --eval-every 500 --log-every 50 \
   --seed 0 --resume --no-progress
 .venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/audio-instruments \
-  --default-guidance-scale 3 --card "$RUN/MODEL_CARD.md" --script scripts/train_default_instruments.sh
+  --default-guidance-scale 8 --card "$RUN/MODEL_CARD.md" --script scripts/train_default_instruments.sh

@@ -137,3 +137,34 @@ def test_the_colour_default_ships_under_40_mb_and_draws_groups_by_name():
     assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert (a > 240).all(axis=-1).mean() > 0.2  # emoji are drawn on white
+
+
+def test_the_instrument_default_ships_under_40_mb_and_plays_the_pitch_asked_for(tmp_path):
+    """Family and pitch by name: seeded, reproducible, and the note's f0 (YIN) within 50 cents of MIDI 60."""
+    import soundfile
+
+    from vqgen.cli import main
+    from vqgen.evaluation.pitch import cents_between, estimate_f0, midi_to_hz
+    from vqgen.pipelines import AudioPipeline
+
+    folder = PRETRAINED_DIR / SHIPPED_PIPELINES["instruments"]
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 40e6 and (folder / "README.md").is_file()
+    pipe = load_pipeline("instruments")
+    assert isinstance(pipe, AudioPipeline) and pipe.sample_rate == 16000
+    conditions = {"family": ["brass", "organ"], "pitch": [60, 60]}
+    a = pipe(
+        num_samples=2, conditions=conditions, generator=torch.Generator().manual_seed(0), output_type="pt"
+    )
+    b = pipe(
+        num_samples=2, conditions=conditions, generator=torch.Generator().manual_seed(0), output_type="pt"
+    )
+    torch.testing.assert_close(a.audios, b.audios, rtol=0, atol=0)
+    assert a.audios.shape == (2, 1, 16000) and torch.isfinite(a.audios).all()
+    cents = cents_between(estimate_f0(a.audios, 16000), midi_to_hz(60))
+    assert (cents.abs() <= 50).any(), cents  # pitch is what the codec keeps by construction
+    argv = ["generate", "audio", "--pipeline", "instruments", "--condition", "family=brass"]
+    assert (
+        main([*argv, "--condition", "pitch=60", "--seed", "0", "--output", str(tmp_path / "note.wav")]) == 0
+    )
+    assert soundfile.info(str(tmp_path / "note.wav")).samplerate == 16000
