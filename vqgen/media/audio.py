@@ -328,11 +328,10 @@ class AudioMedium(Medium):
             ),
             Flag(
                 "--frontend",
-                "audio: strided convolutions on the waveform (default) or STFT features in, inverse STFT out "
-                "(Vocos style, every convolution at the frame rate; not causal); stft-advance predicts each "
-                "bin's phase advance, not its phase (spectral losses only: --reconstruction-weight 0); "
-                "stft-magnitude predicts magnitudes only and decodes with Griffin-Lim; stft-harmonic codes the "
-                "tracked pitch as level 0 and synthesises its harmonics plus noise (pitched notes; keeps pitch)",
+                "audio: stft-harmonic (default) codes the tracked pitch as level 0 and synthesises its harmonics "
+                "plus noise (keeps pitch); waveform: strided convolutions on the samples (the spoken-digits "
+                "codec); stft, stft-advance, stft-magnitude: STFT features in, a predicted phase, phase advance "
+                "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal)",
                 settings={
                     "choices": ["waveform", "stft", "stft-advance", "stft-magnitude", "stft-harmonic"],
                     "default": None,
@@ -341,7 +340,7 @@ class AudioMedium(Medium):
             Flag(
                 "--max-channels",
                 "audio: the widest convolution (waveform: the cap on the doubling widths, default 512; "
-                "stft: the width of every layer, default 512)",
+                "stft frontends: the width of every layer, default 256)",
                 settings={"type": positive_int, "default": None},
             ),
         ),
