@@ -151,6 +151,24 @@ def _yin_frames(
     return best + shift.clamp(-1.0, 1.0), aperiodicity
 
 
+def _yin_lags(
+    sample_rate: int, fmin: float, fmax: float, threshold: float, max_aperiodicity: float
+) -> tuple[int, int, int]:
+    """Check the YIN settings shared by :func:`estimate_f0` and :func:`track_f0` (one-line ``ConfigError``s)
+    and return ``(rate, lag_min, lag_max)``: lags from ``sample_rate / fmax`` (at least 2) to ``sample_rate /
+    fmin`` samples."""
+    rate = int(sample_rate)
+    if rate < 1000:
+        raise ConfigError(f"sample_rate={sample_rate!r} is too low for pitch estimation")
+    if not (0 < fmin < fmax <= rate / 2):
+        raise ConfigError(f"need 0 < fmin < fmax <= sample_rate / 2, got fmin={fmin}, fmax={fmax}, {rate} Hz")
+    if not (0 < threshold < 1 and threshold <= max_aperiodicity):
+        raise ConfigError(
+            f"need 0 < threshold < 1 and threshold <= max_aperiodicity, got {threshold}, {max_aperiodicity}"
+        )
+    return rate, max(2, math.floor(rate / fmax)), math.ceil(rate / fmin)
+
+
 def _frame_f0(
     frames: torch.Tensor,
     rate: int,
@@ -196,18 +214,9 @@ def estimate_f0(
     on ``audio``'s device.
     """
     x = _audio_batch(audio)
-    rate = int(sample_rate)
-    if rate < 1000:
-        raise ConfigError(f"sample_rate={sample_rate!r} is too low for pitch estimation")
-    if not (0 < fmin < fmax <= rate / 2):
-        raise ConfigError(f"need 0 < fmin < fmax <= sample_rate / 2, got fmin={fmin}, fmax={fmax}, {rate} Hz")
-    if not (0 < threshold < 1 and threshold <= max_aperiodicity) or hop_seconds <= 0:
-        raise ConfigError(
-            f"need 0 < threshold < 1, threshold <= max_aperiodicity and hop_seconds > 0, got {threshold}, "
-            f"{max_aperiodicity}, {hop_seconds}"
-        )
-    lag_max = math.ceil(rate / fmin)
-    lag_min = max(2, math.floor(rate / fmax))
+    if hop_seconds <= 0:
+        raise ConfigError(f"need hop_seconds > 0, got {hop_seconds}")
+    rate, lag_min, lag_max = _yin_lags(sample_rate, fmin, fmax, threshold, max_aperiodicity)
     window = lag_max
     length = window + lag_max + 1
     batch, samples = x.shape
@@ -250,15 +259,10 @@ def track_f0(
     :func:`estimate_f0`.
     """
     x = _audio_batch(audio)
-    rate, hop = int(sample_rate), int(hop)
-    if rate < 1000 or hop < 1:
-        raise ConfigError(f"need sample_rate >= 1000 and hop >= 1, got {sample_rate} and {hop}")
-    if not (0 < fmin < fmax <= rate / 2):
-        raise ConfigError(f"need 0 < fmin < fmax <= sample_rate / 2, got fmin={fmin}, fmax={fmax}, {rate} Hz")
-    if not (0 < threshold < 1 and threshold <= max_aperiodicity):
-        raise ConfigError(f"need 0 < threshold <= max_aperiodicity < 1, got {threshold}, {max_aperiodicity}")
-    lag_max = math.ceil(rate / fmin)
-    lag_min = max(2, math.floor(rate / fmax))
+    hop = int(hop)
+    if hop < 1:
+        raise ConfigError(f"need hop >= 1, got {hop}")
+    rate, lag_min, lag_max = _yin_lags(sample_rate, fmin, fmax, threshold, max_aperiodicity)
     length = 2 * lag_max + 1
     frames_out = -(-x.shape[-1] // hop)
     left = length // 2

@@ -231,11 +231,12 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     def _quantize_with_pitch(self, audio: torch.Tensor, levels: int) -> QuantizerOutput:
         """Pitch codes as level 0, then ``levels - 1`` learned levels (none: zero vectors)."""
         pitch_codes = self.pitch.encode(audio).unsqueeze(1)  # [B, 1, T]
-        latents = self.encoder(audio)
         learned = levels - 1
-        if learned == 0 and not self.training:
-            zero = latents.new_zeros(())
-            return QuantizerOutput(torch.zeros_like(latents), pitch_codes, zero, zero, zero)
+        if learned == 0 and not self.training:  # the pitch level alone: no encoder pass needed
+            zero = audio.new_zeros(())
+            vectors = audio.new_zeros(audio.shape[0], self.config.latent_channels, pitch_codes.shape[-1])
+            return QuantizerOutput(vectors, pitch_codes, zero, zero, zero)
+        latents = self.encoder(audio)
         if self._residual:
             out = self.quantizer(latents, num_levels=max(1, learned))
         else:
