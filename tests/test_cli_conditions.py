@@ -160,6 +160,49 @@ def test_bad_condition_fields_on_encode(notes, tmp_path, capsys):
     assert "--condition-fields takes distinct column names separated by commas" in line
 
 
+def test_encode_keeps_the_first_levels_for_a_prior_over_them(notes, tmp_path, capsys):
+    encode = ["encode", "--tokenizer", str(notes / "tok"), "--data", str(notes / "notes"), *SEGMENT]
+    encode += ["--condition-fields", "family,pitch", "--no-progress"]
+    assert main([*encode, "--levels", "1", "--output", str(tmp_path / "one")]) == 0
+    assert CodeShardDataset(tmp_path / "one").code_grid[0] == 1
+    train = [
+        "train-prior",
+        "--shards",
+        str(tmp_path / "one"),
+        "--tokenizer",
+        str(notes / "tok"),
+        *PRIOR,
+        *COMMON,
+    ]
+    assert main([*train, "--output", str(tmp_path / "prior")]) == 0
+    generate = ["generate", "audio", "--pipeline", str(tmp_path / "prior" / "pipeline"), "--no-progress"]
+    generate += ["--condition", f"family={INSTRUMENT_FAMILIES[0]}", "--output", str(tmp_path / "x.wav")]
+    assert main(generate) == 0 and (tmp_path / "x.wav").is_file()
+    line = _error([*encode, "--levels", "3", "--output", str(tmp_path / "s")], capsys)
+    assert line == "error: num_levels must be in [1, 2] (the tokenizer's levels), got 3"
+    # jittered copies without a speed change (gain and shift only): the pitch stays on its label
+    jitter = ["--augment-copies", "1", "--jitter-speed", "0", "--output", str(tmp_path / "jittered")]
+    assert main([*encode, *jitter]) == 0
+    manifest = json.loads((tmp_path / "jittered" / "manifest.json").read_text())
+    assert manifest["augment_options"] == {"speed": 0.0} and manifest["num_items"] == 2 * len(
+        CodeShardDataset(tmp_path / "one")
+    )
+
+
+def test_jitter_speed_is_an_audio_flag(emoji, tmp_path, capsys):
+    encode = [
+        "encode",
+        "--tokenizer",
+        str(emoji / "tok"),
+        "--data",
+        str(emoji / "emoji"),
+        "--resolution",
+        "16",
+    ]
+    line = _error([*encode, "--jitter-speed", "0", "--output", str(tmp_path / "s"), "--no-progress"], capsys)
+    assert line == "error: --jitter-speed works with audio tokenizers only"
+
+
 @pytest.fixture(scope="module")
 def emoji(tmp_path_factory) -> Path:
     """The emoji fixture built at 16 px, a tokenizer, shards and a prior + pipeline with the group names."""

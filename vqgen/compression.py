@@ -171,7 +171,7 @@ def compress(pipe, media, class_labels=None, conditions=None) -> bytes:
     # only the prior's probabilities run on the pinned reference path.
     x = pipe.preprocess(media).to(device=pipe.tokenizer.device, dtype=pipe.tokenizer.dtype)
     with torch.no_grad():
-        tokens = pipe.prior.layout.flatten(pipe.tokenizer.encode(x).cpu())
+        tokens = pipe.prior.layout.flatten(pipe.encode_codes(x).cpu())
     num_items = tokens.shape[0]
     labels = _labels(pipe, class_labels, num_items, conditions)
     encoder = constriction.stream.queue.RangeEncoder()

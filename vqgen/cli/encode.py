@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from vqgen.cli.common import add_medium_flags, load_data
+from vqgen.cli.common import add_medium_flags, load_data, medium_options, refuse_foreign_flags
 
 
 def add_parser(sub) -> None:
@@ -29,8 +29,15 @@ def add_parser(sub) -> None:
         help="condition fields for the prior, read from these columns of the metadata.csv in the data folder "
         "or its parent (e.g. family,pitch for demo:instrument-notes; default: the class sub-folders only)",
     )
+    p.add_argument(
+        "--levels",
+        type=int,
+        default=None,
+        help="residual tokenizers: the leading code levels to keep (a prior over them; default all)",
+    )
     p.add_argument("--no-progress", action="store_true")
     add_medium_flags(p, "encode data")
+    add_medium_flags(p, "encode")
     p.set_defaults(func=run)
 
 
@@ -43,6 +50,8 @@ def run(args: argparse.Namespace) -> None:
     fields = None if args.condition_fields is None else parse_condition_fields(args.condition_fields)
     tokenizer = load_tokenizer(args.tokenizer)
     medium = medium_of(tokenizer)
+    refuse_foreign_flags(args, medium, "encode", "{} tokenizers")
+    jitter = {k: v for k, v in medium_options(args, medium, "encode").items() if v is not None}
     channels = tokenizer.config.in_channels
     dataset = load_data(args, medium, args.split, channels, strict=args.strict, tokenizer=tokenizer)
     if fields:
@@ -57,6 +66,8 @@ def run(args: argparse.Namespace) -> None:
         seed=args.seed,
         source=f"{args.data} ({args.split})",
         progress=not args.no_progress,
+        num_levels=args.levels,
+        augment_options=jitter,
     )
     grid = "x".join(str(g) for g in manifest["code_grid"])
     conditions = manifest.get("condition_fields")

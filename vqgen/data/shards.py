@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from vqgen.checks import whole_number
-from vqgen.errors import DataError, MismatchError
+from vqgen.errors import ConfigError, DataError, MismatchError
 from vqgen.io import _one_line, atomic_path
 from vqgen.media.audio import jitter_audio  # noqa: F401 - importable from here as before
 from vqgen.media.base import item_medium, media
@@ -55,6 +55,21 @@ def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
+def kept_grid(tokenizer, grid: tuple[int, ...], num_levels: int | None) -> tuple[int, ...]:
+    """The code ``grid`` of ``tokenizer`` with its level axis cut to the first ``num_levels`` (None: all); a
+    one-line ``ConfigError`` for a tokenizer without levels or a count it does not have."""
+    if num_levels is None:
+        return grid
+    if tokenizer.num_levels < 2:
+        raise ConfigError("num_levels needs a residual tokenizer with several levels; this one has one")
+    whole_number("num_levels", num_levels, 1)
+    if num_levels > tokenizer.num_levels:
+        raise ConfigError(
+            f"num_levels must be in [1, {tokenizer.num_levels}] (the tokenizer's levels), got {num_levels}"
+        )
+    return (int(num_levels), *grid[1:])
+
+
 @torch.no_grad()
 def encode_dataset(
     tokenizer: torch.nn.Module,
@@ -66,15 +81,23 @@ def encode_dataset(
     seed: int = 0,
     source: str = "",
     progress: bool = True,
+    num_levels: int | None = None,
+    augment_options: dict | None = None,
 ) -> dict:
     """Encode every item of a ``dataset`` (items ``{"pixels" | "video" | "audio", "label"}``) into shards under
     ``output``. A data set with ``condition_names`` ``{field: value names}`` (items with ``"conditions":
     {field: index}``, -1 for none) adds its per-field labels.
 
     ``augment_copies`` > 0 adds that many randomly jittered copies of each item (seeded by ``seed``; the
-    medium's ``augment``: ``vqgen.media.image.jitter_images``, ``vqgen.media.audio.jitter_audio``), which
+    medium's ``augment``: ``vqgen.media.image.jitter_images``, ``vqgen.media.audio.jitter_audio``, with
+    ``augment_options`` as its keywords, e.g. ``{"speed": 0.0}`` for pitch-labelled notes), which
     gives a prior trained on a small data set more variety than the originals alone. The folder is written
     atomically: an interrupted encode leaves no half-written shard folder. Returns the manifest.
+
+    ``num_levels`` keeps the first ``K`` levels of a residual tokenizer's codes (grid ``[K, ...]``): a prior
+    over them draws codes the tokenizer decodes at the matching bitrate. Why: the instrument codec's 12
+    levels score as 3 (``benchmarks/RESULTS.md``), so a prior over its first levels has a quarter of the
+    tokens to learn from the same notes.
     """
     from vqgen.data.batching import collate
 
@@ -90,7 +113,7 @@ def encode_dataset(
     device = next(tokenizer.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     sample_shape = tuple(dataset[0][key].shape)
-    grid = tuple(tokenizer.code_grid(sample_shape))
+    grid = kept_grid(tokenizer, tuple(tokenizer.code_grid(sample_shape)), num_levels)
     codes, labels = [], []
     condition_names = getattr(dataset, "condition_names", None) or {}
     fields: dict[str, list[torch.Tensor]] = {name: [] for name in condition_names}
@@ -99,8 +122,9 @@ def encode_dataset(
         batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
         items = batch[key]
         for copy in range(1 + augment_copies):
-            views = items if copy == 0 else medium.augment(items, generator)
-            codes.append(tokenizer.encode(views.to(device)).to("cpu", torch.int32))
+            views = items if copy == 0 else medium.augment(items, generator, **(augment_options or {}))
+            view_codes = tokenizer.encode(views.to(device)).to("cpu", torch.int32)
+            codes.append(view_codes if num_levels is None else view_codes[:, :num_levels])
             labels.append(batch["label"].long())
             for name, parts in fields.items():
                 parts.append(batch["conditions"][name].long())
@@ -119,6 +143,7 @@ def encode_dataset(
         "label_names": list(label_names) if label_names else None,
         "num_items": int(codes.shape[0]),
         "augment_copies": int(augment_copies),
+        "augment_options": dict(augment_options or {}),
         "source": source,
         "shards": [],
     }

@@ -354,6 +354,15 @@ class AudioMedium(Medium):
         ),
         "evaluate-tokenizer data": (_SEGMENT,),
         "encode data": (_SEGMENT,),
+        "encode": (
+            Flag(
+                "--jitter-speed",
+                "audio: with --augment-copies, the largest tape-speed change of a copy (default 0.1, +-10%%; "
+                "0 for notes conditioned on pitch: a speed change moves the pitch off its label)",
+                option="speed",
+                settings={"type": float, "default": None},
+            ),
+        ),
         "generate": (
             Flag("--prompt", "audio: a file the clips continue", option="prompt_audio"),
             Flag(
@@ -388,8 +397,8 @@ class AudioMedium(Medium):
         """At the pipeline's rate, the centre of each file cut (or zero-padded) to its clip length."""
         return {"sample_rate": pipe.sample_rate, "segment_seconds": pipe.max_samples / pipe.sample_rate}
 
-    def augment(self, media, generator):
-        return jitter_audio(media, generator)
+    def augment(self, media, generator, **options):
+        return jitter_audio(media, generator, **options)
 
     def write_samples(self, samples, output, nrow=None, file_format=None) -> str:
         """One file per sample: into a directory (``sample_00000.wav``, ...), or for several samples and a file

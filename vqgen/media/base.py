@@ -344,8 +344,9 @@ class Medium:
         """Shape of one item's media."""
         return tuple(dataset[0][self.item_key].shape)
 
-    def augment(self, media: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """A random jittered view of a batch (``vqgen encode --augment-copies``); see :attr:`can_augment`."""
+    def augment(self, media: torch.Tensor, generator: torch.Generator, **options) -> torch.Tensor:
+        """A random jittered view of a batch (``vqgen encode --augment-copies``; ``options``: the medium's
+        jitter settings, e.g. audio's ``speed``); see :attr:`can_augment`."""
         raise ConfigError(f"{self.name} has no augmentation")
 
     @property

@@ -404,8 +404,8 @@ class ImageMedium(Medium):
 
         return load_image_dataset(spec, split, resolution=resolution, channels=channels, strict=strict)
 
-    def augment(self, media, generator):
-        return jitter_images(media, generator)
+    def augment(self, media, generator, **options):
+        return jitter_images(media, generator, **options)
 
     def write_samples(self, samples, output, nrow=None, file_format=None) -> str:
         """One grid of ``nrow`` images a row to a file path, else one PNG per image in the folder."""

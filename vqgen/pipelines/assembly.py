@@ -135,11 +135,14 @@ def fit_pipeline_background(
     ``num_heads``)."""
     from vqgen.data.batching import collate
     from vqgen.evaluation.background import generic_view_codes
+    from vqgen.pipelines.base import prior_levels
     from vqgen.training.background import fit_background
 
     count = min(len(dataset), max_items)
     media = collate([dataset[i] for i in range(count)])[medium_of(pipe).item_key]
     codes = generic_view_codes(pipe.tokenizer, media, copies=copies, seed=seed, progress=progress)
+    levels = prior_levels(pipe.tokenizer, pipe.prior)
+    codes = codes if levels is None else codes[:, :levels]  # the levels the prior models
     background = fit_background(
         codes, pipe.tokenizer.codebook_size, seed=seed, progress=progress, **fit_options
     )

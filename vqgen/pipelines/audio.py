@@ -214,7 +214,7 @@ class AudioPipeline(TokenPipeline):
         audio = audio[..., : code_frames * self.hop].to(
             device=self.tokenizer.device, dtype=self.tokenizer.dtype
         )
-        return self.tokenizer.encode(audio).to(self.prior.device)
+        return self.encode_codes(audio).to(self.prior.device)
 
     def preprocess(self, audio, sample_rate: int | None = None) -> torch.Tensor:
         """Audio -> float ``[N, C, T * hop]`` in [-1, 1], the pipeline's full clip (for ``score`` and

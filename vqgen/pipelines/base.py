@@ -30,6 +30,7 @@ __all__ = [
     "check_background",
     "check_components",
     "generate_samples",
+    "prior_levels",
     "process_state",
     "sample_labels",
 ]
@@ -63,18 +64,30 @@ def _sample_shape_from(tokenizer, prior) -> tuple[int, ...]:
         ) from None
 
 
+def prior_levels(tokenizer, prior) -> int | None:
+    """How many leading code levels of a residual ``tokenizer`` the ``prior`` models (its grid's first axis),
+    or None for a tokenizer with one level (no level axis to cut)."""
+    return int(prior.config.code_grid[0]) if tokenizer.num_levels > 1 else None
+
+
 def check_components(tokenizer, prior) -> tuple[int, ...]:
-    """Refuse a prior that does not model this tokenizer's codes; returns the media shape of one item."""
+    """Refuse a prior that does not model this tokenizer's codes; returns the media shape of one item.
+
+    A prior over the first ``K`` levels of a residual tokenizer (shards from ``vqgen encode --num-levels K``)
+    is accepted: residual decoding takes any leading levels, so the pipeline draws ``K`` and decodes them.
+    """
     if prior.config.codebook_size != tokenizer.codebook_size:
         raise MismatchError(
             f"the prior models {prior.config.codebook_size} codes but the tokenizer has {tokenizer.codebook_size}"
         )
     shape = _sample_shape_from(tokenizer, prior)
     grid = list(tokenizer.code_grid(shape))
-    if grid != list(prior.config.code_grid):
-        raise MismatchError(
-            f"the prior models code grid {list(prior.config.code_grid)}, the tokenizer makes {grid}"
-        )
+    modelled = list(prior.config.code_grid)
+    levels = prior_levels(tokenizer, prior)
+    if levels is not None and 1 <= levels <= grid[0] and grid[1:] == modelled[1:]:
+        grid[0] = levels
+    if grid != modelled:
+        raise MismatchError(f"the prior models code grid {modelled}, the tokenizer makes {grid}")
     return shape
 
 
@@ -146,6 +159,14 @@ class TokenPipeline(DiffusionPipeline):
         names = check_condition_names(prior, condition_names)
         if names is not None:  # older pipelines have none; their model_index.json stays as it was
             self.register_to_config(condition_names=names)
+
+    def encode_codes(self, media: torch.Tensor) -> torch.Tensor:
+        """Media batch (the tokenizer's input form, on its device) -> the codes the prior models: the
+        tokenizer's codes, cut to the prior's leading levels where it models fewer than a residual tokenizer
+        makes (:func:`prior_levels`)."""
+        codes = self.tokenizer.encode(media)
+        levels = prior_levels(self.tokenizer, self.prior)
+        return codes if levels is None else codes[:, :levels]
 
     @property
     def condition_names(self) -> dict[str, list[str]]:
@@ -293,12 +314,12 @@ class TokenPipeline(DiffusionPipeline):
         bits, errors, ratios = [], [], []
         for start in range(0, media.shape[0], batch_size):
             x = media[start : start + batch_size].to(self.tokenizer.device)
-            codes = self.tokenizer.encode(x)
+            codes = self.encode_codes(x)
             chunk = None if labels is None else labels[start : start + batch_size]
             bits.append(code_bits(self.prior, codes.to(self.prior.device), None, batch_size, chunk))
             if self.background is not None:
                 view_codes = [codes] + [
-                    self.tokenizer.encode(view[start : start + batch_size].to(self.tokenizer.device))
+                    self.encode_codes(view[start : start + batch_size].to(self.tokenizer.device))
                     for view in jittered
                 ]
                 per_view = [

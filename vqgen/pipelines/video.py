@@ -192,7 +192,7 @@ class VideoPipeline(TokenPipeline):
             raise ConfigError("num_frames=1 leaves no frame to predict after a prompt")
         keep = 1 + min((available - 1) // factor, (frames - 1) // factor - 1) * factor
         clip = clip[:, :, :keep].to(device=self.tokenizer.device, dtype=self.tokenizer.dtype)
-        return self.tokenizer.encode(clip).to(self.prior.device)
+        return self.encode_codes(clip).to(self.prior.device)
 
     def preprocess(self, videos) -> torch.Tensor:
         """Videos -> float ``[N, C, T, H, W]`` in [-1, 1] of the pipeline's full clip shape (for ``score`` and
