@@ -11,6 +11,7 @@ import torchaudio
 
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.tokenizers.losses import (
+    HarmonicLoss,
     MultiResolutionSTFTLoss,
     MultiScaleMelLoss,
     SpectralLoss,
@@ -162,3 +163,46 @@ def test_tokenizer_loss_spectral_weight_errors():
         TokenizerLoss(in_channels=1, dims=1, spectral_weight=-1.0)
     with pytest.raises(ConfigError, match="reconstruction_weight"):
         TokenizerLoss(in_channels=1, dims=1, reconstruction_weight=float("nan"))
+
+
+def partials(
+    amplitudes: list[float], f0: float = 220.0, samples: int = 8000, rate: int = 16000
+) -> torch.Tensor:
+    t = torch.arange(samples, dtype=torch.float32) / rate
+    return sum(a * torch.sin(2 * math.pi * f0 * (k + 1) * t) for k, a in enumerate(amplitudes))
+
+
+def test_harmonic_loss_reads_the_partials_of_the_tracked_pitch():
+    loss = HarmonicLoss(16000, harmonics=8)
+    note = partials([0.3, 0.15, 0.1, 0.075]).view(1, 1, -1)
+    assert float(loss(note, note)) == 0.0
+    # every partial at half amplitude: log 2 on the 4 heard harmonics, 0 on the 4 floored (silent) ones
+    assert float(loss(0.5 * note, note)) == pytest.approx(math.log(2) / 2, rel=0.02)
+    # a wrong timbre (the second partial moved to the third) costs more than a quieter right one
+    other = partials([0.3, 0.0, 0.25, 0.075]).view(1, 1, -1)
+    assert float(loss(other, note)) > float(loss(0.7 * note, note))
+    # energy between the partials is not what it reads: white noise 40 dB down changes little
+    noisy = note + 0.003 * torch.randn(note.shape, generator=torch.Generator().manual_seed(0))
+    assert float(loss(noisy, note)) < 0.05
+    fake = (0.5 * note).requires_grad_(True)
+    loss(fake, note).backward()
+    assert torch.isfinite(fake.grad).all() and fake.grad.abs().sum() > 0
+
+
+def test_harmonic_loss_on_silence_and_inside_the_tokenizer_loss():
+    loss = HarmonicLoss(16000)
+    silent = torch.zeros(2, 1, 4000, requires_grad=True)
+    value = loss(silent, torch.zeros(2, 1, 4000))
+    assert float(value) == 0.0
+    value.backward()  # a batch with no voiced frame still backpropagates (zeros)
+    note = partials([0.3, 0.1]).view(1, 1, -1)
+    objective = TokenizerLoss(in_channels=1, dims=1, reconstruction_weight=0.0, harmonic_weight=2.0)
+    total, logs = objective.generator_loss(
+        note, 0.5 * note, torch.tensor(0.0), step=0, last_layer_weight=None
+    )
+    assert float(logs["harmonic"]) == pytest.approx(float(loss(0.5 * note, note)), rel=1e-5)
+    assert float(total) == pytest.approx(2.0 * float(logs["harmonic"]), rel=1e-5)
+    with pytest.raises(ConfigError, match="harmonic_weight=1.0 applies to audio"):
+        TokenizerLoss(in_channels=1, dims=2, harmonic_weight=1.0)
+    with pytest.raises(ConfigError, match="HarmonicLoss needs"):
+        HarmonicLoss(16000, harmonics=0)

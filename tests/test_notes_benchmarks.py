@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import common  # noqa: E402
 import notes_codec  # noqa: E402
 import notes_sample_quality  # noqa: E402
+import notes_timbre  # noqa: E402
 from audio_codec import tokenizer_roundtrip  # noqa: E402
 from notes_classifier import NoteClassifierSettings, load_or_train  # noqa: E402
 from notes_common import count_pitch_kept, data_fingerprint, load_notes, notes_root, spread  # noqa: E402
@@ -257,6 +258,37 @@ def test_notes_codec_quick_run(build, models, out_dir):
     )  # fmt: skip
     assert again["classifier"]["cached"] and again["clips"] == 2 and again["clip_indices"] == [0, 3]
     assert again["input_pitch"]["pitched"] == 1
+
+
+def test_notes_timbre_quick_run(build, out_dir, tmp_path):
+    from vqgen.tokenizers.audio import AudioTokenizer
+
+    torch.manual_seed(0)
+    harmonic = AudioTokenizer(
+        sample_rate=RATE,
+        strides=(320,),
+        frontend="stft-harmonic",
+        max_channels=8,
+        latent_channels=4,
+        # 1,024 pitch codes: 7-cent steps, so the oracle reads each harmonic at its own STFT bin
+        quantizer_config={"type": "rvq", "num_quantizers": 2, "codebook_size": 1024, "kmeans_init": False},
+    ).eval()
+    harmonic.save_pretrained(tmp_path / "harmonic")
+    argv = ["--tokenizer", str(tmp_path / "harmonic"), "--data", str(build), "--levels", "2", "9", *ONE_EPOCH]
+    report = notes_timbre.main(argv)
+    train, test = report["splits"]["train"], report["splits"]["test"]
+    assert set(train["family_accuracy"]) == {"real", "oracle harmonics", "continuous", "2 levels"}  # 9 > 3
+    assert train["notes"] + test["notes"] == 13
+    assert all(0.0 <= share <= 1.0 for split in (train, test) for share in split["family_accuracy"].values())
+    assert (out_dir / "notes_timbre.json").is_file()
+    # the oracle resynthesis follows the note: a pure tone comes back near its own level
+    tone = torch.sin(2 * math.pi * 220 * torch.arange(RATE // 2) / RATE).mul(0.5).view(1, 1, -1)
+    synth = notes_timbre.oracle_harmonics(harmonic, tone)
+    assert synth.shape == tone.shape
+    assert synth[..., 1600:-1600].pow(2).mean().sqrt() == pytest.approx(0.5 / math.sqrt(2), rel=0.15)
+    tiny_tokenizer().save_pretrained(tmp_path / "waveform")
+    with pytest.raises(SystemExit, match="not a harmonic codec"):
+        notes_timbre.main(["--tokenizer", str(tmp_path / "waveform"), "--data", str(build), *ONE_EPOCH])
 
 
 def test_notes_sample_quality_quick_run(build, models, out_dir):

@@ -30,6 +30,9 @@ class TokenizerLossOptions:
     discriminator_learning_rate: float | None = None
     # Audio only: weight of the multi-resolution STFT + multi-scale mel loss (0 = off).
     spectral_weight: float = 0.0
+    # Audio only: weight of the log-amplitude L1 of the target's harmonics at its tracked pitch (0 = off;
+    # vqgen.tokenizers.losses.harmonic: what the timbre of pitched notes needs).
+    harmonic_weight: float = 0.0
     # Images and video frames: weight of 1 - MS-SSIM (11-px window; fewer scales for images under 176 px).
     ms_ssim_weight: float = 0.0
     # Images and video frames: weight of the distance between unit-normalised VGG16 relu1_2 ... relu5_3
@@ -149,6 +152,7 @@ class TokenizerObjective(Objective):
             ms_ssim_weight=loss_options.ms_ssim_weight,
             feature_matching_weight=loss_options.feature_matching_weight,
             discriminator=loss_options.discriminator,
+            harmonic_weight=loss_options.harmonic_weight,
         ).to(accelerator.device)
         optimizer = torch.optim.AdamW(
             self.tokenizer.parameters(),

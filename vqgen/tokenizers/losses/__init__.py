@@ -7,6 +7,7 @@ Media tensors follow the package contract: audio ``[B, C, S]`` (``dims=1``), ima
 - :mod:`~vqgen.tokenizers.losses.perceptual`: :class:`PerceptualLoss` on a frozen feature network, and
   :func:`load_vgg16_features` to build torchvision's VGG16 trunk from a user's local weights file.
 - :mod:`~vqgen.tokenizers.losses.spectral`: audio multi-resolution STFT and multi-scale mel losses.
+- :mod:`~vqgen.tokenizers.losses.harmonic`: :class:`HarmonicLoss`, the log amplitudes of a note's partials.
 - :mod:`~vqgen.tokenizers.losses.discriminators`: the PatchGAN and EnCodec's multi-scale STFT
   discriminator, both returning logits and hidden features (:class:`DiscriminatorOutput`).
 - :mod:`~vqgen.tokenizers.losses.adversarial`: hinge losses, VQGAN's adaptive weight, feature matching.
@@ -30,6 +31,7 @@ from vqgen.tokenizers.losses.discriminators import (
     build_discriminator,
     stft_sizes,
 )
+from vqgen.tokenizers.losses.harmonic import HarmonicLoss
 from vqgen.tokenizers.losses.objective import TokenizerLoss
 from vqgen.tokenizers.losses.perceptual import (
     VGG16_TAPS,
@@ -53,6 +55,7 @@ __all__ = [
     "VGG16_TAPS",
     "DiscriminatorOutput",
     "FeatureNetwork",
+    "HarmonicLoss",
     "MultiResolutionSTFTLoss",
     "MultiScaleMelLoss",
     "MultiScaleSTFTDiscriminator",

@@ -27,6 +27,7 @@ from vqgen.tokenizers.losses.discriminators import (
     DiscriminatorOutput,
     build_discriminator,
 )
+from vqgen.tokenizers.losses.harmonic import HarmonicLoss
 from vqgen.tokenizers.losses.perceptual import FeatureNetwork, PerceptualLoss
 from vqgen.tokenizers.losses.reconstruction import (
     RECONSTRUCTION_KINDS,
@@ -48,10 +49,9 @@ def _check_settings(dims: int, reconstruction: str, discriminator: str, weights:
     for name, value in weights.items():
         if not (math.isfinite(value) and value >= 0):
             raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
-    if weights["spectral_weight"] > 0 and dims != 1:
-        raise ConfigError(
-            f"spectral_weight={weights['spectral_weight']} applies to audio (dims=1) only, got dims={dims}"
-        )
+    for name in ("spectral_weight", "harmonic_weight"):
+        if weights[name] > 0 and dims != 1:
+            raise ConfigError(f"{name}={weights[name]} applies to audio (dims=1) only, got dims={dims}")
     if weights["ms_ssim_weight"] > 0 and dims == 1:
         raise ConfigError(
             f"ms_ssim_weight={weights['ms_ssim_weight']} applies to images and video (dims=2, 3), got audio"
@@ -62,7 +62,8 @@ class TokenizerLoss(nn.Module):
     """The complete tokenizer objective: generator side and discriminator side.
 
     Generator side: ``reconstruction_weight * rec + perceptual_weight * perceptual + ms_ssim_weight * (1 -
-    MS-SSIM) + spectral_weight * spectral`` (the reconstruction objective ``nll``), ``+ quantizer_weight *
+    MS-SSIM) + spectral_weight * spectral + harmonic_weight * harmonic`` (the reconstruction objective ``nll``;
+    harmonic: :class:`~vqgen.tokenizers.losses.harmonic.HarmonicLoss`, audio only), ``+ quantizer_weight *
     quantizer_loss``, and from step ``discriminator_start`` on ``+ adaptive_weight * discriminator_weight *
     hinge_generator(D(reconstruction)) + feature_matching_weight * FM``.
 
@@ -103,9 +104,11 @@ class TokenizerLoss(nn.Module):
         ms_ssim_weight: float = 0.0,
         feature_matching_weight: float = 0.0,
         discriminator: str = "auto",
+        harmonic_weight: float = 0.0,
     ):
         super().__init__()
         weights = {
+            "harmonic_weight": harmonic_weight,
             "reconstruction_weight": reconstruction_weight,
             "quantizer_weight": quantizer_weight,
             "perceptual_weight": perceptual_weight,
@@ -133,6 +136,8 @@ class TokenizerLoss(nn.Module):
         self.max_adaptive_weight = max_adaptive_weight
         self.spectral_weight = spectral_weight
         self.spectral = SpectralLoss(sample_rate) if spectral_weight > 0 else None
+        self.harmonic_weight = harmonic_weight
+        self.harmonic = HarmonicLoss(sample_rate) if harmonic_weight > 0 else None
         self.perceptual = (
             PerceptualLoss(perceptual_network)
             if perceptual_weight > 0 and perceptual_network is not None
@@ -173,6 +178,10 @@ class TokenizerLoss(nn.Module):
             spectral = self.spectral(reconstruction, target)
             logs["spectral"] = spectral.detach()
             nll = nll + self.spectral_weight * spectral
+        if self.harmonic is not None:
+            harmonic = self.harmonic(reconstruction, target)
+            logs["harmonic"] = harmonic.detach()
+            nll = nll + self.harmonic_weight * harmonic
         return nll
 
     def _adversarial_terms(
