@@ -95,9 +95,8 @@ def encode_dataset(
     atomically: an interrupted encode leaves no half-written shard folder. Returns the manifest.
 
     ``num_levels`` keeps the first ``K`` levels of a residual tokenizer's codes (grid ``[K, ...]``): a prior
-    over them draws codes the tokenizer decodes at the matching bitrate. Why: the instrument codec's 12
-    levels score as 3 (``benchmarks/RESULTS.md``), so a prior over its first levels has a quarter of the
-    tokens to learn from the same notes.
+    over them draws codes the tokenizer decodes at the matching bitrate, with fewer tokens to learn and to
+    sample (where the later levels add little, as in the instrument codec: ``benchmarks/RESULTS.md``).
     """
     from vqgen.data.batching import collate
 

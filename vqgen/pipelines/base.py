@@ -73,7 +73,7 @@ def prior_levels(tokenizer, prior) -> int | None:
 def check_components(tokenizer, prior) -> tuple[int, ...]:
     """Refuse a prior that does not model this tokenizer's codes; returns the media shape of one item.
 
-    A prior over the first ``K`` levels of a residual tokenizer (shards from ``vqgen encode --num-levels K``)
+    A prior over the first ``K`` levels of a residual tokenizer (shards from ``vqgen encode --levels K``)
     is accepted: residual decoding takes any leading levels, so the pipeline draws ``K`` and decodes them.
     """
     if prior.config.codebook_size != tokenizer.codebook_size:
