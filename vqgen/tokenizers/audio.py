@@ -118,12 +118,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         strides = tuple(int(s) for s in strides)
         dilations = tuple(int(d) for d in dilations)
         quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)
-        if frontend != "waveform":
-            args = (in_channels, math.prod(strides), latent_channels)
-            common = dict(width=max_channels, dilations=dilations, norm=norm, activation=activation)
-            common_decoder = dict(common, phase=STFT_FRONTEND_PHASES.get(frontend, "pair"))
-            encoder_class, decoder_class = STFTEncoder1d, STFTDecoder1d
-        else:
+        if frontend == "waveform":
             args = (in_channels, base_channels, strides, latent_channels)
             common = dict(
                 causal=causal,
@@ -132,16 +127,22 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
                 norm=norm,
                 activation=activation,
             )
-            common_decoder = common
-            encoder_class, decoder_class = StridedConvEncoder1d, StridedConvDecoder1d
-        if frontend == "stft-harmonic":
-            fmin, fmax = (float(f) for f in pitch_range)
-            if not 0 < fmin < fmax <= sample_rate / 2:
-                raise ConfigError(
-                    f"pitch_range must be 0 < fmin < fmax <= sample_rate / 2, got {pitch_range}"
-                )
-            common_decoder = dict(common, sample_rate=sample_rate, fmin=fmin, fmax=fmax)
-            decoder_class = HarmonicDecoder1d
+            encoder_class, decoder_class, common_decoder = StridedConvEncoder1d, StridedConvDecoder1d, common
+        else:
+            args = (in_channels, math.prod(strides), latent_channels)
+            common = dict(width=max_channels, dilations=dilations, norm=norm, activation=activation)
+            encoder_class = STFTEncoder1d
+            if frontend == "stft-harmonic":
+                fmin, fmax = (float(f) for f in pitch_range)
+                if not 0 < fmin < fmax <= sample_rate / 2:
+                    raise ConfigError(
+                        f"pitch_range must be 0 < fmin < fmax <= sample_rate / 2, got {pitch_range}"
+                    )
+                decoder_class = HarmonicDecoder1d
+                common_decoder = dict(common, sample_rate=sample_rate, fmin=fmin, fmax=fmax)
+            else:
+                decoder_class = STFTDecoder1d
+                common_decoder = dict(common, phase=STFT_FRONTEND_PHASES[frontend])
         # built in this order (random draws: encoder, codebook, decoder) as every saved codec was
         self.encoder = encoder_class(*args, **common)
         self.quantizer = build_quantizer(latent_channels, quantizer_config)
