@@ -21,17 +21,19 @@ $V train-tokenizer --modality audio --data demo:instrument-notes --output "$RUN/
   --max-steps 4000 --batch-size 16 --learning-rate 1e-3 --lr-schedule cosine --warmup-steps 200 \
   --mixed-precision no --checkpoint-every 250 --keep-checkpoints 3 --eval-every 2000 --log-every 50 --seed 0 \
   --resume --no-progress
-# Codes of whole one-second notes with two condition fields from metadata.csv: family (16) and pitch. No
-# jitter: tape-speed jitter would move the pitch away from its label.
-for split in train test; do
-  $V encode --tokenizer "$RUN/harmonic" --data demo:instrument-notes --split $split --segment-seconds 1 \
-    --condition-fields family,pitch --output "$RUN/shards-$split" --no-progress
-done
+# Codes of whole one-second notes with two condition fields from metadata.csv: family (16) and pitch. The
+# prior trains on the originals plus 3 jittered copies of each training note (gain +-6 dB, shift +-0.1 s;
+# --jitter-speed 0: a tape-speed change would move the pitch off its label); validation on the plain test codes.
+$V encode --tokenizer "$RUN/harmonic" --data demo:instrument-notes --split train --segment-seconds 1 \
+  --condition-fields family,pitch --augment-copies 3 --jitter-speed 0 --seed 0 --output "$RUN/shards-train-jit3" \
+  --no-progress
+$V encode --tokenizer "$RUN/harmonic" --data demo:instrument-notes --split test --segment-seconds 1 \
+  --condition-fields family,pitch --output "$RUN/shards-test" --no-progress
 # MusicGen's delay pattern: one transformer step per frame, 12 level heads.
-$V train-prior --shards "$RUN/shards-train" --val-shards "$RUN/shards-test" --tokenizer "$RUN/harmonic" \
-  --layout delay --output "$RUN/prior" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 1500 \
+$V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test" --tokenizer "$RUN/harmonic" \
+  --layout delay --output "$RUN/prior-jit" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 1500 \
   --batch-size 32 --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 100 --weight-decay 0.05 \
-  --dropout 0.1 --ema-decay 0.998 --mixed-precision no --checkpoint-every 250 --eval-every 500 --log-every 50 \
+  --dropout 0.1 --ema-decay 0.998 --mixed-precision no --checkpoint-every 250 --eval-every 250 --log-every 50 \
   --seed 0 --resume --no-progress
-.venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior/pipeline" --output vqgen/pretrained/audio-instruments \
+.venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior-jit/pipeline" --output vqgen/pretrained/audio-instruments \
   --default-guidance-scale 8 --card "$RUN/MODEL_CARD.md" --script scripts/train_default_instruments.sh
