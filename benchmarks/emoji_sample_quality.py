@@ -32,6 +32,10 @@ downloaded: the feature network is trained here.
      image than the 1st percentile of the test distances (likely copies).
    Targets (reported as met / missed, never asserted): group accuracy >= 80%, FD <= 3x the floor,
    recall >= 0.3.
+4. The tokenizer's ceiling: the same N train images as the floor (and the test split), encoded and decoded by
+   the pipeline's own tokenizer, scored like samples: what a perfect prior over this tokenizer's codes would
+   reach. A gap between samples and this ceiling is the prior's; a gap between the ceiling and real images
+   is the tokenizer's.
 
 Output: tables on stdout, ``benchmarks/out/emoji_sample_quality.json``, a grid of the first 81 samples (one
 group a column) and the 16 samples nearest to the train split beside their nearest training images
@@ -107,6 +111,36 @@ def fd_figures(
         "floor": floor,
         "ratio": fd / floor if floor > 0 else float("inf"),
         "floor_train_images": n,
+    }
+
+
+@torch.no_grad()
+def reconstruct(pipe, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``images [N, 3, H, W]`` in [-1, 1] through the pipeline's tokenizer and back, uint8-rounded."""
+    tokenizer = pipe.tokenizer
+    parameter = next(tokenizer.parameters())
+    out = []
+    for batch in images.split(batch_size):
+        batch = batch.to(device=parameter.device, dtype=parameter.dtype)
+        out.append(tokenizer.decode(tokenizer.encode(batch)).float().cpu())
+    return as_saved(torch.cat(out).clamp(-1, 1))
+
+
+def tokenizer_ceiling(
+    pipe, model, train, test, test_features: torch.Tensor, args: argparse.Namespace
+) -> dict:
+    """Group accuracy and FD of the tokenizer's reconstructions: of the floor's train images and of the test split."""
+    n = min(args.num_samples, len(train))
+    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[:n]
+    train_recon = reconstruct(pipe, train.images[chosen], args.batch_size)
+    train_features, train_predictions = features_and_predictions(model, train_recon)
+    _, test_predictions = features_and_predictions(model, reconstruct(pipe, test.images, args.batch_size))
+    fd = frechet_distance(train_features.numpy(), test_features.numpy())
+    return {
+        "train_images": n,
+        "train_group_accuracy": float((train_predictions == train.labels[chosen]).double().mean()),
+        "test_group_accuracy": float((test_predictions == test.labels).double().mean()),
+        "fd": fd,
     }
 
 
@@ -212,12 +246,13 @@ def per_group(predictions: torch.Tensor, labels: torch.Tensor) -> dict[str, floa
 
 
 def print_figures(f: dict) -> list[str]:
-    clf, fd, pr, ref, nov = (
+    clf, fd, pr, ref, nov, ceil = (
         f["classifier"],
         f["fd"],
         f["precision_recall"],
         f["test_precision_recall"],
         f["novelty"],
+        f["tokenizer_ceiling"],
     )
     rows = [
         ["feature network test accuracy (real test split)", f"{clf['test_accuracy']:.1%}", f"train split {clf['train_accuracy']:.1%}"],
@@ -226,6 +261,8 @@ def print_figures(f: dict) -> list[str]:
         ["FD / floor", f"{fd['ratio']:.2f}", f"target <= {TARGET_FD_RATIO:g}"],
         [f"precision (k={pr['k']}, vs train)", f"{pr['precision']:.3f}", f"real test split {ref['precision']:.3f}"],
         [f"recall (k={pr['k']}, vs train)", f"{pr['recall']:.3f}", f"real test split {ref['recall']:.3f}; target >= {TARGET_RECALL:g}"],
+        ["tokenizer ceiling: group accuracy of reconstructed train images", f"{ceil['train_group_accuracy']:.1%}", f"reconstructed test images {ceil['test_group_accuracy']:.1%}"],
+        ["tokenizer ceiling: FD of reconstructed train images vs test", f"{ceil['fd']:.3f}", f"{ceil['fd'] / fd['floor']:.2f} x floor ({ceil['train_images']} images)"],
         ["median pixel L2 to nearest train image", f"{nov['sample_median']:.2f}", f"test images {nov['test_median']:.2f}"],
         ["samples closer than 1st pct of test distances", f"{nov['copy_share']:.1%}", f"threshold {nov['copy_threshold']:.2f} (likely copies)"],
         ["generation", f"{f['images_per_s']:.2f} images/s", f"{f['generation_seconds']:.0f} s, {f['torch_threads']} threads"],
@@ -271,6 +308,7 @@ def main(argv: list[str] | None = None) -> dict:
         "precision_recall": precision_recall(train_features, sample_features, k=args.k),
         "test_precision_recall": precision_recall(train_features, test_features, k=args.k),
         "novelty": novelty(samples, train, test),
+        "tokenizer_ceiling": tokenizer_ceiling(pipe, model, train, test, test_features, args),
     }
     figures["targets"] = [
         [f"group accuracy >= {TARGET_GROUP_ACCURACY:.0%}", f"{figures['group_accuracy']:.1%}",

@@ -224,6 +224,30 @@ def test_train_tokenizer_audio_fine_tunes_a_saved_codec(trained, tmp_path, capsy
     assert "found ImageTokenizer; --modality audio starts from: AudioTokenizer" in message
 
 
+def test_train_tokenizer_decoder_only_keeps_the_codes(trained, tmp_path, capsys):
+    """--decoder-only moves the decoder alone: every clip keeps its codes; it needs --init-from."""
+    from vqgen.loading import load_tokenizer
+
+    argv = [
+        "train-tokenizer",
+        "--data",
+        str(trained / "clips"),
+        "--sample-rate",
+        str(RATE),
+        *SEGMENT,
+        *COMMON,
+    ]
+    argv += ["--learning-rate", "1e-2", "--decoder-only"]
+    assert main([*argv, "--init-from", str(trained / "tok"), "--output", str(tmp_path / "tuned")]) == 0
+    tuned, start = load_tokenizer(tmp_path / "tuned"), load_tokenizer(trained / "tok")
+    x = torch.from_numpy(tone(0.025, RATE, 500.0))[None]
+    with torch.no_grad():
+        assert torch.equal(tuned.encode(x), start.encode(x))
+        assert not torch.equal(tuned.decode(tuned.encode(x)), start.decode(start.encode(x)))
+    message = one_line_error(capsys, [*argv, "--output", str(tmp_path / "x")], "--init-from")
+    assert "--decoder-only" in message
+
+
 @pytest.mark.filterwarnings("ignore:skipped 1 unreadable")
 def test_train_tokenizer_audio_bad_input(tmp_path, capsys):
     (tmp_path / "clips").mkdir()

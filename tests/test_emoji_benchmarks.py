@@ -233,6 +233,9 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     novelty = result["novelty"]
     assert len(novelty["sample_distances"]) == 27 and 0 <= novelty["copy_share"] <= 1
     assert [t[0] for t in result["targets"]] == ["group accuracy >= 80%", "FD <= 3 x floor", "recall >= 0.3"]
+    ceiling = result["tokenizer_ceiling"]
+    assert ceiling["train_images"] == 26 and ceiling["fd"] >= 0
+    assert 0 <= ceiling["train_group_accuracy"] <= 1 and 0 <= ceiling["test_group_accuracy"] <= 1
     assert (out_dir / "emoji_sample_quality_quick.json").is_file()
     assert (out_dir / "emoji_sample_quality_samples.png").is_file()
     assert (out_dir / "emoji_classifier_quick.safetensors").is_file()
@@ -241,6 +244,19 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     assert (
         again["classifier"]["cached"] and again["novelty"]["sample_distances"] == novelty["sample_distances"]
     )
+
+
+def test_reconstruct_goes_through_the_tokenizer_and_rounds_like_a_png(emoji_build, tiny_pipeline):
+    from vqgen import load_pipeline
+
+    pipe = load_pipeline(tiny_pipeline)
+    images = load_split(emoji_build, "test").images[:5]
+    out = emoji_sample_quality.reconstruct(pipe, images, batch_size=2)
+    assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1
+    assert torch.equal(out, as_saved(out))  # uint8 levels
+    with torch.no_grad():
+        expected = pipe.tokenizer.decode(pipe.tokenizer.encode(images)).clamp(-1, 1)
+    assert torch.equal(out, as_saved(expected))
 
 
 def test_ablation_quick_trains_every_variant(emoji_build, out_dir):

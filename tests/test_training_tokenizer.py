@@ -196,3 +196,21 @@ def test_bf16_mixed_precision_trains_on_the_cpu(tmp_path):
     totals = [float(r.split(",")[header.index("total")]) for r in rows[1:]]
     assert totals and all(np.isfinite(totals))
     assert model.eval().encode(tiny_dataset()[0]["pixels"][None]).dtype == torch.long
+
+
+def test_decoder_only_keeps_every_code_and_trains_the_decoder(tmp_path):
+    start = train_tokenizer(tiny_tokenizer(), tiny_dataset(), options(tmp_path / "first"))
+    before = {name: value.clone() for name, value in start.state_dict().items()}
+    x = torch.stack([tiny_dataset()[i]["pixels"] for i in range(16)])
+    codes = start.eval().encode(x)
+    losses = TokenizerLossOptions(discriminator_weight=0.5, discriminator_start=0)
+    tuned = train_tokenizer(
+        start, tiny_dataset(), options(tmp_path / "second", ema_decay=0.9), losses, decoder_only=True
+    )
+    after = tuned.state_dict()
+    frozen = [n for n in before if n.startswith(("encoder.", "quantizer."))]
+    assert frozen and all(torch.equal(before[n], after[n]) for n in frozen)  # codebook buffers too
+    assert any(not torch.equal(before[n], after[n]) for n in before if n.startswith("decoder."))
+    assert torch.equal(tuned.eval().encode(x), codes)
+    config = json.loads((tmp_path / "second" / "run" / "training_config.json").read_text())
+    assert config["decoder_only"] is True

@@ -60,6 +60,12 @@ def add_parser(sub) -> None:
         help="start from a saved tokenizer of this modality (fine-tuning), or for video from an image "
         "tokenizer (2-D kernels inflated into 3-D); its config replaces the architecture flags",
     )
+    p.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="with --init-from: train the decoder alone; the encoder and codebook stay as they are, so every "
+        "input keeps its codes and priors made on them stay valid (e.g. an adversarial fine-tune)",
+    )
     add_medium_flags(p, "train-tokenizer data")
     add_dataclass_flags(
         p, TrainingOptions, defaults={"output": None, "learning_rate": 1e-3, "max_steps": 2000}
@@ -138,6 +144,8 @@ def run(args: argparse.Namespace) -> None:
     options = dataclass_from_args(TrainingOptions, args)
     options.validate()
     given_losses = vars(dataclass_from_args(TokenizerLossOptions, args))
+    if args.decoder_only and args.init_from is None:
+        raise ConfigError("--decoder-only fine-tunes a trained tokenizer's decoder: give it with --init-from")
     start = None if args.init_from is None else start_tokenizer(medium, args.init_from, settings)
     train = load_data(args, medium, "train", args.channels, strict=args.strict)
     held_out = load_data(args, medium, "test", args.channels) if args.data.startswith("demo:") else None
@@ -153,5 +161,13 @@ def run(args: argparse.Namespace) -> None:
     medium.check_training_data(tokenizer, train)
     loss_options = loss_options_for(tokenizer, **given_losses)
     preview = medium.reconstruction_preview(train)
-    train_tokenizer(tokenizer, train, options, loss_options, eval_dataset=held_out, save_preview=preview)
+    train_tokenizer(
+        tokenizer,
+        train,
+        options,
+        loss_options,
+        eval_dataset=held_out,
+        save_preview=preview,
+        decoder_only=args.decoder_only,
+    )
     print(f"saved tokenizer to {options.output}")

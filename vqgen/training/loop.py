@@ -110,6 +110,12 @@ class Objective:
         """``(loss, logs)`` of the second model after a finite main step, or None (none, or not started)."""
         return None
 
+    def train_mode(self, model: torch.nn.Module) -> None:
+        """Put the prepared main model in training mode: before the first step and after each evaluation.
+        An objective that keeps part of the model frozen (its batch-norm or codebook statistics too) puts
+        that part back in eval mode here."""
+        model.train()
+
     def summarise(self, means: dict[str, float]) -> dict[str, float]:
         """Log values derived from the window means (e.g. bits per token from the loss)."""
         return means
@@ -214,7 +220,7 @@ class TrainingLoop:
     def run(self) -> None:
         """Optimizer steps up to ``options.last_step``, each of ``gradient_accumulation_steps`` micro-batches."""
         options = self.options
-        self.parts.model.train()
+        self.objective.train_mode(self.parts.model)
         while self.step < options.last_step:
             finite = True
             for _ in range(options.gradient_accumulation_steps):
@@ -308,7 +314,7 @@ class TrainingLoop:
             message = self.objective.report(self.step, metrics)
             if message:
                 self.bar.write(message)
-        self.parts.model.train()
+        self.objective.train_mode(self.parts.model)
 
     def finish(self) -> torch.nn.Module:
         """Close the bar and logs, put the EMA weights in for good and save the model when the run writes

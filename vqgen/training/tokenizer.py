@@ -88,15 +88,19 @@ def train_tokenizer(
     loss_options: TokenizerLossOptions | None = None,
     eval_dataset=None,
     save_preview=None,
+    decoder_only: bool = False,
 ) -> torch.nn.Module:
     """Train ``tokenizer`` on ``train_dataset`` and ``save_pretrained`` it into ``options.output``.
 
     ``save_preview(originals, reconstructions, path)`` writes a picture of held-out reconstructions at each
-    evaluation (a reconstruction grid for images). Returns the unwrapped, trained tokenizer (EMA weights when
-    ``options.ema_decay`` > 0).
+    evaluation (a reconstruction grid for images). ``decoder_only`` fine-tunes the decoder of a trained
+    tokenizer and leaves its encoder and quantizer (weights, codebook, statistics) exactly as they are: every
+    input keeps its codes, so priors and shards made with the tokenizer stay valid (the decoder fine-tuning
+    stage of MaskGIT and LlamaGen, typically with the adversarial loss on). Returns the unwrapped, trained
+    tokenizer (EMA weights when ``options.ema_decay`` > 0).
     """
     objective = TokenizerObjective(
-        tokenizer, train_dataset, options, loss_options, eval_dataset, save_preview
+        tokenizer, train_dataset, options, loss_options, eval_dataset, save_preview, decoder_only
     )
     return run_training(objective, options)
 
@@ -119,14 +123,31 @@ class TokenizerObjective(Objective):
         loss_options: TokenizerLossOptions | None = None,
         eval_dataset=None,
         save_preview=None,
+        decoder_only: bool = False,
     ):
         self.tokenizer, self.train_dataset, self.options = tokenizer, train_dataset, options
         self.loss_options = loss_options or TokenizerLossOptions()
         self.eval_dataset, self.save_preview = eval_dataset, save_preview
+        self.decoder_only = decoder_only
 
     def config(self) -> dict:
-        """The loss settings and the tokenizer's config."""
-        return {"loss": self.loss_options.__dict__, "tokenizer": dict(self.tokenizer.config)}
+        """The loss settings, the tokenizer's config and whether only the decoder trains."""
+        return {
+            "loss": self.loss_options.__dict__,
+            "tokenizer": dict(self.tokenizer.config),
+            "decoder_only": self.decoder_only,
+        }
+
+    def frozen_parts(self, tokenizer: torch.nn.Module) -> list[torch.nn.Module]:
+        """What ``decoder_only`` freezes: the encoder and the quantizer (none otherwise)."""
+        return [tokenizer.encoder, tokenizer.quantizer] if self.decoder_only else []
+
+    def train_mode(self, model: torch.nn.Module) -> None:
+        """Training mode, except the frozen parts: a quantizer in training mode would move its EMA codebook
+        and restart dead codes even without gradients."""
+        model.train()
+        for part in self.frozen_parts(self.unwrapped):
+            part.eval()
 
     def setup(self, accelerator: Accelerator) -> Trainables:
         """The loss (with its discriminator), AdamW for tokenizer and discriminator, all prepared."""
@@ -154,8 +175,10 @@ class TokenizerObjective(Objective):
             discriminator=loss_options.discriminator,
             harmonic_weight=loss_options.harmonic_weight,
         ).to(accelerator.device)
+        for part in self.frozen_parts(self.tokenizer):
+            part.requires_grad_(False)
         optimizer = torch.optim.AdamW(
-            self.tokenizer.parameters(),
+            [p for p in self.tokenizer.parameters() if p.requires_grad],
             lr=options.learning_rate,
             betas=(0.5, 0.9),
             weight_decay=options.weight_decay,
