@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from vqgen.integrity import read_manifest
+from vqgen.loading import load_tokenizer
 from vqgen.pipelines.loading import load_pipeline
 
 
@@ -29,9 +30,16 @@ def main() -> None:
         default=None,
         help="store this guidance as the pipeline's default (chosen on a held-out draw)",
     )
+    parser.add_argument(
+        "--tokenizer",
+        default=None,
+        help="replace the pipeline's tokenizer by this one: a --decoder-only fine-tune of it (same codes)",
+    )
     parser.add_argument("--script", default=None, help="the script that trained it (recorded as provenance)")
     args = parser.parse_args()
     pipe = load_pipeline(args.pipeline)
+    if args.tokenizer is not None:
+        pipe.set_tokenizer(load_tokenizer(args.tokenizer))
     if args.default_guidance_scale is not None:
         pipe.set_default_guidance_scale(args.default_guidance_scale)
     output = Path(args.output)
@@ -42,6 +50,8 @@ def main() -> None:
     # What trained the weights (e.g. fit-background's record) comes along.
     provenance = (read_manifest(args.pipeline) or {}).get("provenance", {})
     provenance.update({"exported_from": args.pipeline, "dtype": "float16", "script": args.script})
+    if args.tokenizer is not None:
+        provenance["tokenizer_from"] = args.tokenizer
     pipe.to(torch.float16).save_pretrained(str(output), provenance=provenance)
     if card is not None:
         (output / "README.md").write_text(card)

@@ -145,3 +145,28 @@ def test_an_items_sample_does_not_depend_on_its_batch(pipe):
     torch.testing.assert_close(whole, listed, rtol=0, atol=1e-6)
     with pytest.raises(ConfigError, match="a list of 5"):
         pipe(**kwargs, generator=[seeded(1)] * 2)
+
+
+def test_set_tokenizer_takes_a_decoder_fine_tune_and_refuses_other_codes(pipe, tmp_path):
+    tuned = make_tokenizer()
+    tuned.load_state_dict(pipe.tokenizer.state_dict())
+    with torch.no_grad():
+        tuned.decoder.conv_out.bias.add_(0.5)
+    before = pipe(num_samples=2, class_labels=[0, 1], generator=seeded(), output_type="pt").images
+    pipe.set_tokenizer(tuned)
+    after = pipe(num_samples=2, class_labels=[0, 1], generator=seeded(), output_type="pt").images
+    assert pipe.tokenizer is tuned and not torch.equal(before, after)
+    pipe.save_pretrained(tmp_path / "p")
+    reloaded = load_pipeline(tmp_path / "p")
+    assert torch.equal(reloaded.tokenizer.decoder.conv_out.bias, tuned.decoder.conv_out.bias)
+
+    other = make_tokenizer()
+    other.load_state_dict(pipe.tokenizer.state_dict())
+    with torch.no_grad():
+        other.encoder.conv_in.weight.mul_(1.01)
+    with pytest.raises(MismatchError, match=r"encoder\.conv_in\.weight differs .* --decoder-only"):
+        pipe.set_tokenizer(other)
+    other.load_state_dict(pipe.tokenizer.state_dict())
+    other.quantizer.codebook.data[0] += 1  # the codebook is part of what fixes the codes
+    with pytest.raises(MismatchError, match="quantizer"):
+        pipe.set_tokenizer(other)

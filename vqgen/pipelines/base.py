@@ -91,6 +91,32 @@ def check_components(tokenizer, prior) -> tuple[int, ...]:
     return shape
 
 
+def check_same_codes(current, replacement) -> None:
+    """Refuse a ``replacement`` tokenizer that could code some input differently from ``current``: another
+    class or config, or any encoder or quantizer tensor (weights, codebook, statistics) that differs. A
+    ``--decoder-only`` fine-tune of ``current`` passes: only its decoder moved."""
+    if type(replacement) is not type(current):
+        raise MismatchError(
+            f"the new tokenizer is a {type(replacement).__name__}, the pipeline's a {type(current).__name__}"
+        )
+    ignored = {"_name_or_path", "_diffusers_version", "_class_name", "_use_default_values"}
+    mine, theirs = (
+        {k: v for k, v in dict(t.config).items() if k not in ignored} for t in (current, replacement)
+    )
+    if mine != theirs:
+        changed = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        raise MismatchError(f"the new tokenizer's config differs from the pipeline's in {', '.join(changed)}")
+    for part in ("encoder", "quantizer"):
+        new = getattr(replacement, part).state_dict()
+        for name, value in getattr(current, part).state_dict().items():
+            other = new[name].to(device=value.device, dtype=value.dtype)
+            if not torch.equal(value, other):
+                raise MismatchError(
+                    f"the new tokenizer's {part}.{name} differs from the pipeline's: it would change the codes "
+                    "the prior was trained on (fine-tune with --decoder-only to keep them)"
+                )
+
+
 @dataclass
 class ScoreOutput(BaseOutput):
     """How likely each item is under the pipeline (higher bits = more surprising, e.g. an anomaly).
@@ -192,6 +218,14 @@ class TokenPipeline(DiffusionPipeline):
     def set_default_guidance_scale(self, value: float) -> None:
         """Store this pipeline's default guidance (e.g. the best on a held-out draw); ``save_pretrained`` keeps it."""
         self.register_to_config(default_guidance_scale=positive_number("default_guidance_scale", value))
+
+    def set_tokenizer(self, tokenizer) -> None:
+        """Swap in a tokenizer that codes every input as the current one does, e.g. a ``--decoder-only``
+        fine-tune of it (:func:`check_same_codes`): the prior and background still fit, only decoding changes;
+        ``save_pretrained`` stores it."""
+        check_same_codes(self.tokenizer, tokenizer)
+        parameter = next(self.tokenizer.parameters())
+        self.register_modules(tokenizer=tokenizer.to(device=parameter.device, dtype=parameter.dtype))
 
     def set_background(self, background) -> None:
         """Attach a background prior for :attr:`ScoreOutput.likelihood_ratio` (None removes it); it is saved
