@@ -225,7 +225,10 @@ class TokenPipeline(DiffusionPipeline):
         ``save_pretrained`` stores it."""
         check_same_codes(self.tokenizer, tokenizer)
         parameter = next(self.tokenizer.parameters())
-        self.register_modules(tokenizer=tokenizer.to(device=parameter.device, dtype=parameter.dtype))
+        tokenizer = tokenizer.to(parameter.device)
+        if next(tokenizer.parameters()).dtype != parameter.dtype:
+            tokenizer = tokenizer.to(dtype=parameter.dtype)
+        self.register_modules(tokenizer=tokenizer)
 
     def set_background(self, background) -> None:
         """Attach a background prior for :attr:`ScoreOutput.likelihood_ratio` (None removes it); it is saved
