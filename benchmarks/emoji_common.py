@@ -1,5 +1,6 @@
 """Shared by the emoji benchmarks (``emoji_rate_distortion.py``, ``emoji_sample_quality.py``): the splits of an
-emoji build as tensors, the uint8 round trip every scored image goes through, and a fingerprint of the build.
+emoji build as tensors, the uint8 round trip every scored image goes through, a tokenizer's batched
+reconstruction, and a fingerprint of the build.
 
 Not a benchmark itself. An emoji build is what ``vqgen data build emoji --output DIR`` writes:
 ``DIR/{train,test}/<group>/*.png`` (RGB on white), ``DIR/manifest.json`` and ``DIR/metadata.csv``; labels are
@@ -66,6 +67,18 @@ def as_saved(images: torch.Tensor) -> torch.Tensor:
     """Float images ``[N, C, H, W]`` rounded to uint8 and back: what a decoder that writes PNG files gives,
     so that learned methods are scored on the same 8-bit footing as JPEG and WebP."""
     return images_from_uint8(to_uint8_images(images))
+
+
+@torch.no_grad()
+def reconstruct(
+    tokenizer: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``decode(encode(x))`` in batches on ``device``, clamped to [-1, 1], and the codes; both on the CPU."""
+    out, codes = [], []
+    for start in range(0, images.shape[0], batch):
+        codes.append(tokenizer.encode(images[start : start + batch].to(device)))
+        out.append(tokenizer.decode(codes[-1]).float().clamp(-1, 1).cpu())
+    return torch.cat(out), torch.cat(codes).cpu()
 
 
 def load_pipeline_quietly(path: str | Path, device: str = "cpu"):

@@ -81,7 +81,13 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from common import print_table, synchronize, write_json  # noqa: E402
-from emoji_common import DEFAULT_DATA, as_saved, load_pipeline_quietly, load_split  # noqa: E402
+from emoji_common import (  # noqa: E402
+    DEFAULT_DATA,
+    as_saved,
+    load_pipeline_quietly,
+    load_split,
+    reconstruct,
+)
 from rate_distortion import DiffusersVQTokenizer, count_parameters, jpeg_scan_bytes  # noqa: E402
 
 from vqgen.evaluation.metrics import ms_ssim, psnr, ssim  # noqa: E402
@@ -196,18 +202,6 @@ def sweeps(test, qualities: list[int]) -> dict[str, list[dict]]:
 
 # --------------------------------------------------------------------------------------------------------
 # Learned tokenizers
-
-
-@torch.no_grad()
-def reconstruct(
-    tokenizer: nn.Module, images: torch.Tensor, device: torch.device, batch: int = 64
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``decode(encode(x))`` in batches on ``device``, clamped to [-1, 1], and the codes; both on the CPU."""
-    out, codes = [], []
-    for start in range(0, images.shape[0], batch):
-        codes.append(tokenizer.encode(images[start : start + batch].to(device)))
-        out.append(tokenizer.decode(codes[-1]).float().clamp(-1, 1).cpu())
-    return torch.cat(out), torch.cat(codes).cpu()
 
 
 def score_tokenizer(name: str, tokenizer: nn.Module, test, device: torch.device) -> dict:

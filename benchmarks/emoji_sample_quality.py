@@ -63,6 +63,7 @@ from emoji_common import (  # noqa: E402
     build_fingerprint,
     load_pipeline_quietly,
     load_split,
+    reconstruct,
 )
 from sample_quality import frechet_distance  # noqa: E402
 
@@ -98,12 +99,19 @@ def generate(pipe, labels: list[int], args: argparse.Namespace) -> tuple[torch.T
     return as_saved(out.images.float().cpu()), time.perf_counter() - started
 
 
+def floor_indices(num_train: int, num_samples: int, seed: int) -> torch.Tensor:
+    """The train images of the Fréchet floor (and of the tokenizer's ceiling): ``min(num_samples, num_train)``
+    of them, drawn with ``seed``."""
+    count = min(num_samples, num_train)
+    return torch.randperm(num_train, generator=torch.Generator().manual_seed(seed))[:count]
+
+
 def fd_figures(
     sample_features: torch.Tensor, train_features: torch.Tensor, test_features: torch.Tensor, seed: int
 ) -> dict:
     """FD(samples, test), the floor FD(N random train images, test), their ratio."""
-    n = min(sample_features.shape[0], train_features.shape[0])
-    chosen = torch.randperm(train_features.shape[0], generator=torch.Generator().manual_seed(seed))[:n]
+    chosen = floor_indices(train_features.shape[0], sample_features.shape[0], seed)
+    n = len(chosen)
     fd = frechet_distance(sample_features.numpy(), test_features.numpy())
     floor = frechet_distance(train_features[chosen].numpy(), test_features.numpy())
     return {
@@ -114,30 +122,25 @@ def fd_figures(
     }
 
 
-@torch.no_grad()
-def reconstruct(pipe, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+def reconstructed_images(pipe, images: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``images [N, 3, H, W]`` in [-1, 1] through the pipeline's tokenizer and back, uint8-rounded."""
-    tokenizer = pipe.tokenizer
-    parameter = next(tokenizer.parameters())
-    out = []
-    for batch in images.split(batch_size):
-        batch = batch.to(device=parameter.device, dtype=parameter.dtype)
-        out.append(tokenizer.decode(tokenizer.encode(batch)).float().cpu())
-    return as_saved(torch.cat(out).clamp(-1, 1))
+    device = next(pipe.tokenizer.parameters()).device
+    return as_saved(reconstruct(pipe.tokenizer, images, device, batch_size)[0])
 
 
 def tokenizer_ceiling(
     pipe, model, train, test, test_features: torch.Tensor, args: argparse.Namespace
 ) -> dict:
     """Group accuracy and FD of the tokenizer's reconstructions: of the floor's train images and of the test split."""
-    n = min(args.num_samples, len(train))
-    chosen = torch.randperm(len(train), generator=torch.Generator().manual_seed(args.seed))[:n]
-    train_recon = reconstruct(pipe, train.images[chosen], args.batch_size)
+    chosen = floor_indices(len(train), args.num_samples, args.seed)
+    train_recon = reconstructed_images(pipe, train.images[chosen], args.batch_size)
     train_features, train_predictions = features_and_predictions(model, train_recon)
-    _, test_predictions = features_and_predictions(model, reconstruct(pipe, test.images, args.batch_size))
+    _, test_predictions = features_and_predictions(
+        model, reconstructed_images(pipe, test.images, args.batch_size)
+    )
     fd = frechet_distance(train_features.numpy(), test_features.numpy())
     return {
-        "train_images": n,
+        "train_images": len(chosen),
         "train_group_accuracy": float((train_predictions == train.labels[chosen]).double().mean()),
         "test_group_accuracy": float((test_predictions == test.labels).double().mean()),
         "fd": fd,

@@ -251,7 +251,7 @@ def test_reconstruct_goes_through_the_tokenizer_and_rounds_like_a_png(emoji_buil
 
     pipe = load_pipeline(tiny_pipeline)
     images = load_split(emoji_build, "test").images[:5]
-    out = emoji_sample_quality.reconstruct(pipe, images, batch_size=2)
+    out = emoji_sample_quality.reconstructed_images(pipe, images, batch_size=2)
     assert out.shape == images.shape and out.min() >= -1 and out.max() <= 1
     assert torch.equal(out, as_saved(out))  # uint8 levels
     with torch.no_grad():
