@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import soundfile
+import torch
 from test_emoji_data import FIXTURE as EMOJI_TEST
 from test_emoji_data import fake_renderer
 
@@ -250,3 +251,50 @@ def test_generate_image_by_class_name(emoji, tmp_path, capsys):
     assert line == f"error: unknown class label 'smileys'; class takes {', '.join(EMOJI_GROUPS)}"
     line = _error([*generate, "--class-label", "99", "--output", str(tmp_path / "c.png")], capsys)
     assert f"class_labels must lie in [0, {len(EMOJI_GROUPS)}), got values in [99, 99]" in line
+
+
+def _prior_weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "diffusion_pytorch_model.safetensors"))
+
+
+def test_train_prior_warm_starts_from_a_saved_pipeline(emoji, tmp_path):
+    """--init-from takes the saved prior's weights and size: at a vanishing learning rate the weights it saves
+    are the ones it started from (a fresh prior from --seed would be far from them)."""
+    argv = ["train-prior", "--shards", str(emoji / "shards"), "--tokenizer", str(emoji / "tok"), *COMMON]
+    argv += ["--learning-rate", "1e-12", "--weight-decay", "0", "--seed", "7"]
+    assert (
+        main([*argv, "--init-from", str(emoji / "prior" / "pipeline"), "--output", str(tmp_path / "w")]) == 0
+    )
+    start, warm = _prior_weights(emoji / "prior"), _prior_weights(tmp_path / "w")
+    assert start.keys() == warm.keys()
+    assert all(torch.allclose(start[k], warm[k], atol=1e-6) for k in start)
+    assert main([*argv, *PRIOR, "--output", str(tmp_path / "cold")]) == 0
+    cold = _prior_weights(tmp_path / "cold")
+    assert not all(torch.allclose(start[k], cold[k], atol=1e-3) for k in start)
+    pipe = load_pipeline(tmp_path / "w" / "pipeline")
+    assert pipe.prior.config.hidden_size == 32 and pipe.condition_names == {"class": list(EMOJI_GROUPS)}
+    manifest = json.loads((tmp_path / "w" / "pipeline" / "vqgen_manifest.json").read_text())
+    assert manifest["provenance"]["init_from"] == str(emoji / "prior" / "pipeline")
+
+
+def test_train_prior_init_from_refuses_another_size_conditioning_or_names(emoji, tmp_path, capsys):
+    pipeline = emoji / "prior" / "pipeline"
+    argv = ["train-prior", "--shards", str(emoji / "shards"), "--tokenizer", str(emoji / "tok"), *COMMON]
+    argv += ["--output", str(tmp_path / "out")]
+    line = _error([*argv, "--init-from", str(pipeline), "--hidden-size", "64"], capsys)
+    assert line == f"error: --init-from '{pipeline}' has hidden_size 32; this run asks for 64"
+    line = _error([*argv, "--init-from", str(pipeline), "--unconditional"], capsys)
+    assert line.startswith(f"error: --init-from '{pipeline}' is conditioned on class (9); the shards in")
+    assert line.endswith("give none")
+    renamed = tmp_path / "renamed"
+    shutil.copytree(pipeline, renamed)
+    index = json.loads((renamed / "model_index.json").read_text())
+    index["condition_names"]["class"] = list(reversed(EMOJI_GROUPS))
+    (renamed / "model_index.json").write_text(json.dumps(index))
+    line = _error([*argv, "--init-from", str(renamed)], capsys)
+    assert "names its condition values" in line and "(the same number, another meaning)" in line
+    line = _error([*argv, "--init-from", str(tmp_path / "missing")], capsys)
+    assert line == f"error: model folder '{tmp_path / 'missing'}' does not exist"
+    assert not (tmp_path / "out").exists()

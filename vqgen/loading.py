@@ -62,3 +62,13 @@ def load_tokenizer(folder: str | Path):
         "VideoTokenizer": VideoTokenizer,
     }
     return load_model(folder, classes, "tokenizer")
+
+
+def load_prior(folder: str | Path):
+    """Load a saved ``CodePrior``: its own folder, or a pipeline folder holding one in ``prior/``."""
+    from vqgen.priors.prior import CodePrior
+
+    folder = Path(folder)
+    if not (folder / "config.json").is_file() and (folder / "prior" / "config.json").is_file():
+        folder = folder / "prior"
+    return load_model(folder, {"CodePrior": CodePrior}, "prior")

@@ -23,9 +23,15 @@ def add_parser(sub) -> None:
         help="ignore labels, train an unconditional prior (default: conditioned on the shards' class folders, "
         "or on their condition fields from vqgen encode --condition-fields)",
     )
-    p.add_argument("--hidden-size", type=int, default=256)
-    p.add_argument("--num-layers", type=int, default=6)
-    p.add_argument("--num-heads", type=int, default=8)
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="warm start: a saved prior or pipeline folder whose weights and size this run trains further "
+        "(fresh optimizer and schedule; --resume continues a run exactly instead)",
+    )
+    p.add_argument("--hidden-size", type=int, default=None, help="default 256 (with --init-from: its own)")
+    p.add_argument("--num-layers", type=int, default=None, help="default 6 (with --init-from: its own)")
+    p.add_argument("--num-heads", type=int, default=None, help="default 8 (with --init-from: its own)")
     p.add_argument("--num-kv-heads", type=int, default=None)
     p.add_argument("--class-dropout", type=float, default=0.1)
     p.add_argument("--dropout", type=float, default=0.0)
@@ -48,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     from vqgen.data.shards import CodeShardDataset
     from vqgen.loading import load_tokenizer
     from vqgen.media import medium_of
-    from vqgen.pipelines.assembly import prior_for_shards, sample_preview, save_pipeline
+    from vqgen.pipelines.assembly import prior_for_shards, sample_preview, save_pipeline, start_prior
     from vqgen.pipelines.base import process_state
     from vqgen.training.common import TrainingOptions
     from vqgen.training.prior import train_prior
@@ -64,16 +70,18 @@ def run(args: argparse.Namespace) -> None:
         val = CodeShardDataset(args.val_shards)
         train.check_matches(val)
     set_seed(options.seed)  # the initial weights follow --seed too
-    model = {k: getattr(args, k) for k in ("hidden_size", "num_layers", "num_heads", "num_kv_heads")}
-    prior = prior_for_shards(
-        train,
-        medium,
-        layout=args.layout,
-        conditional=not args.unconditional,
-        class_dropout=args.class_dropout,
-        dropout=args.dropout,
-        **model,
-    )
+    model = {
+        k: getattr(args, k) for k in ("layout", "hidden_size", "num_layers", "num_heads", "num_kv_heads")
+    }
+    regularisation = {"class_dropout": args.class_dropout, "dropout": args.dropout}
+    if args.init_from:
+        prior = start_prior(
+            args.init_from, train, medium, conditional=not args.unconditional, **regularisation, **model
+        )
+    else:
+        defaults = {"hidden_size": 256, "num_layers": 6, "num_heads": 8}
+        model.update({k: v for k, v in defaults.items() if model[k] is None})
+        prior = prior_for_shards(train, medium, conditional=not args.unconditional, **regularisation, **model)
     save_samples = sample_preview(tokenizer)
     prior = train_prior(prior, train, options, val_dataset=val, save_samples=save_samples)
     pipeline_dir = Path(options.output) / "pipeline"
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> None:
         "command": "vqgen train-prior",
         "shards": str(args.shards),
         "tokenizer": str(args.tokenizer),
+        **({"init_from": str(args.init_from)} if args.init_from else {}),
         "options": {k: v for k, v in vars(options).items() if isinstance(v, (int, float, str, bool))},
     }
     if process_state().is_main_process:  # under accelerate launch one process writes the folder

@@ -24,6 +24,7 @@ __all__ = [
     "check_background_shape",
     "fit_pipeline_background",
     "prior_for_shards",
+    "start_prior",
     "sample_preview",
     "save_pipeline",
     "save_pipeline_copy",
@@ -68,6 +69,75 @@ def prior_for_shards(
     )
     shards.check_prior(prior)
     return prior
+
+
+#: The settings of ``prior_for_shards`` that shape a prior's weights (the rest, dropout, only steer training).
+ARCHITECTURE = ("layout", "hidden_size", "num_layers", "num_heads", "num_kv_heads")
+
+
+def start_prior(
+    folder: str | Path,
+    shards,
+    medium: Medium,
+    *,
+    conditional: bool = True,
+    class_dropout: float = 0.1,
+    dropout: float = 0.0,
+    **architecture,
+):
+    """The saved prior in ``folder`` (a prior or a pipeline folder; ``vqgen train-prior --init-from``) as a
+    new prior to train further on ``shards``: its weights and architecture, with this run's ``class_dropout``
+    and ``dropout``. Warm-starting keeps what a long run learned when a user adds data or steps (the optimizer
+    and learning-rate schedule start afresh; ``--resume`` is the route that continues a run exactly).
+
+    ``architecture`` (``ARCHITECTURE``'s names) may repeat the saved prior's values; a different value, a
+    code grid or codebook other than the shards', or conditioning on other fields, raises ``MismatchError``
+    (one line naming the setting)."""
+    from vqgen.errors import MismatchError
+    from vqgen.loading import load_prior
+
+    saved = load_prior(folder)
+    config = saved.config
+    for name, value in architecture.items():
+        if name not in ARCHITECTURE:
+            raise TypeError(f"start_prior() got an unexpected keyword argument '{name}'")
+        if value is not None and value != config[name]:
+            raise MismatchError(
+                f"--init-from '{folder}' has {name} {config[name]}; this run asks for {value}"
+            )
+    saved_arch = {name: config[name] for name in ARCHITECTURE}
+    prior = prior_for_shards(
+        shards, medium, conditional=conditional, class_dropout=class_dropout, dropout=dropout, **saved_arch
+    )
+    wanted = prior.condition_fields
+    if wanted != saved.condition_fields:
+        theirs = ", ".join(f"{k} ({v})" for k, v in saved.condition_fields.items()) or "none"
+        ours = ", ".join(f"{k} ({v})" for k, v in wanted.items()) or "none"
+        raise MismatchError(
+            f"--init-from '{folder}' is conditioned on {theirs}; the shards in '{shards.folder}' give {ours}"
+        )
+    named = saved_condition_names(folder)
+    if wanted and named and named != shards.condition_names:
+        raise MismatchError(
+            f"--init-from '{folder}' names its condition values {named}; the shards in '{shards.folder}' name "
+            f"them {shards.condition_names} (the same number, another meaning)"
+        )
+    prior.load_state_dict(saved.state_dict())
+    return prior
+
+
+def saved_condition_names(folder: str | Path) -> dict[str, list[str]] | None:
+    """The condition value names a pipeline folder stores (None for a bare prior folder, which has none)."""
+    import json
+
+    index = Path(folder) / "model_index.json"
+    if not index.is_file():
+        return None
+    try:
+        names = json.loads(index.read_text()).get("condition_names")
+    except (OSError, ValueError, AttributeError):
+        return None  # load_prior has read the prior; a pipeline index it cannot parse names nothing
+    return {str(k): list(v) for k, v in names.items()} if isinstance(names, dict) else None
 
 
 def sample_preview(tokenizer, num_classes: int | None = None) -> Callable:
