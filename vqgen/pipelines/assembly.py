@@ -12,6 +12,7 @@ What ``vqgen train-prior`` and ``vqgen fit-background`` do, callable from Python
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -24,10 +25,10 @@ __all__ = [
     "check_background_shape",
     "fit_pipeline_background",
     "prior_for_shards",
-    "start_prior",
     "sample_preview",
     "save_pipeline",
     "save_pipeline_copy",
+    "start_prior",
 ]
 
 
@@ -116,20 +117,21 @@ def start_prior(
         raise MismatchError(
             f"--init-from '{folder}' is conditioned on {theirs}; the shards in '{shards.folder}' give {ours}"
         )
-    named = saved_condition_names(folder)
-    if wanted and named and named != shards.condition_names:
-        raise MismatchError(
-            f"--init-from '{folder}' names its condition values {named}; the shards in '{shards.folder}' name "
-            f"them {shards.condition_names} (the same number, another meaning)"
-        )
+    named, given = saved_condition_names(folder), shards.condition_names or {}
+    for field, values in (named or {}).items() if wanted else ():
+        differ = [i for i, (a, b) in enumerate(zip(values, given.get(field, []))) if a != b]
+        if differ:
+            i = differ[0]
+            raise MismatchError(
+                f"--init-from '{folder}' calls {field} value {i} '{values[i]}'; the shards in '{shards.folder}' "
+                f"call it '{given[field][i]}' (the same number of values, another meaning)"
+            )
     prior.load_state_dict(saved.state_dict())
     return prior
 
 
 def saved_condition_names(folder: str | Path) -> dict[str, list[str]] | None:
     """The condition value names a pipeline folder stores (None for a bare prior folder, which has none)."""
-    import json
-
     index = Path(folder) / "model_index.json"
     if not index.is_file():
         return None
