@@ -20,7 +20,8 @@ downloaded: the feature network is trained here.
    (``--guidance-scale`` replaces it), rounded to uint8 like a saved PNG. Generation time is reported, never
    asserted.
 3. Figures, in the feature network's penultimate (128-d) space unless said otherwise:
-   - group accuracy: the network's prediction equals the requested group (overall and per group);
+   - group accuracy: the network's prediction equals the requested group (overall and per group, the
+     latter beside the network's own per-group accuracy on the real test images);
    - Fréchet distance between the samples and the test split (``sample_quality.frechet_distance``), beside
      the floor: the same distance between N random train images (seeded; all of them when N is larger) and
      the test split, what a generator that draws real emoji would reach at this sample size; and their ratio;
@@ -237,15 +238,21 @@ def judge(args: argparse.Namespace, train, test):
         settings=settings.__dict__,
         train_accuracy=float((train_predictions == train.labels).double().mean()),
         test_accuracy=float((test_predictions == test.labels).double().mean()),
+        test_per_group_accuracy=per_group(test_predictions, test.labels),
     )
     return model, info, train_features, test_features
 
 
-def per_group(predictions: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+def per_group(predictions: torch.Tensor, labels: torch.Tensor) -> dict[str, float | None]:
+    """``{group name: share of the items labelled with it that are predicted as it}`` (None: no such items)."""
     return {
         group: float((predictions[labels == g] == g).double().mean()) if (labels == g).any() else None
         for g, group in enumerate(EMOJI_GROUPS)
     }
+
+
+def percent(share: float | None) -> str:
+    return "n/a" if share is None else f"{share:.1%}"
 
 
 def print_figures(f: dict) -> list[str]:
@@ -272,8 +279,10 @@ def print_figures(f: dict) -> list[str]:
     ]  # fmt: skip
     title = f"Emoji samples: {f['num_samples']} from {f['pipeline']}, guidance {f['guidance_scale']}, seed {f['seed']}"
     tables = [print_table(title, ["figure", "value", "beside"], rows)]
-    groups = [[g, f"{a:.1%}" if a is not None else "n/a"] for g, a in f["per_group_accuracy"].items()]
-    tables.append(print_table("Group accuracy of samples per requested group", ["group", "accuracy"], groups))
+    real = clf["test_per_group_accuracy"]
+    groups = [[g, percent(a), percent(real[g])] for g, a in f["per_group_accuracy"].items()]
+    header = ["group", "accuracy", "real test images"]
+    tables.append(print_table("Group accuracy of samples per requested group", header, groups))
     verdict = [[name, value, "met" if met else "missed"] for name, value, met in f["targets"]]
     tables.append(print_table("Targets", ["target", "value", "result"], verdict))
     return tables

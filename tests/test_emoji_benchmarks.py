@@ -228,6 +228,7 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     result = emoji_sample_quality.main(args)
     assert result["num_samples"] == 27 and result["guidance_scale"] == 3.0
     assert 0 <= result["group_accuracy"] <= 1 and set(result["per_group_accuracy"]) == set(emoji.EMOJI_GROUPS)
+    assert set(result["classifier"]["test_per_group_accuracy"]) == set(emoji.EMOJI_GROUPS)
     assert result["fd"]["floor_train_images"] == 26 and result["fd"]["fd"] >= 0
     assert 0 <= result["precision_recall"]["recall"] <= 1 and result["precision_recall"]["k"] == 3
     novelty = result["novelty"]
