@@ -299,6 +299,9 @@ def test_train_prior_init_from_refuses_another_size_conditioning_or_names(emoji,
         f"error: --init-from '{renamed}' calls class value 0 '{last}'; the shards in '{emoji / 'shards'}' call it "
         f"'{first}' (the same number of values, another meaning)"
     )
+    (renamed / "model_index.json").write_text("{not json")
+    line = _error([*argv, "--init-from", str(renamed)], capsys)
+    assert line.startswith(f"error: '{renamed / 'model_index.json'}' is not valid JSON")
     line = _error([*argv, "--init-from", str(tmp_path / "missing")], capsys)
     assert line == f"error: model folder '{tmp_path / 'missing'}' does not exist"
     assert not (tmp_path / "out").exists()

@@ -10,14 +10,15 @@ from vqgen.errors import CheckpointError
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 
 
-def read_config(folder: str | Path) -> dict:
-    """Parse ``folder/config.json`` (plain JSON, no code runs) with a clear error when it is missing or bad."""
+def read_config(folder: str | Path, name: str = "config.json") -> dict:
+    """Parse ``folder/name`` (plain JSON, no code runs: a model's ``config.json``, a pipeline's
+    ``model_index.json``) with a clear error when it is missing or bad."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"model folder '{folder}' does not exist")
-    path = folder / "config.json"
+    path = folder / name
     if not path.is_file():
-        raise CheckpointError(f"'{folder}' has no config.json: not a saved vqgen model")
+        raise CheckpointError(f"'{folder}' has no {name}: not a saved vqgen model")
     try:
         config = json.loads(path.read_text())
     except OSError as error:

@@ -78,10 +78,9 @@ def run(args: argparse.Namespace) -> None:
         prior = start_prior(
             args.init_from, train, medium, conditional=not args.unconditional, **regularisation, **model
         )
-    else:
-        defaults = {"hidden_size": 256, "num_layers": 6, "num_heads": 8}
-        model.update({k: v for k, v in defaults.items() if model[k] is None})
-        prior = prior_for_shards(train, medium, conditional=not args.unconditional, **regularisation, **model)
+    else:  # flags left out take prior_for_shards' defaults
+        given = {k: v for k, v in model.items() if v is not None}
+        prior = prior_for_shards(train, medium, conditional=not args.unconditional, **regularisation, **given)
     save_samples = sample_preview(tokenizer)
     prior = train_prior(prior, train, options, val_dataset=val, save_samples=save_samples)
     pipeline_dir = Path(options.output) / "pipeline"

@@ -12,7 +12,6 @@ What ``vqgen train-prior`` and ``vqgen fit-background`` do, callable from Python
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -84,31 +83,37 @@ def start_prior(
     conditional: bool = True,
     class_dropout: float = 0.1,
     dropout: float = 0.0,
-    **architecture,
+    layout: str | None = None,
+    hidden_size: int | None = None,
+    num_layers: int | None = None,
+    num_heads: int | None = None,
+    num_kv_heads: int | None = None,
 ):
     """The saved prior in ``folder`` (a prior or a pipeline folder; ``vqgen train-prior --init-from``) as a
     new prior to train further on ``shards``: its weights and architecture, with this run's ``class_dropout``
     and ``dropout``. Warm-starting keeps what a long run learned when a user adds data or steps (the optimizer
     and learning-rate schedule start afresh; ``--resume`` is the route that continues a run exactly).
 
-    ``architecture`` (``ARCHITECTURE``'s names) may repeat the saved prior's values; a different value, a
-    code grid or codebook other than the shards', or conditioning on other fields, raises ``MismatchError``
-    (one line naming the setting)."""
+    The architecture settings (``ARCHITECTURE``; None: the saved prior's) may repeat the saved prior's values;
+    a different value, a code grid or codebook other than the shards', or conditioning on other fields or
+    value names, raises ``MismatchError`` (one line naming the setting)."""
     from vqgen.errors import MismatchError
     from vqgen.loading import load_prior
 
     saved = load_prior(folder)
-    config = saved.config
-    for name, value in architecture.items():
-        if name not in ARCHITECTURE:
-            raise TypeError(f"start_prior() got an unexpected keyword argument '{name}'")
-        if value is not None and value != config[name]:
+    asked = dict(zip(ARCHITECTURE, (layout, hidden_size, num_layers, num_heads, num_kv_heads)))
+    for name, value in asked.items():
+        if value is not None and value != saved.config[name]:
             raise MismatchError(
-                f"--init-from '{folder}' has {name} {config[name]}; this run asks for {value}"
+                f"--init-from '{folder}' has {name} {saved.config[name]}; this run asks for {value}"
             )
-    saved_arch = {name: config[name] for name in ARCHITECTURE}
     prior = prior_for_shards(
-        shards, medium, conditional=conditional, class_dropout=class_dropout, dropout=dropout, **saved_arch
+        shards,
+        medium,
+        conditional=conditional,
+        class_dropout=class_dropout,
+        dropout=dropout,
+        **{name: saved.config[name] for name in ARCHITECTURE},
     )
     wanted = prior.condition_fields
     if wanted != saved.condition_fields:
@@ -117,29 +122,28 @@ def start_prior(
         raise MismatchError(
             f"--init-from '{folder}' is conditioned on {theirs}; the shards in '{shards.folder}' give {ours}"
         )
-    named, given = saved_condition_names(folder), shards.condition_names or {}
-    for field, values in (named or {}).items() if wanted else ():
-        differ = [i for i, (a, b) in enumerate(zip(values, given.get(field, []))) if a != b]
-        if differ:
-            i = differ[0]
-            raise MismatchError(
-                f"--init-from '{folder}' calls {field} value {i} '{values[i]}'; the shards in '{shards.folder}' "
-                f"call it '{given[field][i]}' (the same number of values, another meaning)"
-            )
+    named = saved_condition_names(folder) if wanted else {}
+    given = shards.condition_names or {}
+    for field, values in named.items():
+        for i, (theirs, ours) in enumerate(zip(values, given.get(field, []))):
+            if theirs != ours:
+                raise MismatchError(
+                    f"--init-from '{folder}' calls {field} value {i} '{theirs}'; the shards in "
+                    f"'{shards.folder}' call it '{ours}' (the same number of values, another meaning)"
+                )
     prior.load_state_dict(saved.state_dict())
     return prior
 
 
-def saved_condition_names(folder: str | Path) -> dict[str, list[str]] | None:
-    """The condition value names a pipeline folder stores (None for a bare prior folder, which has none)."""
-    index = Path(folder) / "model_index.json"
-    if not index.is_file():
-        return None
-    try:
-        names = json.loads(index.read_text()).get("condition_names")
-    except (OSError, ValueError, AttributeError):
-        return None  # load_prior has read the prior; a pipeline index it cannot parse names nothing
-    return {str(k): list(v) for k, v in names.items()} if isinstance(names, dict) else None
+def saved_condition_names(folder: str | Path) -> dict[str, list[str]]:
+    """The condition value names a pipeline folder stores in its ``model_index.json`` (empty for a bare prior
+    folder, which has none; a bad index is a one-line ``CheckpointError``)."""
+    from vqgen.loading import read_config
+
+    if not (Path(folder) / "model_index.json").is_file():
+        return {}
+    names = read_config(folder, "model_index.json").get("condition_names")
+    return {str(k): list(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
 
 def sample_preview(tokenizer, num_classes: int | None = None) -> Callable:
