@@ -21,7 +21,7 @@ reads (as the share assigned to the true family):
 - ``K levels`` for each ``--levels``: ``decode(encode(x, num_levels=K))``.
 
 A gap between ``oracle harmonics`` and ``continuous`` is the trained networks'; between ``continuous`` and the
-levels, the quantizer's. Needs an ``AudioTokenizer(frontend="stft-harmonic")``.
+levels, the quantizer's. Needs an ``AudioTokenizer`` with a pitch level (``frontend="stft-harmonic"`` or ``"parametric-harmonic"``).
 
 Output: a table on stdout and ``benchmarks/out/<--output-name>.json`` (default ``notes_timbre``).
 """
@@ -40,7 +40,7 @@ from common import print_table, write_json  # noqa: E402
 from notes_classifier import NoteClassifierSettings, features_and_predictions, load_or_train  # noqa: E402
 from notes_common import DEFAULT_DATA, load_notes, notes_root  # noqa: E402
 
-from vqgen.tokenizers.layers.harmonic import HARMONICS, upsample_frames  # noqa: E402
+from vqgen.tokenizers.layers.harmonic import HARMONICS, synthesise_harmonics, upsample_frames  # noqa: E402
 
 
 @torch.no_grad()
@@ -59,8 +59,10 @@ def oracle_harmonics(tokenizer, audio: torch.Tensor) -> torch.Tensor:
     # a sinusoid of amplitude a peaks at a * sum(window) / 2 = a * n_fft / 4 in a Hann-window STFT
     amplitudes = spectrum.gather(1, bins) * 4 / n_fft
     amplitudes = amplitudes * ((freqs < tokenizer.config.sample_rate / 2) & (f0.unsqueeze(1) > 0))
-    synth = tokenizer.decoder.harmonics(
-        upsample_frames(amplitudes.unsqueeze(1), hop), upsample_frames(f0.unsqueeze(1), hop)
+    synth = synthesise_harmonics(
+        upsample_frames(amplitudes.unsqueeze(1), hop),
+        upsample_frames(f0.unsqueeze(1), hop),
+        tokenizer.config.sample_rate,
     )
     return synth[..., : audio.shape[-1]]
 
@@ -68,12 +70,9 @@ def oracle_harmonics(tokenizer, audio: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def continuous(tokenizer, audio: torch.Tensor) -> torch.Tensor:
     """The codec's decoder on its encoder's unquantized latents, with the coded pitch."""
-    pitch_codes = tokenizer.pitch.encode(audio)
-    padded = torch.nn.functional.pad(
-        audio, (0, pitch_codes.shape[-1] * tokenizer.downsample_factor - audio.shape[-1])
-    )
-    latents = tokenizer.encoder(padded)
-    return tokenizer.decoder(latents, tokenizer.pitch.decode(pitch_codes))[..., : audio.shape[-1]]
+    latents = tokenizer.latents(audio)
+    f0 = tokenizer.pitch.decode(tokenizer.pitch.encode(audio))
+    return tokenizer.decoder(latents, f0)[..., : audio.shape[-1]]
 
 
 @torch.no_grad()
@@ -103,7 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
     root = notes_root(args.data)
     tokenizer = load_audio_tokenizer(args.tokenizer).eval()
     if getattr(tokenizer, "pitch", None) is None:
-        raise SystemExit(f"'{args.tokenizer}' is not a harmonic codec (frontend stft-harmonic)")
+        raise SystemExit(
+            f"'{args.tokenizer}' has no pitch level (frontend stft-harmonic or parametric-harmonic)"
+        )
     levels = [k for k in args.levels if 1 <= k <= tokenizer.num_levels]
     settings = NoteClassifierSettings(seed=args.classifier_seed, epochs=args.classifier_epochs)
     judge, info = load_or_train(root, settings, args.classifier_cache)

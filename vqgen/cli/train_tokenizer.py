@@ -159,6 +159,9 @@ def run(args: argparse.Namespace) -> None:
         start if start is not None else build_tokenizer(medium, settings, channels, args.tokenizer_config)
     )
     medium.check_training_data(tokenizer, train)
+    if not getattr(tokenizer, "trains_by_gradient", True):
+        fit_without_gradient(tokenizer, train, options, args)
+        return
     loss_options = loss_options_for(tokenizer, **given_losses)
     preview = medium.reconstruction_preview(train)
     train_tokenizer(
@@ -169,5 +172,22 @@ def run(args: argparse.Namespace) -> None:
         eval_dataset=held_out,
         save_preview=preview,
         decoder_only=args.decoder_only,
+    )
+    print(f"saved tokenizer to {options.output}")
+
+
+def fit_without_gradient(tokenizer, train, options, args: argparse.Namespace) -> None:
+    """A tokenizer without gradient weights (``--frontend parametric-harmonic``): its codebooks are fitted by
+    k-means on every training item (``vqgen.training.codebooks.fit_codebooks``); the step, rate and loss
+    flags do not apply."""
+    from vqgen.training.codebooks import fit_codebooks
+
+    if args.decoder_only:
+        raise ConfigError("--decoder-only needs a decoder with weights; this tokenizer's synthesis has none")
+    report = fit_codebooks(tokenizer, train, options.output, seed=options.seed, progress=options.progress)
+    rms = ", ".join(f"{r:.3f}" for r in report["residual_rms"])
+    print(
+        f"fitted {len(report['residual_rms'])} codebooks by k-means on {report['frames']} frames in "
+        f"{report['seconds']:.0f} s (residual RMS by level: {rms})"
     )
     print(f"saved tokenizer to {options.output}")

@@ -109,7 +109,7 @@ def encode_dataset(
         names = " and ".join(m.name for m in media() if m.can_augment)
         raise DataError(f"augment_copies works on {names}; this data set holds {key}")
     tokenizer.eval()
-    device = next(tokenizer.parameters()).device
+    device = tokenizer.device
     generator = torch.Generator().manual_seed(seed)
     sample_shape = tuple(dataset[0][key].shape)
     grid = kept_grid(tokenizer, tuple(tokenizer.code_grid(sample_shape)), num_levels)

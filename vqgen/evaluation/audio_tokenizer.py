@@ -25,7 +25,7 @@ def evaluate_audio_tokenizer(tokenizer, dataset, batch_size: int = 32, progress:
     ``perplexity`` are per level; ``code_counts`` sums every level (for the usage plot).
     """
     tokenizer.eval()
-    device = next(tokenizer.parameters()).device
+    device = tokenizer.device
     rate = int(tokenizer.config.sample_rate)
     num_levels = int(tokenizer.num_levels)
     counters = [CodeCounter(tokenizer.codebook_size) for _ in range(num_levels)]

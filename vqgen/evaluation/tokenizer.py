@@ -23,7 +23,7 @@ def evaluate_tokenizer(tokenizer, dataset, batch_size: int = 100, progress: bool
     histogram over the whole split (per level for residual tokenizers, summed).
     """
     tokenizer.eval()
-    device = next(tokenizer.parameters()).device
+    device = tokenizer.device
     counter = CodeCounter(tokenizer.codebook_size)
     psnrs, ssims = [], []
     for start in tqdm(range(0, len(dataset), batch_size), desc="evaluate", disable=not progress):

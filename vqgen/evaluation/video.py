@@ -30,7 +30,7 @@ def evaluate_video_tokenizer(tokenizer, dataset, batch_size: int = 16, progress:
     ``vqgen.evaluation.tokenizer.evaluate_tokenizer``'s, plus ``psnr_per_frame`` and ``frames``.
     """
     tokenizer.eval()
-    device = next(tokenizer.parameters()).device
+    device = tokenizer.device
     counter = CodeCounter(tokenizer.codebook_size)
     psnrs, ssims = [], []
     for start in tqdm(range(0, len(dataset), batch_size), desc="evaluate", disable=not progress):

@@ -303,7 +303,7 @@ class AudioMedium(Medium):
     }
     #: Frontends whose decoder does not keep the input's phase: a sample-wise loss would only pull them to
     #: silence, so their default reconstruction weight is 0 (spectral losses only, as DAC).
-    phase_free_frontends = ("stft-advance", "stft-magnitude", "stft-harmonic")
+    phase_free_frontends = ("stft-advance", "stft-magnitude", "stft-harmonic", "parametric-harmonic")
     exclusive_settings = ("norm", "activation", "frontend", "max_channels")
     tokenizer_noun = "codec"
     init_from_media = ("audio",)
@@ -331,9 +331,19 @@ class AudioMedium(Medium):
                 "audio: stft-harmonic (default) codes the tracked pitch as level 0 and synthesises its harmonics "
                 "plus noise (keeps pitch); waveform: strided convolutions on the samples (the spoken-digits "
                 "codec); stft, stft-advance, stft-magnitude: STFT features in, a predicted phase, phase advance "
-                "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal)",
+                "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal); "
+                "parametric-harmonic: the same pitch level, then the measured harmonic amplitudes and noise floor "
+                "coded by residual VQ fitted by k-means (no network; --max-steps, --learning-rate and the loss "
+                "flags do not apply)",
                 settings={
-                    "choices": ["waveform", "stft", "stft-advance", "stft-magnitude", "stft-harmonic"],
+                    "choices": [
+                        "waveform",
+                        "stft",
+                        "stft-advance",
+                        "stft-magnitude",
+                        "stft-harmonic",
+                        "parametric-harmonic",
+                    ],
                     "default": None,
                 },
             ),
@@ -443,6 +453,12 @@ class AudioMedium(Medium):
             "quantizer_config": quantizer_config(self, settings),
         }
         frontend = settings.frontend or self.defaults["frontend"]
+        if (
+            frontend == "parametric-harmonic"
+        ):  # its latents are the measured features, a fixed number a channel
+            from vqgen.tokenizers.layers.parametric import FEATURES
+
+            config["latent_channels"] = channels * FEATURES
         width = settings.max_channels or (None if frontend == "waveform" else self.defaults["stft_width"])
         # only when set: the tokenizer's own defaults apply otherwise
         options = (

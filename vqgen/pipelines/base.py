@@ -224,10 +224,10 @@ class TokenPipeline(DiffusionPipeline):
         fine-tune of it (:func:`check_same_codes`): the prior and background still fit, only decoding changes;
         ``save_pretrained`` stores it."""
         check_same_codes(self.tokenizer, tokenizer)
-        parameter = next(self.tokenizer.parameters())
-        tokenizer = tokenizer.to(parameter.device)
-        if next(tokenizer.parameters()).dtype != parameter.dtype:
-            tokenizer = tokenizer.to(dtype=parameter.dtype)
+        # ModelMixin's device and dtype: of the first parameter, or buffer (a parametric codec has no parameter)
+        tokenizer = tokenizer.to(self.tokenizer.device)
+        if tokenizer.dtype != self.tokenizer.dtype:
+            tokenizer = tokenizer.to(dtype=self.tokenizer.dtype)
         self.register_modules(tokenizer=tokenizer)
 
     def set_background(self, background) -> None:

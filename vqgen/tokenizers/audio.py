@@ -12,13 +12,16 @@ from torch.nn import functional as F
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.tokenizers.base import QuantizedTokenizerMixin, TokenizerOutput, check_media
 from vqgen.tokenizers.layers import (
+    HarmonicAnalysis1d,
     HarmonicDecoder1d,
+    HarmonicSynthesis1d,
     PitchCoder,
     STFTDecoder1d,
     STFTEncoder1d,
     StridedConvDecoder1d,
     StridedConvEncoder1d,
 )
+from vqgen.tokenizers.layers.parametric import FEATURES as PARAMETRIC_FEATURES
 from vqgen.tokenizers.quantizers import QuantizerOutput, build_quantizer
 
 DEFAULT_AUDIO_QUANTIZER = {
@@ -29,7 +32,16 @@ DEFAULT_AUDIO_QUANTIZER = {
 }
 
 #: ``frontend`` values: the strided time-domain codec, or STFT features and an inverse STFT (Vocos style).
-AUDIO_FRONTENDS = ("waveform", "stft", "stft-advance", "stft-magnitude", "stft-harmonic")
+AUDIO_FRONTENDS = (
+    "waveform",
+    "stft",
+    "stft-advance",
+    "stft-magnitude",
+    "stft-harmonic",
+    "parametric-harmonic",
+)
+#: Frontends with a pitch level (level 0: the tracked fundamental).
+PITCH_FRONTENDS = ("stft-harmonic", "parametric-harmonic")
 #: The STFT decoder's phase mode for each STFT frontend.
 STFT_FRONTEND_PHASES = {"stft": "pair", "stft-advance": "advance", "stft-magnitude": "griffin-lim"}
 
@@ -62,7 +74,12 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     level 0 is the input's fundamental per frame (tracked, not learned: 0 unvoiced, then log-spaced steps over
     ``pitch_range``), the learned residual levels follow it, and the decoder synthesises harmonics of that f0
     plus filtered noise. ``num_levels`` then counts the pitch level: ``num_quantizers + 1``; decoding with one
-    level gives the bare pitch.
+    level gives the bare pitch. ``frontend="parametric-harmonic"`` has the same pitch level, but no trained
+    encoder or decoder (:mod:`vqgen.tokenizers.layers.parametric`): the residual levels code the measured log
+    amplitude of each harmonic and the noise floor per frame (``latent_channels`` must be
+    ``in_channels * FEATURES``, 128 a channel), and are fitted by k-means
+    (:func:`vqgen.training.codebooks.fit_codebooks`), not by gradient: the notes' timbre survives it where
+    the learned decoder lost it (``benchmarks/RESULTS.md``, "A parametric harmonic codec").
 
     Args:
         in_channels: audio channels (1 mono, 2 stereo).
@@ -118,7 +135,20 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         strides = tuple(int(s) for s in strides)
         dilations = tuple(int(d) for d in dilations)
         quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)
-        if frontend == "waveform":
+        pitch_range = tuple(float(f) for f in pitch_range)
+        if frontend in PITCH_FRONTENDS and not 0 < pitch_range[0] < pitch_range[1] <= sample_rate / 2:
+            raise ConfigError(f"pitch_range must be 0 < fmin < fmax <= sample_rate / 2, got {pitch_range}")
+        if frontend == "parametric-harmonic" and latent_channels != in_channels * PARAMETRIC_FEATURES:
+            raise ConfigError(
+                f"frontend 'parametric-harmonic' codes {PARAMETRIC_FEATURES} features a channel: latent_channels "
+                f"must be {in_channels * PARAMETRIC_FEATURES} for {in_channels} channel(s), got {latent_channels}"
+            )
+        if frontend == "parametric-harmonic":
+            hop = math.prod(strides)
+            encoder_class, decoder_class = HarmonicAnalysis1d, HarmonicSynthesis1d
+            args, common = (), dict(hop=hop, sample_rate=sample_rate)
+            common_decoder = dict(common, out_channels=in_channels)
+        elif frontend == "waveform":
             args = (in_channels, base_channels, strides, latent_channels)
             common = dict(
                 causal=causal,
@@ -133,11 +163,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             common = dict(width=max_channels, dilations=dilations, norm=norm, activation=activation)
             encoder_class = STFTEncoder1d
             if frontend == "stft-harmonic":
-                fmin, fmax = (float(f) for f in pitch_range)
-                if not 0 < fmin < fmax <= sample_rate / 2:
-                    raise ConfigError(
-                        f"pitch_range must be 0 < fmin < fmax <= sample_rate / 2, got {pitch_range}"
-                    )
+                fmin, fmax = pitch_range
                 decoder_class = HarmonicDecoder1d
                 common_decoder = dict(common, sample_rate=sample_rate, fmin=fmin, fmax=fmax)
             else:
@@ -148,8 +174,10 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         self.quantizer = build_quantizer(latent_channels, quantizer_config)
         self.decoder = decoder_class(*args, **common_decoder)
         self.pitch = None
-        if frontend == "stft-harmonic":
-            self.pitch = PitchCoder(sample_rate, math.prod(strides), self.quantizer.codebook_size, fmin, fmax)
+        if frontend in PITCH_FRONTENDS:
+            self.pitch = PitchCoder(
+                sample_rate, math.prod(strides), self.quantizer.codebook_size, *pitch_range
+            )
 
     # -- properties --------------------------------------------------------------------------------------
 
@@ -237,7 +265,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             zero = audio.new_zeros(())
             vectors = audio.new_zeros(audio.shape[0], self.config.latent_channels, pitch_codes.shape[-1])
             return QuantizerOutput(vectors, pitch_codes, zero, zero, zero)
-        latents = self.encoder(audio)
+        latents = self._encode_with_pitch(audio, pitch_codes[:, 0])
         if self._residual:
             out = self.quantizer(latents, num_levels=max(1, learned))
         else:
@@ -247,6 +275,28 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             out.quantized = torch.zeros_like(out.quantized)
         out.codes = torch.cat([pitch_codes, out.codes[:, :learned]], dim=1)
         return out
+
+    def _encode_with_pitch(self, audio: torch.Tensor, pitch_codes: torch.Tensor) -> torch.Tensor:
+        """The encoder on padded ``audio [B, C, T * hop]``; the parametric analysis also takes the coded pitch
+        ``[B, T]`` (it measures the harmonics the decoder will play)."""
+        if self.config.frontend == "parametric-harmonic":
+            return self.encoder(audio, self.pitch.decode(pitch_codes))
+        return self.encoder(audio)
+
+    @torch.no_grad()
+    def latents(self, audio: torch.Tensor) -> torch.Tensor:
+        """What the quantizer sees: audio ``[B, C, S]`` -> the encoder's output ``[B, latent_channels, T]``
+        (``T = ceil(S / hop)``, the input zero-padded as :meth:`encode` pads it)."""
+        audio = self._pad(audio)
+        if self.pitch is not None:
+            return self._encode_with_pitch(audio, self.pitch.encode(audio))
+        return self.encoder(audio)
+
+    @property
+    def trains_by_gradient(self) -> bool:
+        """Whether any weight learns by gradient (False for ``"parametric-harmonic"``: analysis and synthesis
+        have no weights and its EMA codebooks are fitted by k-means)."""
+        return any(p.requires_grad for p in self.parameters())
 
     def _decode_vectors(self, vectors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """The decoder on quantized ``vectors [B, D, T]``; ``codes [B, K, T]`` give the pitch level."""

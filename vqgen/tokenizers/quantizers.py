@@ -267,9 +267,26 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
-        """Distributed Lloyd k-means: rank 0 seeds centroids, sums and counts are all-reduced each iteration."""
-        n = flat.shape[0]
+        """The first training batch's k-means (seed 0, ``kmeans_iters`` iterations): see :meth:`fit_kmeans`."""
         generator = torch.Generator(device=flat.device).manual_seed(0)
+        self.fit_kmeans(flat, self.kmeans_iters, generator)
+
+    @torch.no_grad()
+    def fit_kmeans(
+        self, flat: torch.Tensor, iterations: int | None = None, generator: torch.Generator | None = None
+    ) -> None:
+        """Set the codebook to Lloyd k-means centroids of ``flat [N, codebook_dim]`` (vectors in the lookup
+        space), k-means++ seeded, ``iterations`` (default ``kmeans_iters``) steps; a centroid that loses every
+        vector keeps its place. Marks the quantizer initialised and resets the EMA statistics to the fit.
+
+        Distributed: rank 0 seeds the centroids, sums and counts are all-reduced each iteration, so every
+        rank ends with the same codebook. Used on the first training batch (``kmeans_init``) and by
+        :func:`vqgen.training.codebooks.fit_codebooks`, which fits whole data sets.
+        """
+        iterations = self.kmeans_iters if iterations is None else int(iterations)
+        generator = generator or torch.Generator(device=flat.device).manual_seed(0)
+        flat = flat.float()
+        n = flat.shape[0]
         if n >= self.codebook_size:
             seeds = _kmeans_plus_plus_seeds(flat, self.codebook_size, generator)
         else:
@@ -281,9 +298,10 @@ class VectorQuantizer(nn.Module):
         if self._unit_codes:
             centroids = F.normalize(centroids, dim=-1)
         counts = torch.zeros(self.codebook_size, device=flat.device)
-        for _ in range(self.kmeans_iters):
+        for _ in range(iterations):
             search = F.normalize(centroids, dim=-1) if self.l2_normalize else centroids
-            assign = self._nearest(flat, search)
+            # in chunks: a whole data set's distance matrix to 1,024 codes would not fit
+            assign = torch.cat([self._nearest(chunk, search) for chunk in flat.split(1 << 16)])
             sums = torch.zeros_like(centroids).index_add_(0, assign, flat)
             counts = torch.bincount(assign, minlength=self.codebook_size).float()
             _all_reduce_sum(sums)
@@ -463,6 +481,27 @@ class ResidualQuantizer(nn.Module):
                 f"residual codes must be [B, L, ...] with 1 <= L <= {self.num_quantizers}, got shape {tuple(codes.shape)}"
             )
         return sum(self.levels[i].codes_to_vectors(codes[:, i]) for i in range(codes.shape[1]))
+
+    @torch.no_grad()
+    def fit_kmeans(
+        self, flat: torch.Tensor, iterations: int | None = None, generator: torch.Generator | None = None
+    ) -> list[float]:
+        """Fit every level in turn by k-means (:meth:`VectorQuantizer.fit_kmeans`) to what the levels before it
+        leave of ``flat [N, dim]``: the classic residual VQ design (greedy, level by level). Needs plain
+        levels (no projection, no SimVQ). Returns the RMS of the residual after each level."""
+        if any(not isinstance(q.project_in, nn.Identity) or q.simvq for q in self.levels):
+            raise ConfigError(
+                "fit_kmeans needs levels without a projection or SimVQ basis (codebook_dim = dim)"
+            )
+        residual, rms = flat.float().clone(), []
+        for level in self.levels:
+            level.fit_kmeans(residual, iterations, generator)
+            codebook = level._output_codebook()
+            search = level._normalized_codebook()
+            for chunk in residual.split(1 << 16):  # views: updated in place
+                chunk -= codebook[level._nearest(chunk, search)]
+            rms.append(float(residual.pow(2).mean().sqrt()))
+        return rms
 
     def forward(self, z: torch.Tensor, num_levels: int | None = None) -> QuantizerOutput:
         """Quantize ``z [B, dim, *spatial]`` with the first ``num_levels`` levels (all by default)."""

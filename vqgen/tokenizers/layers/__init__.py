@@ -3,7 +3,8 @@
 Each block takes ``dims`` (1 for audio ``[B, C, S]``, 2 for images ``[B, C, H, W]``, 3 for video
 ``[B, C, T, H, W]``) so image, audio and video tokenizers are assembled from the same pieces: ``blocks`` (any
 ``dims``), ``codec1d`` (the audio codec's strided 1-D stacks), ``stft1d`` (its STFT front and back end),
-``harmonic`` (its pitch level and harmonic-plus-noise decoder), ``causal3d`` (the video tokenizer's causal 3-D stacks).
+``harmonic`` (its pitch level and harmonic-plus-noise decoder), ``parametric`` (a measured harmonic
+analysis and its synthesis, no weights), ``causal3d`` (the video tokenizer's causal 3-D stacks).
 """
 
 from vqgen.tokenizers.layers.blocks import (
@@ -41,6 +42,7 @@ from vqgen.tokenizers.layers.codec1d import (
     strided_widths,
 )
 from vqgen.tokenizers.layers.harmonic import HarmonicDecoder1d, PitchCoder
+from vqgen.tokenizers.layers.parametric import HarmonicAnalysis1d, HarmonicSynthesis1d
 from vqgen.tokenizers.layers.stft1d import FrameNetwork1d, STFTDecoder1d, STFTEncoder1d, stft_sizes
 
 __all__ = [
@@ -57,7 +59,9 @@ __all__ = [
     "Downsample",
     "FrameGroupNorm",
     "FrameNetwork1d",
+    "HarmonicAnalysis1d",
     "HarmonicDecoder1d",
+    "HarmonicSynthesis1d",
     "NormActivation1d",
     "PaddedConv1d",
     "PitchCoder",

@@ -46,6 +46,47 @@ def upsample_frames(x: torch.Tensor, hop: int) -> torch.Tensor:
     return x[..., below] * (1 - weight) + x[..., above] * weight
 
 
+def synthesise_harmonics(amplitudes: torch.Tensor, f0: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """A sum of harmonics of a running fundamental: ``sum_k a_k sin(k phi)``, ``phi = 2 pi cumsum(f0) / sample_rate``.
+
+    Shapes: ``amplitudes [B, C, H, S]`` (harmonic ``k = 1 .. H`` per sample), ``f0 [B, 1, S]`` Hz -> ``[B, C, S]``.
+    The phase is accumulated in float64, so it does not drift over seconds.
+    """
+    numbers = torch.arange(1, amplitudes.shape[2] + 1, device=amplitudes.device, dtype=torch.float32)
+    cycles = torch.cumsum(f0.double() / sample_rate, dim=-1) % 1.0
+    phase = (2 * math.pi * cycles).float()
+    return (amplitudes * torch.sin(numbers[:, None] * phase.unsqueeze(2))).sum(dim=2)
+
+
+def filtered_noise(bands: torch.Tensor, frames: int, hop: int) -> torch.Tensor:
+    """Noise shaped by per-frame band magnitudes: the bands interpolated linearly over the ``n_fft // 2 + 1``
+    bins of the codec's STFT (``n_fft = 4 * hop``, :func:`~vqgen.tokenizers.layers.stft1d.stft_sizes`), fixed
+    random phases (:data:`NOISE_SEED`: deterministic), ``torch.istft`` (``normalized=True``, Hann window).
+
+    Shapes: ``bands [B, C, NB, T]`` (``T = frames``) -> ``[B, C, T * hop]``.
+    """
+    batch, channels, num_bands = bands.shape[:3]
+    n_fft, bins = stft_sizes(hop)
+    magnitude = torch.nn.functional.interpolate(
+        bands.reshape(batch * channels, num_bands, frames).transpose(1, 2),
+        size=bins,
+        mode="linear",
+        align_corners=True,
+    ).transpose(1, 2)  # [B * C, bins, T]
+    generator = torch.Generator().manual_seed(NOISE_SEED)
+    phase = (torch.rand(bins, frames, generator=generator) * 2 * math.pi).to(bands.device)
+    audio = torch.istft(
+        torch.polar(magnitude, phase.expand_as(magnitude)),
+        n_fft,
+        hop_length=hop,
+        window=torch.hann_window(n_fft, device=bands.device),
+        center=True,
+        normalized=True,
+        length=frames * hop,
+    )
+    return audio.reshape(batch, channels, frames * hop)
+
+
 class PitchCoder(torch.nn.Module):
     """Fundamental frequency per code frame <-> one level of codes (no parameters).
 
@@ -116,7 +157,6 @@ class HarmonicDecoder1d(FrameNetwork1d):
         super().__init__(latent_channels + 2, width, outputs, dilations, norm, activation)
         self.hop, self.out_channels, self.sample_rate = int(hop), int(out_channels), int(sample_rate)
         self.fmin, self.fmax = float(fmin), float(fmax)
-        self.n_fft, self.bins = stft_sizes(self.hop)
         self.register_buffer("harmonic_numbers", torch.arange(1, HARMONICS + 1).float(), persistent=False)
 
     def pitch_features(self, f0: torch.Tensor) -> torch.Tensor:
@@ -142,29 +182,9 @@ class HarmonicDecoder1d(FrameNetwork1d):
         return (harmonic + noise).to(z.dtype)
 
     def harmonics(self, amplitudes: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
-        """``amplitudes [B, C, H, S]``, ``f0 [B, 1, S]`` Hz -> ``[B, C, S]``."""
-        cycles = torch.cumsum(f0.double() / self.sample_rate, dim=-1) % 1.0  # float64: no drift over seconds
-        phase = (2 * math.pi * cycles).float()
-        return (amplitudes * torch.sin(self.harmonic_numbers[:, None] * phase.unsqueeze(2))).sum(dim=2)
+        """``amplitudes [B, C, H, S]``, ``f0 [B, 1, S]`` Hz -> ``[B, C, S]`` (:func:`synthesise_harmonics`)."""
+        return synthesise_harmonics(amplitudes, f0, self.sample_rate)
 
     def noise(self, bands: torch.Tensor, frames: int) -> torch.Tensor:
-        """Noise magnitudes ``[B, C, NOISE_BANDS, T]`` -> filtered noise ``[B, C, T * hop]``."""
-        batch, channels = bands.shape[:2]
-        magnitude = torch.nn.functional.interpolate(
-            bands.reshape(batch * channels, NOISE_BANDS, frames).transpose(1, 2),
-            size=self.bins,
-            mode="linear",
-            align_corners=True,
-        ).transpose(1, 2)  # [B * C, bins, T]
-        generator = torch.Generator().manual_seed(NOISE_SEED)
-        phase = (torch.rand(self.bins, frames, generator=generator) * 2 * math.pi).to(bands.device)
-        audio = torch.istft(
-            torch.polar(magnitude, phase.expand_as(magnitude)),
-            self.n_fft,
-            hop_length=self.hop,
-            window=torch.hann_window(self.n_fft, device=bands.device),
-            center=True,
-            normalized=True,
-            length=frames * self.hop,
-        )
-        return audio.reshape(batch, channels, frames * self.hop)
+        """Noise magnitudes ``[B, C, NOISE_BANDS, T]`` -> ``[B, C, T * hop]`` (:func:`filtered_noise`)."""
+        return filtered_noise(bands, frames, self.hop)

@@ -1,0 +1,156 @@
+"""A measured harmonic analysis and its synthesis: the encoder and decoder of ``frontend="parametric-harmonic"``.
+
+Why: the learned harmonic codec (:mod:`vqgen.tokenizers.layers.harmonic`, ``"stft-harmonic"``) keeps pitch by
+construction, but its trained encoder and decoder lose the timbre: the notes benchmarks' family classifier
+reads 98.8% of real training notes and 46.5% of that codec's reconstructions of them, while resynthesising the
+same notes from their MEASURED harmonic amplitudes keeps 76.8% (``benchmarks/RESULTS.md``, "Where the
+instrument timbre is lost"), and CPU-length training with a harmonic loss did not close the gap. So here
+nothing is learned but the codebooks: :class:`HarmonicAnalysis1d` measures, per code frame, the amplitude of
+each harmonic of the tracked fundamental and the noise floor between them (a classic harmonic-plus-noise
+vocoder analysis), residual VQ codes those log magnitudes (its codebooks fitted by k-means,
+:func:`vqgen.training.codebooks.fit_codebooks`), and :class:`HarmonicSynthesis1d` plays them back with the
+same harmonic and noise synthesis as the learned decoder. Such a codec keeps pitch and spectral envelope, not
+the waveform's phase (its SI-SDR is low, as every phase-free codec's).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from vqgen.errors import ShapeError
+from vqgen.tokenizers.layers.harmonic import (
+    HARMONICS,
+    NOISE_BANDS,
+    filtered_noise,
+    synthesise_harmonics,
+    upsample_frames,
+)
+from vqgen.tokenizers.layers.stft1d import stft_sizes
+
+#: Features per frame and channel: the log amplitude of each harmonic, then the log magnitude of each noise band.
+FEATURES = HARMONICS + NOISE_BANDS
+#: Harmonic amplitudes (of a full-scale sine: 1) are floored here before the log (-80 dB); the floor decodes to 0.
+AMPLITUDE_FLOOR = 1e-4
+#: Noise band magnitudes (normalised STFT units) are floored here before the log; the floor decodes to 0.
+NOISE_FLOOR = 1e-5
+#: Bins on each side of a harmonic left out of the noise measurement (a Hann window's main lobe is 2 bins wide
+#: on each side).
+HARMONIC_GUARD_BINS = 2
+#: Synthesised noise level / measured band median for white noise: the median of a Rayleigh magnitude is 0.83
+#: of its RMS, and overlap-adding frames of random phase loses more; measured on white noise (one second,
+#: levels 0.01-0.3: the output RMS matches the input's within 5%, tests/test_audio_parametric.py).
+NOISE_GAIN = 2.39
+
+
+def harmonic_frequencies(f0: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``f0 [B, T]`` Hz (0 unvoiced) -> the harmonics' frequencies ``[B, HARMONICS, T]`` and whether each is
+    audible (voiced frame, below the Nyquist frequency)."""
+    numbers = torch.arange(1, HARMONICS + 1, device=f0.device, dtype=torch.float32).view(1, -1, 1)
+    freqs = numbers * f0.float().unsqueeze(1)
+    audible = (freqs < sample_rate / 2) & (f0.unsqueeze(1) > 0)
+    return freqs, audible
+
+
+class HarmonicAnalysis1d(torch.nn.Module):
+    """Audio and its fundamental -> per frame, log harmonic amplitudes and log noise band magnitudes (no weights).
+
+    Frames are those of the codec's STFT (``n_fft = 4 * hop``, Hann, centred: frame ``t`` on sample
+    ``t * hop``). Harmonic ``k``'s amplitude is the largest STFT magnitude within one bin of ``k f0``, scaled so
+    that a sine of amplitude ``a`` measures ``a`` (0 where inaudible). Noise band ``b`` (:data:`NOISE_BANDS`
+    bands centred on evenly spaced bins, as :func:`~vqgen.tokenizers.layers.harmonic.filtered_noise` reads
+    them) is the median normalised magnitude of its bins away from the audible harmonics, times
+    :data:`NOISE_GAIN`. Both are floored (:data:`AMPLITUDE_FLOOR`, :data:`NOISE_FLOOR`) and logged.
+
+    Shapes: ``audio [B, C, T * hop]``, ``f0 [B, T]`` Hz (shared by the channels) -> ``[B, C * FEATURES, T]``
+    (channel ``c``'s harmonics, then its noise bands).
+    """
+
+    def __init__(self, hop: int, sample_rate: int):
+        super().__init__()
+        self.hop, self.sample_rate = int(hop), int(sample_rate)
+        self.n_fft, self.bins = stft_sizes(self.hop)
+        centres = torch.linspace(0, self.bins - 1, NOISE_BANDS)
+        half = (self.bins - 1) / (NOISE_BANDS - 1) / 2
+        self.band_edges = [
+            (max(0, math.floor(c - half)), min(self.bins, math.ceil(c + half) + 1)) for c in centres.tolist()
+        ]
+
+    def forward(self, audio: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+        batch, channels, samples = audio.shape
+        frames = f0.shape[-1]
+        if samples != frames * self.hop:
+            raise ShapeError(
+                f"analysis needs {frames} x {self.hop} samples for {frames} frames, got {samples}"
+            )
+        window = torch.hann_window(self.n_fft, device=audio.device)
+        spectrum = torch.stft(
+            audio.float().reshape(batch * channels, samples),
+            self.n_fft,
+            self.hop,
+            window=window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )[..., :frames].abs()  # [B * C, bins, T]
+        freqs, audible = harmonic_frequencies(f0.to(audio.device), self.sample_rate)
+        freqs, audible = freqs.repeat_interleave(channels, 0), audible.repeat_interleave(channels, 0)
+        centre = (freqs * self.n_fft / self.sample_rate).round().long().clamp(0, self.bins - 1)
+        # a sinusoid of amplitude a peaks at a * sum(window) / 2 = a * n_fft / 4 in a Hann-window STFT
+        amplitudes = self.peak_magnitudes(spectrum, centre) * (4 / self.n_fft) * audible
+        guard = torch.zeros_like(spectrum)
+        for offset in range(-HARMONIC_GUARD_BINS, HARMONIC_GUARD_BINS + 1):
+            guard.scatter_add_(1, (centre + offset).clamp(0, self.bins - 1), audible.float())
+        between = (spectrum / math.sqrt(self.n_fft)).masked_fill(guard > 0, float("nan"))
+        bands = torch.stack([between[:, lo:hi].nanmedian(dim=1).values for lo, hi in self.band_edges], 1)
+        noise = bands.nan_to_num(0.0) * NOISE_GAIN  # a band with every bin on a harmonic: no noise measured
+        features = torch.cat(
+            [amplitudes.clamp_min(AMPLITUDE_FLOOR).log(), noise.clamp_min(NOISE_FLOOR).log()], dim=1
+        )
+        return features.reshape(batch, channels * FEATURES, frames)
+
+    def peak_magnitudes(self, spectrum: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
+        """The height of the spectral peak nearest each bin of ``centre [N, H, T]`` in ``spectrum [N, bins, T]``:
+        the largest of the three bins around it, corrected for the window's scalloping by a parabola through
+        the log magnitudes at that bin and its neighbours (off-bin sines would otherwise read up to 1.4 dB
+        low)."""
+
+        def at(bins: torch.Tensor) -> torch.Tensor:
+            return spectrum.gather(1, bins.clamp(0, self.bins - 1))
+
+        near = torch.stack([at(centre + d) for d in (-1, 0, 1)])
+        peak = (centre + near.argmax(0) - 1).clamp(1, self.bins - 2)
+        left, middle, right = (at(peak + d).clamp_min(1e-12).log() for d in (-1, 0, 1))
+        curvature = left - 2 * middle + right
+        offset = torch.where(curvature < 0, 0.5 * (left - right) / curvature.clamp_max(-1e-12), 0.0)
+        return (middle - 0.25 * (left - right) * offset.clamp(-0.5, 0.5)).exp()
+
+
+class HarmonicSynthesis1d(torch.nn.Module):
+    """The inverse of :class:`HarmonicAnalysis1d` (no weights): log magnitudes and f0 -> harmonics plus noise.
+
+    Amplitudes are ``exp(feature) - floor`` (clamped at 0, so a floored feature is silence), harmonics of
+    inaudible frequencies are dropped; the harmonics are interpolated linearly to the samples and summed
+    (:func:`~vqgen.tokenizers.layers.harmonic.synthesise_harmonics`), the noise bands shape fixed-phase noise
+    (:func:`~vqgen.tokenizers.layers.harmonic.filtered_noise`). Deterministic.
+
+    Shapes: ``features [B, C * FEATURES, T]``, ``f0 [B, T]`` Hz -> ``[B, C, T * hop]``.
+    """
+
+    def __init__(self, out_channels: int, hop: int, sample_rate: int):
+        super().__init__()
+        self.out_channels, self.hop, self.sample_rate = int(out_channels), int(hop), int(sample_rate)
+
+    def forward(self, features: torch.Tensor, f0: torch.Tensor) -> torch.Tensor:
+        batch, _, frames = features.shape
+        features = features.float().reshape(batch, self.out_channels, FEATURES, frames)
+        amplitudes = (features[:, :, :HARMONICS].exp() - AMPLITUDE_FLOOR).clamp_min(0.0)
+        _, audible = harmonic_frequencies(f0, self.sample_rate)
+        amplitudes = amplitudes * audible.unsqueeze(1)
+        noise = (features[:, :, HARMONICS:].exp() - NOISE_FLOOR).clamp_min(0.0)
+        f0 = f0.float().unsqueeze(1)  # [B, 1, T]
+        harmonic = synthesise_harmonics(
+            upsample_frames(amplitudes, self.hop), upsample_frames(f0, self.hop), self.sample_rate
+        )
+        return harmonic + filtered_noise(noise, frames, self.hop)
