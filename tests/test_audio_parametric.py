@@ -149,5 +149,7 @@ def test_train_tokenizer_fits_a_parametric_codec(tmp_path, capsys):
     assert (config["frontend"], config["latent_channels"]) == ("parametric-harmonic", FEATURES)
     # a tokenizer with no parameter encodes shards (its device is its buffers')
     argv = ["encode", "--tokenizer", str(tmp_path / "codec"), "--data", str(tmp_path / "notes")]
-    assert main([*argv, "--segment-seconds", "0.25", "--output", str(tmp_path / "shards"), "--no-progress"]) == 0
+    assert (
+        main([*argv, "--segment-seconds", "0.25", "--output", str(tmp_path / "shards"), "--no-progress"]) == 0
+    )
     assert "wrote 3 code grids of 3x13" in capsys.readouterr().out
