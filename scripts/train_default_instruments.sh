@@ -10,27 +10,23 @@ RUN=${RUN:-runs/notes}
 V=.venv/bin/vqgen
 
 $V data build instrument-notes
-# The codec (the audio defaults, spelled out): code level 0 is the tracked pitch of each 20 ms frame, 11 learned
-# residual levels of 1,024 codes carry the timbre (12 levels = 6 kbit/s; quantizer dropout 0.5, so 3 / 6 levels
-# give 1.5 / 3 kbit/s), the decoder synthesises harmonics of the coded pitch plus filtered noise. Spectral
-# losses only (the harmonics' phase is free-running). Half-second windows of the one-second notes.
-$V train-tokenizer --modality audio --data demo:instrument-notes --output "$RUN/harmonic" \
-  --frontend stft-harmonic --strides 320 --max-channels 256 --latent-channels 64 \
-  --quantizer rvq --num-levels 11 --codebook-size 1024 --quantizer-dropout 0.5 \
-  --sample-rate 16000 --segment-seconds 0.5 --reconstruction-weight 0 --spectral-weight 1.0 \
-  --max-steps 4000 --batch-size 16 --learning-rate 1e-3 --lr-schedule cosine --warmup-steps 200 \
-  --mixed-precision no --checkpoint-every 250 --keep-checkpoints 3 --eval-every 2000 --log-every 50 --seed 0 \
-  --resume --no-progress
+# The codec: code level 0 is the tracked pitch of each 20 ms frame; 11 residual levels of 1,024 codes carry the
+# timbre (12 levels = 6 kbit/s; 3 / 6 levels give 1.5 / 3 kbit/s): the measured log amplitude of each of 64
+# harmonics and of 64 noise bands between them. No network: the codebooks are fitted by k-means over every frame
+# of the whole training notes (a few minutes on one thread); the decoder synthesises harmonics plus noise.
+[ -f "$RUN/parametric/fit.json" ] || $V train-tokenizer --modality audio --data demo:instrument-notes --output "$RUN/parametric" \
+  --frontend parametric-harmonic --strides 320 --quantizer rvq --num-levels 11 --codebook-size 1024 \
+  --quantizer-dropout 0.5 --sample-rate 16000 --segment-seconds 1 --seed 0 --no-progress
 # Codes of whole one-second notes with two condition fields from metadata.csv: family (16) and pitch. The
 # prior trains on the originals plus 3 jittered copies of each training note (gain +-6 dB, shift +-0.1 s;
 # --jitter-speed 0: a tape-speed change would move the pitch off its label); validation on the plain test codes.
-$V encode --tokenizer "$RUN/harmonic" --data demo:instrument-notes --split train --segment-seconds 1 \
+$V encode --tokenizer "$RUN/parametric" --data demo:instrument-notes --split train --segment-seconds 1 \
   --condition-fields family,pitch --augment-copies 3 --jitter-speed 0 --seed 0 --output "$RUN/shards-train-jit3" \
   --no-progress
-$V encode --tokenizer "$RUN/harmonic" --data demo:instrument-notes --split test --segment-seconds 1 \
+$V encode --tokenizer "$RUN/parametric" --data demo:instrument-notes --split test --segment-seconds 1 \
   --condition-fields family,pitch --output "$RUN/shards-test" --no-progress
 # MusicGen's delay pattern: one transformer step per frame, 12 level heads.
-$V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test" --tokenizer "$RUN/harmonic" \
+$V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test" --tokenizer "$RUN/parametric" \
   --layout delay --output "$RUN/prior-jit" --hidden-size 192 --num-layers 6 --num-heads 6 --max-steps 1500 \
   --batch-size 32 --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 100 --weight-decay 0.05 \
   --dropout 0.1 --ema-decay 0.998 --mixed-precision no --checkpoint-every 250 --eval-every 250 --log-every 50 \

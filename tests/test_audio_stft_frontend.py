@@ -133,7 +133,7 @@ def test_config_without_frontend_loads_as_the_waveform_codec(tmp_path):
 def test_bad_frontend_is_refused_in_one_line():
     with pytest.raises(
         ConfigError,
-        match=r"^frontend must be one of waveform, stft, stft-advance, stft-magnitude, stft-harmonic, got 'mel'$",
+        match=r"^frontend must be one of waveform, stft, stft-advance, stft-magnitude, stft-harmonic, parametric-harmonic, got 'mel'$",
     ):
         AudioTokenizer(frontend="mel")
     with pytest.raises(ConfigError, match="causal=True needs frontend='waveform'"):

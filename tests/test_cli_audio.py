@@ -314,8 +314,9 @@ def test_train_tokenizer_audio_architecture_flags(tmp_path, capsys):
 
 
 def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
-    """Without --modality a folder of WAVs trains the audio codec with the audio defaults: the pitched-notes codec
-    (pitch level + 11 residual levels, dropout 0.5) and spectral losses only."""
+    """Without --modality a folder of WAVs trains the audio codec with the audio defaults: the parametric
+    pitched-notes codec (pitch level + 11 residual levels, dropout 0.5), its codebooks fitted by k-means; the
+    learned harmonic codec trains on spectral losses only."""
     for i, label in enumerate(["low", "high"]):
         (tmp_path / "clips" / label).mkdir(parents=True)
         save_audio(tone(0.04, RATE, 300.0 + 400 * i), tmp_path / "clips" / label / f"{i}.wav", RATE)
@@ -332,8 +333,12 @@ def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
         11,
         0.5,
     )
+    assert (config["frontend"], config["latent_channels"]) == ("parametric-harmonic", 128)
+    assert json.loads((tmp_path / "tok" / "fit.json").read_text())["frames"] == 2 * 25  # 2 clips of 200 samples, hop 8
+    assert main([*argv, "--frontend", "stft-harmonic", "--output", str(tmp_path / "learned")]) == 0
+    config = json.loads((tmp_path / "learned" / "config.json").read_text())
     assert (config["frontend"], config["max_channels"]) == ("stft-harmonic", 256)
-    loss = json.loads((tmp_path / "tok" / "training_config.json").read_text())["loss"]
+    loss = json.loads((tmp_path / "learned" / "training_config.json").read_text())["loss"]
     assert (loss["spectral_weight"], loss["reconstruction_weight"]) == (1.0, 0.0)
     (tmp_path / "empty").mkdir()
     argv = ["train-tokenizer", "--data", str(tmp_path / "empty"), "--output", str(tmp_path / "x")]

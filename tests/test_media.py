@@ -104,7 +104,7 @@ def test_tokenizer_defaults_per_medium():
         "sample_rate": 16000,
         "strides": [2, 4, 5, 8],
         "base_channels": 32,
-        "latent_channels": 64,
+        "latent_channels": 128,  # the parametric codec's 128 measured features a channel
         "causal": False,
         "quantizer_config": {
             "type": "rvq",
@@ -118,9 +118,10 @@ def test_tokenizer_defaults_per_medium():
             "num_quantizers": 11,
             "quantizer_dropout": 0.5,
         },
-        "frontend": "stft-harmonic",
-        "max_channels": 256,
+        "frontend": "parametric-harmonic",
     }
+    learned = get_medium("audio").tokenizer_config(TokenizerSettings(frontend="stft-harmonic"), 1)
+    assert (learned["max_channels"], learned["latent_channels"]) == (256, 64)
     waveform = get_medium("audio").tokenizer_config(TokenizerSettings(frontend="waveform"), 1)
     assert waveform["frontend"] == "waveform" and "max_channels" not in waveform  # the codec's own 512
     image = IMAGE.tokenizer_config(settings, 3)

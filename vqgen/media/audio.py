@@ -288,17 +288,18 @@ class AudioMedium(Medium):
     # Residual audio codes read best level-interleaved (MusicGen's delay pattern).
     default_layout = "delay"
     # Residual levels: one model at many bitrates.
-    # The recipe measured on recorded instrument notes (benchmarks/RESULTS.md, "Instrument-notes codec"): the
-    # pitch level plus 11 learned residual levels of 1,024 codes (12 levels, 6 kbit/s at 50 frames/s), quantizer
-    # dropout 0.5 (one model, many bitrates), every layer 256 wide at the frame rate. The waveform codec
-    # (frontend "waveform": base_channels, strides, max_channels 512) is the spoken-digits default's.
+    # The codec measured best on recorded instrument notes (benchmarks/RESULTS.md, "A parametric harmonic codec"):
+    # the pitch level plus 11 residual levels of 1,024 codes over the measured harmonic and noise magnitudes
+    # (12 levels, 6 kbit/s at 50 frames/s), fitted by k-means, no network to train. stft_width is the width of
+    # every layer of the learned STFT codecs; the waveform codec (frontend "waveform": base_channels, strides,
+    # max_channels 512) is the spoken-digits default's.
     defaults = {
         "quantizer": "rvq",
         "num_quantizers": 11,
         "quantizer_dropout": 0.5,
         "base_channels": 32,
         "codebook_size": 1024,
-        "frontend": "stft-harmonic",
+        "frontend": "parametric-harmonic",
         "stft_width": 256,
     }
     #: Frontends whose decoder does not keep the input's phase: a sample-wise loss would only pull them to
@@ -328,13 +329,12 @@ class AudioMedium(Medium):
             ),
             Flag(
                 "--frontend",
-                "audio: stft-harmonic (default) codes the tracked pitch as level 0 and synthesises its harmonics "
-                "plus noise (keeps pitch); waveform: strided convolutions on the samples (the spoken-digits "
+                "audio: parametric-harmonic (default) codes the tracked pitch as level 0, then the measured "
+                "harmonic amplitudes and noise floor by residual VQ fitted by k-means (no network: --max-steps, "
+                "the rate, loss and --latent-channels flags do not apply); stft-harmonic: the same pitch level, "
+                "learned levels and a learned harmonic-plus-noise decoder; waveform: strided convolutions on the samples (the spoken-digits "
                 "codec); stft, stft-advance, stft-magnitude: STFT features in, a predicted phase, phase advance "
-                "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal); "
-                "parametric-harmonic: the same pitch level, then the measured harmonic amplitudes and noise floor "
-                "coded by residual VQ fitted by k-means (no network; --max-steps, --learning-rate and the loss "
-                "flags do not apply)",
+                "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal)",
                 settings={
                     "choices": [
                         "waveform",
@@ -459,7 +459,8 @@ class AudioMedium(Medium):
             from vqgen.tokenizers.layers.parametric import FEATURES
 
             config["latent_channels"] = channels * FEATURES
-        width = settings.max_channels or (None if frontend == "waveform" else self.defaults["stft_width"])
+        learned_stft = frontend.startswith("stft")
+        width = settings.max_channels or (self.defaults["stft_width"] if learned_stft else None)
         # only when set: the tokenizer's own defaults apply otherwise
         options = (
             ("norm", settings.norm),
