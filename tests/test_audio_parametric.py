@@ -127,6 +127,13 @@ def test_fit_codebooks_saves_a_loadable_tokenizer(tmp_path):
     torch.testing.assert_close(
         loaded.encode(notes[1]["audio"][None]), tokenizer.encode(notes[1]["audio"][None])
     )
+    # centred on the data's mean: the fitted latents average 0, and the pitch level alone decodes the average
+    # timbre (with uncentred zero vectors every harmonic would play at amplitude 1: far above the input)
+    latents = torch.cat([tokenizer.latents(n["audio"][None]) for n in notes])
+    assert latents.mean(dim=(0, 2)).abs().max() < 1e-4 and tokenizer.encoder.feature_mean.abs().max() > 1
+    codes = tokenizer.encode(notes[1]["audio"][None])
+    pitch_only = tokenizer.decode(codes[:, :1])
+    assert 0 < float(pitch_only.std()) < float(notes[1]["audio"].std())
     gradient = AudioTokenizer(strides=(2, 4), base_channels=4, max_channels=8, latent_channels=8)
     with pytest.raises(ConfigError, match="without gradient weights"):
         fit_codebooks(gradient, notes)

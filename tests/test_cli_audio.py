@@ -334,7 +334,9 @@ def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
         0.5,
     )
     assert (config["frontend"], config["latent_channels"]) == ("parametric-harmonic", 128)
-    assert json.loads((tmp_path / "tok" / "fit.json").read_text())["frames"] == 2 * 25  # 2 clips of 200 samples, hop 8
+    assert (
+        json.loads((tmp_path / "tok" / "fit.json").read_text())["frames"] == 2 * 25
+    )  # 2 clips of 200 samples, hop 8
     assert main([*argv, "--frontend", "stft-harmonic", "--output", str(tmp_path / "learned")]) == 0
     config = json.loads((tmp_path / "learned" / "config.json").read_text())
     assert (config["frontend"], config["max_channels"]) == ("stft-harmonic", 256)

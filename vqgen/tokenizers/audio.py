@@ -146,8 +146,8 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         if frontend == "parametric-harmonic":
             hop = math.prod(strides)
             encoder_class, decoder_class = HarmonicAnalysis1d, HarmonicSynthesis1d
-            args, common = (), dict(hop=hop, sample_rate=sample_rate)
-            common_decoder = dict(common, out_channels=in_channels)
+            args, common = (), dict(hop=hop, sample_rate=sample_rate, channels=in_channels)
+            common_decoder = dict(hop=hop, sample_rate=sample_rate, out_channels=in_channels)
         elif frontend == "waveform":
             args = (in_channels, base_channels, strides, latent_channels)
             common = dict(
@@ -300,6 +300,8 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
 
     def _decode_vectors(self, vectors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """The decoder on quantized ``vectors [B, D, T]``; ``codes [B, K, T]`` give the pitch level."""
+        if self.config.frontend == "parametric-harmonic":  # the analysis centred its features: uncentre
+            vectors = vectors + self.encoder.feature_mean[:, None].to(vectors.dtype)
         if self.pitch is not None:
             return self.decoder(vectors, self.pitch.decode(codes[:, 0]))
         return self.decoder(vectors)

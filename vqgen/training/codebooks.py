@@ -62,6 +62,13 @@ def fit_codebooks(
     started = time.perf_counter()
     tokenizer.eval()
     flat = dataset_latents(tokenizer, dataset, batch_size, progress)
+    centre = getattr(tokenizer.encoder, "feature_mean", None)
+    if (
+        centre is not None
+    ):  # an analysis that centres its output: on the data's mean (its codes do not change)
+        mean = flat.mean(0)
+        centre.add_(mean.to(centre))
+        flat -= mean
     generator = torch.Generator(device=flat.device).manual_seed(int(seed))
     if progress:
         print(

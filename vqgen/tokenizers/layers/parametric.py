@@ -63,12 +63,18 @@ class HarmonicAnalysis1d(torch.nn.Module):
     them) is the median normalised magnitude of its bins away from the audible harmonics, times
     :data:`NOISE_GAIN`. Both are floored (:data:`AMPLITUDE_FLOOR`, :data:`NOISE_FLOOR`) and logged.
 
+    The output is centred on ``feature_mean`` (a buffer ``[C * FEATURES]``, 0 until
+    :func:`~vqgen.training.codebooks.fit_codebooks` sets it to the training data's mean): a zero vector, what a
+    codec decodes when no learned level is given, then means the average timbre rather than every harmonic
+    at full scale. k-means is unchanged by the shift (its codes are the same; level 0's centroids move).
+
     Shapes: ``audio [B, C, T * hop]``, ``f0 [B, T]`` Hz (shared by the channels) -> ``[B, C * FEATURES, T]``
     (channel ``c``'s harmonics, then its noise bands).
     """
 
-    def __init__(self, hop: int, sample_rate: int):
+    def __init__(self, hop: int, sample_rate: int, channels: int = 1):
         super().__init__()
+        self.register_buffer("feature_mean", torch.zeros(channels * FEATURES))
         self.hop, self.sample_rate = int(hop), int(sample_rate)
         self.n_fft, self.bins = stft_sizes(self.hop)
         centres = torch.linspace(0, self.bins - 1, NOISE_BANDS)
@@ -108,7 +114,7 @@ class HarmonicAnalysis1d(torch.nn.Module):
         features = torch.cat(
             [amplitudes.clamp_min(AMPLITUDE_FLOOR).log(), noise.clamp_min(NOISE_FLOOR).log()], dim=1
         )
-        return features.reshape(batch, channels * FEATURES, frames)
+        return features.reshape(batch, channels * FEATURES, frames) - self.feature_mean[:, None]
 
     def peak_magnitudes(self, spectrum: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
         """The height of the spectral peak nearest each bin of ``centre [N, H, T]`` in ``spectrum [N, bins, T]``:
@@ -135,7 +141,8 @@ class HarmonicSynthesis1d(torch.nn.Module):
     (:func:`~vqgen.tokenizers.layers.harmonic.synthesise_harmonics`), the noise bands shape fixed-phase noise
     (:func:`~vqgen.tokenizers.layers.harmonic.filtered_noise`). Deterministic.
 
-    Shapes: ``features [B, C * FEATURES, T]``, ``f0 [B, T]`` Hz -> ``[B, C, T * hop]``.
+    Shapes: ``features [B, C * FEATURES, T]`` (uncentred: the analysis' output plus its ``feature_mean``),
+    ``f0 [B, T]`` Hz -> ``[B, C, T * hop]``.
     """
 
     def __init__(self, out_channels: int, hop: int, sample_rate: int):
