@@ -32,4 +32,4 @@ $V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test"
   --dropout 0.1 --ema-decay 0.998 --mixed-precision no --checkpoint-every 250 --eval-every 250 --log-every 50 \
   --seed 0 --resume --no-progress
 .venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior-jit/pipeline" --output vqgen/pretrained/audio-instruments \
-  --default-guidance-scale 8 --card "$RUN/MODEL_CARD.md" --script scripts/train_default_instruments.sh
+  --default-guidance-scale 5 --card "$RUN/MODEL_CARD.md" --script scripts/train_default_instruments.sh
