@@ -149,6 +149,7 @@ def test_train_tokenizer_fits_a_parametric_codec(tmp_path, capsys):
     argv = ["train-tokenizer", "--modality", "audio", "--data", str(tmp_path / "notes"), "--output"]
     argv += [str(tmp_path / "codec"), "--frontend", "parametric-harmonic", "--strides", str(HOP)]
     argv += ["--num-levels", "2", "--codebook-size", "8", "--segment-seconds", "0.25", "--no-progress"]
+    fit_argv = list(argv)
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "fitted 2 codebooks by k-means on 39 frames" in out
@@ -160,3 +161,9 @@ def test_train_tokenizer_fits_a_parametric_codec(tmp_path, capsys):
         main([*argv, "--segment-seconds", "0.25", "--output", str(tmp_path / "shards"), "--no-progress"]) == 0
     )
     assert "wrote 3 code grids of 3x13" in capsys.readouterr().out
+    # a plain VQ cannot be fitted level by level: one line, nothing written
+    vq = [*fit_argv[:6], str(tmp_path / "vq"), *fit_argv[7:11], "--quantizer", "vq", "--no-progress"]
+    assert main(vq) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: fit_codebooks needs a residual quantizer (quantizer type 'rvq')", err
+    assert not (tmp_path / "vq").exists()

@@ -62,18 +62,16 @@ def fit_codebooks(
     started = time.perf_counter()
     tokenizer.eval()
     flat = dataset_latents(tokenizer, dataset, batch_size, progress)
+    # an analysis that centres its output (feature_mean) is centred on the data: k-means gives the same codes
     centre = getattr(tokenizer.encoder, "feature_mean", None)
-    if (
-        centre is not None
-    ):  # an analysis that centres its output: on the data's mean (its codes do not change)
+    if centre is not None:
         mean = flat.mean(0)
         centre.add_(mean.to(centre))
         flat -= mean
     generator = torch.Generator(device=flat.device).manual_seed(int(seed))
     if progress:
-        print(
-            f"k-means: {len(tokenizer.quantizer.levels)} levels of {tokenizer.codebook_size} codes, {len(flat)} frames"
-        )
+        levels, size = len(tokenizer.quantizer.levels), tokenizer.codebook_size
+        print(f"k-means: {levels} levels of {size} codes, {len(flat)} frames")
     rms = tokenizer.quantizer.fit_kmeans(flat, iterations, generator)
     report = {
         "frames": len(flat),
