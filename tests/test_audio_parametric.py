@@ -106,8 +106,11 @@ def test_residual_fit_kmeans_refines_level_by_level():
     is closer than with one."""
     data = torch.randn(2000, 8, generator=torch.Generator().manual_seed(0))
     rvq = ResidualQuantizer(8, 3, 16)
-    rms = rvq.fit_kmeans(data, 10, torch.Generator().manual_seed(0))
-    assert rms[0] > rms[1] > rms[2]
+    reported = []
+    rms = rvq.fit_kmeans(
+        data, 10, torch.Generator().manual_seed(0), on_level=lambda i, r: reported.append((i, r))
+    )
+    assert rms[0] > rms[1] > rms[2] and reported == list(enumerate(rms))
     rvq.eval()
     errors = [
         float((rvq(data.T.unsqueeze(0), num_levels=k).quantized[0].T - data).pow(2).mean()) for k in (1, 3)

@@ -484,11 +484,16 @@ class ResidualQuantizer(nn.Module):
 
     @torch.no_grad()
     def fit_kmeans(
-        self, flat: torch.Tensor, iterations: int | None = None, generator: torch.Generator | None = None
+        self,
+        flat: torch.Tensor,
+        iterations: int | None = None,
+        generator: torch.Generator | None = None,
+        on_level=None,
     ) -> list[float]:
         """Fit every level in turn by k-means (:meth:`VectorQuantizer.fit_kmeans`) to what the levels before it
         leave of ``flat [N, dim]``: the classic residual VQ design (greedy, level by level). Needs plain
-        levels (no projection, no SimVQ). Returns the RMS of the residual after each level."""
+        levels (no projection, no SimVQ). Returns the RMS of the residual after each level;
+        ``on_level(index, rms)`` is called after each (progress)."""
         if any(not isinstance(q.project_in, nn.Identity) or q.simvq for q in self.levels):
             raise ConfigError(
                 "fit_kmeans needs levels without a projection or SimVQ basis (codebook_dim = dim)"
@@ -501,6 +506,8 @@ class ResidualQuantizer(nn.Module):
             for chunk in residual.split(1 << 16):  # views: updated in place
                 chunk -= codebook[level._nearest(chunk, search)]
             rms.append(float(residual.pow(2).mean().sqrt()))
+            if on_level is not None:
+                on_level(len(rms) - 1, rms[-1])
         return rms
 
     def forward(self, z: torch.Tensor, num_levels: int | None = None) -> QuantizerOutput:

@@ -69,10 +69,14 @@ def fit_codebooks(
         centre.add_(mean.to(centre))
         flat -= mean
     generator = torch.Generator(device=flat.device).manual_seed(int(seed))
-    if progress:
-        levels, size = len(tokenizer.quantizer.levels), tokenizer.codebook_size
-        print(f"k-means: {levels} levels of {size} codes, {len(flat)} frames")
-    rms = tokenizer.quantizer.fit_kmeans(flat, iterations, generator)
+    levels = len(tokenizer.quantizer.levels)
+    with tqdm(total=levels, desc=f"k-means ({len(flat)} frames)", disable=not progress, unit="level") as bar:
+        rms = tokenizer.quantizer.fit_kmeans(
+            flat,
+            iterations,
+            generator,
+            on_level=lambda i, r: bar.update(1) or bar.set_postfix(rms=f"{r:.3f}"),
+        )
     report = {
         "frames": len(flat),
         "iterations": int(iterations),
