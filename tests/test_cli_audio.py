@@ -321,7 +321,7 @@ def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
         (tmp_path / "clips" / label).mkdir(parents=True)
         save_audio(tone(0.04, RATE, 300.0 + 400 * i), tmp_path / "clips" / label / f"{i}.wav", RATE)
     argv = ["train-tokenizer", "--data", str(tmp_path / "clips"), "--sample-rate", str(RATE), *SEGMENT]
-    argv += ["--strides", "2,4", "--base-channels", "4", "--latent-channels", "4", "--codebook-size", "16"]
+    argv += ["--strides", "2,4", "--base-channels", "4", "--latent-channels", "4"]
     argv += ["--no-kmeans-init", "--no-progress", "--batch-size", "2", "--max-steps", "1"]
     assert main([*argv, "--output", str(tmp_path / "tok")]) == 0
     assert "modality: audio (inferred from --data; pass --modality to choose)" in capsys.readouterr().out
@@ -333,6 +333,7 @@ def test_train_tokenizer_infers_audio_from_a_folder_of_wavs(tmp_path, capsys):
         11,
         0.5,
     )
+    assert quantizer["codebook_size"] == 1024  # the audio default, not the image one (256)
     assert (config["frontend"], config["latent_channels"]) == ("parametric-harmonic", 128)
     assert (
         json.loads((tmp_path / "tok" / "fit.json").read_text())["frames"] == 2 * 25

@@ -84,7 +84,12 @@ def _add_quantizer_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         help="default vq (image, video), rvq (audio)",
     )
-    p.add_argument("--codebook-size", type=int, default=256)
+    p.add_argument(
+        "--codebook-size",
+        type=int,
+        default=None,
+        help="codes per codebook (level); default 256 (image, video), 1024 (audio)",
+    )
     p.add_argument("--codebook-dim", type=int, default=None)
     p.add_argument("--beta", type=float, default=0.25)
     p.add_argument("--ema-codebook", action=argparse.BooleanOptionalAction, default=True)
