@@ -21,7 +21,8 @@ reads (as the share assigned to the true family):
 - ``K levels`` for each ``--levels``: ``decode(encode(x, num_levels=K))``.
 
 A gap between ``oracle harmonics`` and ``continuous`` is the trained networks'; between ``continuous`` and the
-levels, the quantizer's. Needs an ``AudioTokenizer`` with a pitch level (``frontend="stft-harmonic"`` or ``"parametric-harmonic"``).
+levels, the quantizer's. Needs an ``AudioTokenizer`` with a pitch level (``frontend="stft-harmonic"`` or
+``"parametric-harmonic"``).
 
 Output: a table on stdout and ``benchmarks/out/<--output-name>.json`` (default ``notes_timbre``).
 """

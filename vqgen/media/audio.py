@@ -332,8 +332,8 @@ class AudioMedium(Medium):
                 "audio: parametric-harmonic (default) codes the tracked pitch as level 0, then the measured "
                 "harmonic amplitudes and noise floor by residual VQ fitted by k-means (no network: --max-steps, "
                 "the rate, loss and --latent-channels flags do not apply); stft-harmonic: the same pitch level, "
-                "learned levels and a learned harmonic-plus-noise decoder; waveform: strided convolutions on the samples (the spoken-digits "
-                "codec); stft, stft-advance, stft-magnitude: STFT features in, a predicted phase, phase advance "
+                "learned levels and a learned harmonic-plus-noise decoder; waveform: strided convolutions on "
+                "the samples (the spoken-digits codec); stft, stft-advance, stft-magnitude: STFT features in, a predicted phase, phase advance "
                 "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal)",
                 settings={
                     "choices": [
@@ -453,11 +453,10 @@ class AudioMedium(Medium):
             "quantizer_config": quantizer_config(self, settings),
         }
         frontend = settings.frontend or self.defaults["frontend"]
-        if (
-            frontend == "parametric-harmonic"
-        ):  # its latents are the measured features, a fixed number a channel
+        if frontend == "parametric-harmonic":
             from vqgen.tokenizers.layers.parametric import FEATURES
 
+            # its latents are the measured features: a fixed number a channel
             config["latent_channels"] = channels * FEATURES
         learned_stft = frontend.startswith("stft")
         width = settings.max_channels or (self.defaults["stft_width"] if learned_stft else None)

@@ -40,7 +40,7 @@ NOISE_FLOOR = 1e-5
 HARMONIC_GUARD_BINS = 2
 #: Synthesised noise level / measured band median for white noise: the median of a Rayleigh magnitude is 0.83
 #: of its RMS, and overlap-adding frames of random phase loses more; measured on white noise (one second,
-#: levels 0.01-0.3: the output RMS matches the input's within 5%, tests/test_audio_parametric.py).
+#: levels 0.01-0.3: the output RMS matches the input's within 0.3%; tests/test_audio_parametric.py allows 5%).
 NOISE_GAIN = 2.39
 
 
@@ -57,8 +57,8 @@ class HarmonicAnalysis1d(torch.nn.Module):
     """Audio and its fundamental -> per frame, log harmonic amplitudes and log noise band magnitudes (no weights).
 
     Frames are those of the codec's STFT (``n_fft = 4 * hop``, Hann, centred: frame ``t`` on sample
-    ``t * hop``). Harmonic ``k``'s amplitude is the largest STFT magnitude within one bin of ``k f0``, scaled so
-    that a sine of amplitude ``a`` measures ``a`` (0 where inaudible). Noise band ``b`` (:data:`NOISE_BANDS`
+    ``t * hop``). Harmonic ``k``'s amplitude is the height of the STFT peak within one bin of ``k f0``
+    (:meth:`peak_magnitudes`), scaled so that a sine of amplitude ``a`` measures ``a`` (0 where inaudible). Noise band ``b`` (:data:`NOISE_BANDS`
     bands centred on evenly spaced bins, as :func:`~vqgen.tokenizers.layers.harmonic.filtered_noise` reads
     them) is the median normalised magnitude of its bins away from the audible harmonics, times
     :data:`NOISE_GAIN`. Both are floored (:data:`AMPLITUDE_FLOOR`, :data:`NOISE_FLOOR`) and logged.
