@@ -18,6 +18,7 @@ import torch
 from vqgen.errors import ConfigError, DataError, ShapeError
 from vqgen.io import _one_line, atomic_path
 from vqgen.media.base import Flag, Medium, int_list, positive_float, positive_int, register_medium
+from vqgen.tokenizers.audio import AUDIO_FRONTENDS
 
 __all__ = [
     "AUDIO",
@@ -336,14 +337,7 @@ class AudioMedium(Medium):
                 "the samples (the spoken-digits codec); stft, stft-advance, stft-magnitude: STFT features in, a predicted phase, phase advance "
                 "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal)",
                 settings={
-                    "choices": [
-                        "waveform",
-                        "stft",
-                        "stft-advance",
-                        "stft-magnitude",
-                        "stft-harmonic",
-                        "parametric-harmonic",
-                    ],
+                    "choices": list(AUDIO_FRONTENDS),
                     "default": None,
                 },
             ),
