@@ -41,7 +41,11 @@ from common import print_table, write_json  # noqa: E402
 from notes_classifier import NoteClassifierSettings, features_and_predictions, load_or_train  # noqa: E402
 from notes_common import DEFAULT_DATA, load_notes, notes_root  # noqa: E402
 
-from vqgen.tokenizers.layers.harmonic import HARMONICS, synthesise_harmonics, upsample_frames  # noqa: E402
+from vqgen.tokenizers.layers.harmonic import (  # noqa: E402
+    harmonic_frequencies,
+    synthesise_harmonics,
+    upsample_frames,
+)
 
 
 @torch.no_grad()
@@ -54,12 +58,10 @@ def oracle_harmonics(tokenizer, audio: torch.Tensor) -> torch.Tensor:
     spectrum = torch.stft(
         audio[:, 0], n_fft, hop, window=torch.hann_window(n_fft), center=True, return_complex=True
     )[..., :frames].abs()  # [N, bins, T]
-    numbers = torch.arange(1, HARMONICS + 1, dtype=torch.float32).view(1, -1, 1)
-    freqs = numbers * f0.unsqueeze(1)  # [N, H, T]
+    freqs, audible = harmonic_frequencies(f0, tokenizer.config.sample_rate)  # [N, H, T]
     bins = (freqs * n_fft / tokenizer.config.sample_rate).round().long().clamp(0, spectrum.shape[1] - 1)
     # a sinusoid of amplitude a peaks at a * sum(window) / 2 = a * n_fft / 4 in a Hann-window STFT
-    amplitudes = spectrum.gather(1, bins) * 4 / n_fft
-    amplitudes = amplitudes * ((freqs < tokenizer.config.sample_rate / 2) & (f0.unsqueeze(1) > 0))
+    amplitudes = spectrum.gather(1, bins) * 4 / n_fft * audible
     synth = synthesise_harmonics(
         upsample_frames(amplitudes.unsqueeze(1), hop),
         upsample_frames(f0.unsqueeze(1), hop),

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> None:
         start if start is not None else build_tokenizer(medium, settings, channels, args.tokenizer_config)
     )
     medium.check_training_data(tokenizer, train)
-    if not getattr(tokenizer, "trains_by_gradient", True):
+    if not tokenizer.trains_by_gradient:
         fit_without_gradient(tokenizer, train, options, args)
         return
     loss_options = loss_options_for(tokenizer, **given_losses)

@@ -292,12 +292,6 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             return self._encode_with_pitch(audio, self.pitch.encode(audio))
         return self.encoder(audio)
 
-    @property
-    def trains_by_gradient(self) -> bool:
-        """Whether any weight learns by gradient (False for ``"parametric-harmonic"``: analysis and synthesis
-        have no weights and its EMA codebooks are fitted by k-means)."""
-        return any(p.requires_grad for p in self.parameters())
-
     def _decode_vectors(self, vectors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """The decoder on quantized ``vectors [B, D, T]``; ``codes [B, K, T]`` give the pitch level."""
         if self.config.frontend == "parametric-harmonic":  # the analysis centred its features: uncentre

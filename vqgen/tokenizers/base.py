@@ -70,6 +70,13 @@ class QuantizedTokenizerMixin:
         return self.quantizer.num_quantizers if self._residual else 1
 
     @property
+    def trains_by_gradient(self) -> bool:
+        """Whether any weight learns by gradient: False for a tokenizer whose encoder and decoder have no
+        weights and whose codebooks are fitted by k-means (``AudioTokenizer(frontend="parametric-harmonic")``,
+        :func:`vqgen.training.codebooks.fit_codebooks`)."""
+        return any(p.requires_grad for p in self.parameters())
+
+    @property
     def last_layer_weight(self) -> torch.Tensor:
         """The decoder's output weight, for the adaptive GAN weight."""
         return self.decoder.conv_out.weight

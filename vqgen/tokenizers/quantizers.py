@@ -267,9 +267,8 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def _kmeans_init(self, flat: torch.Tensor) -> None:
-        """The first training batch's k-means (seed 0, ``kmeans_iters`` iterations): see :meth:`fit_kmeans`."""
-        generator = torch.Generator(device=flat.device).manual_seed(0)
-        self.fit_kmeans(flat, self.kmeans_iters, generator)
+        """The first training batch's k-means: :meth:`fit_kmeans` with its defaults (seed 0, ``kmeans_iters``)."""
+        self.fit_kmeans(flat)
 
     @torch.no_grad()
     def fit_kmeans(

@@ -51,7 +51,7 @@ def fit_codebooks(
     residual quantizer and ``trains_by_gradient`` False. Returns ``{"frames", "residual_rms", "seconds"}``:
     the frames fitted and the RMS of what each level leaves (it falls level by level).
     """
-    if getattr(tokenizer, "trains_by_gradient", True):
+    if tokenizer.trains_by_gradient:
         raise ConfigError(
             "fit_codebooks is for tokenizers without gradient weights; train this one by gradient"
         )

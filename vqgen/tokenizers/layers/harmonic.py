@@ -46,6 +46,15 @@ def upsample_frames(x: torch.Tensor, hop: int) -> torch.Tensor:
     return x[..., below] * (1 - weight) + x[..., above] * weight
 
 
+def harmonic_frequencies(f0: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``f0 [B, T]`` Hz (0 unvoiced) -> the harmonics' frequencies ``[B, HARMONICS, T]`` and whether each is
+    audible (voiced frame, below the Nyquist frequency)."""
+    numbers = torch.arange(1, HARMONICS + 1, device=f0.device, dtype=torch.float32).view(1, -1, 1)
+    freqs = numbers * f0.float().unsqueeze(1)
+    audible = (freqs < sample_rate / 2) & (f0.unsqueeze(1) > 0)
+    return freqs, audible
+
+
 def synthesise_harmonics(amplitudes: torch.Tensor, f0: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """A sum of harmonics of a running fundamental: ``sum_k a_k sin(k phi)``, ``phi = 2 pi cumsum(f0) / sample_rate``.
 
@@ -157,7 +166,6 @@ class HarmonicDecoder1d(FrameNetwork1d):
         super().__init__(latent_channels + 2, width, outputs, dilations, norm, activation)
         self.hop, self.out_channels, self.sample_rate = int(hop), int(out_channels), int(sample_rate)
         self.fmin, self.fmax = float(fmin), float(fmax)
-        self.register_buffer("harmonic_numbers", torch.arange(1, HARMONICS + 1).float(), persistent=False)
 
     def pitch_features(self, f0: torch.Tensor) -> torch.Tensor:
         """Hz ``[B, T]`` -> ``[B, 2, T]``: normalised log f0 (0 where unvoiced) and the voiced flag."""
@@ -169,10 +177,9 @@ class HarmonicDecoder1d(FrameNetwork1d):
         batch, _, frames = z.shape
         features = torch.cat([z, self.pitch_features(f0).to(z.dtype)], dim=1)
         out = super().forward(features).float().reshape(batch, self.out_channels, -1, frames)
-        f0 = f0.float().unsqueeze(1)  # [B, 1, T], shared by the channels
-        audible = (self.harmonic_numbers[:, None] * f0.unsqueeze(2) < self.sample_rate / 2) & (
-            f0.unsqueeze(2) > 0
-        )
+        _, audible = harmonic_frequencies(f0, self.sample_rate)
+        audible = audible.unsqueeze(1)  # [B, 1, H, T]: shared by the channels
+        f0 = f0.float().unsqueeze(1)  # [B, 1, T]
         # a finite mask value, then zeroed: a frame with no audible harmonic (unvoiced) gets 0, never NaN
         logits = out[:, :, 1 : 1 + HARMONICS].masked_fill(~audible, -1e4)
         share = torch.softmax(logits, dim=2) * audible

@@ -24,6 +24,7 @@ from vqgen.tokenizers.layers.harmonic import (
     HARMONICS,
     NOISE_BANDS,
     filtered_noise,
+    harmonic_frequencies,
     synthesise_harmonics,
     upsample_frames,
 )
@@ -42,15 +43,6 @@ HARMONIC_GUARD_BINS = 2
 #: of its RMS, and overlap-adding frames of random phase loses more; measured on white noise (one second,
 #: levels 0.01-0.3: the output RMS matches the input's within 0.3%; tests/test_audio_parametric.py allows 5%).
 NOISE_GAIN = 2.39
-
-
-def harmonic_frequencies(f0: torch.Tensor, sample_rate: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``f0 [B, T]`` Hz (0 unvoiced) -> the harmonics' frequencies ``[B, HARMONICS, T]`` and whether each is
-    audible (voiced frame, below the Nyquist frequency)."""
-    numbers = torch.arange(1, HARMONICS + 1, device=f0.device, dtype=torch.float32).view(1, -1, 1)
-    freqs = numbers * f0.float().unsqueeze(1)
-    audible = (freqs < sample_rate / 2) & (f0.unsqueeze(1) > 0)
-    return freqs, audible
 
 
 class HarmonicAnalysis1d(torch.nn.Module):
