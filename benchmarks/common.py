@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from vqgen.priors.sampling_config import SamplingConfig
+
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
 
@@ -146,3 +148,19 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     path.write_text(json.dumps(full, indent=2) + "\n")
     print(f"wrote {path}", flush=True)
     return path
+
+
+def labelled_sampling(pipe, args) -> SamplingConfig:
+    """How a benchmark draws labelled samples: the pipeline's default sampling (``pipe.default_sampling``) with
+    the ``--temperature`` / ``--top-k`` / ``--top-p`` / ``--guidance-scale`` given put in; guidance not given
+    is the pipeline's default for labels, as ``pipe(...)`` would pick it."""
+    sampling = pipe.sampling_config(
+        None,
+        guidance_scale=args.guidance_scale,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+    )
+    if sampling.guidance_scale is None:
+        sampling = SamplingConfig.from_arguments(sampling, guidance_scale=pipe.default_guidance_scale)
+    return sampling

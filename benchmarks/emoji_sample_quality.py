@@ -46,6 +46,7 @@ group a column) and the 16 samples nearest to the train split beside their neare
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -55,7 +56,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from common import print_table, write_json  # noqa: E402
+from common import labelled_sampling, print_table, write_json  # noqa: E402
 from emoji_classifier import ClassifierSettings, features_and_predictions, load_or_train  # noqa: E402
 from emoji_common import (  # noqa: E402
     DEFAULT_DATA,
@@ -70,6 +71,7 @@ from sample_quality import frechet_distance  # noqa: E402
 
 from vqgen.data.emoji import EMOJI_GROUPS  # noqa: E402
 from vqgen.evaluation.neighbours import nearest_neighbours, precision_recall  # noqa: E402
+from vqgen.priors.sampling_config import SamplingConfig  # noqa: E402
 
 NAME = "emoji_sample_quality"
 TARGET_GROUP_ACCURACY = 0.80
@@ -83,16 +85,15 @@ def group_labels(num_samples: int) -> list[int]:
     return [i % NUM_GROUPS for i in range(num_samples)]
 
 
-def generate(pipe, labels: list[int], args: argparse.Namespace) -> tuple[torch.Tensor, float]:
+def generate(
+    pipe, labels: list[int], sampling: SamplingConfig, args: argparse.Namespace
+) -> tuple[torch.Tensor, float]:
     """The samples ``[N, 3, H, W]`` (uint8-rounded, in [-1, 1]) and the seconds the pipeline call took."""
     started = time.perf_counter()
     out = pipe(
         num_samples=len(labels),
         class_labels=labels,
-        guidance_scale=args.guidance_scale,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
+        sampling=sampling,
         generator=torch.Generator().manual_seed(args.seed),
         output_type="pt",
         batch_size=args.batch_size,
@@ -207,9 +208,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance-scale", type=float, help="default: the pipeline's own")
-    parser.add_argument("--temperature", type=float)
-    parser.add_argument("--top-k", type=int)
-    parser.add_argument("--top-p", type=float)
+    parser.add_argument("--temperature", type=float, help="default: the pipeline's (1 unless it stores one)")
+    parser.add_argument("--top-k", type=int, help="default: the pipeline's (none unless it stores one)")
+    parser.add_argument("--top-p", type=float, help="default: the pipeline's (none unless it stores one)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--k", type=int, default=3, help="neighbours of the precision/recall manifolds")
     parser.add_argument("--classifier-seed", type=int, default=0)
@@ -277,7 +278,7 @@ def print_figures(f: dict) -> list[str]:
         ["samples closer than 1st pct of test distances", f"{nov['copy_share']:.1%}", f"threshold {nov['copy_threshold']:.2f} (likely copies)"],
         ["generation", f"{f['images_per_s']:.2f} images/s", f"{f['generation_seconds']:.0f} s, {f['torch_threads']} threads"],
     ]  # fmt: skip
-    title = f"Emoji samples: {f['num_samples']} from {f['pipeline']}, guidance {f['guidance_scale']}, seed {f['seed']}"
+    title = f"Emoji samples: {f['num_samples']} from {f['pipeline']}, {SamplingConfig(**f['sampling']).describe()}, seed {f['seed']}"
     tables = [print_table(title, ["figure", "value", "beside"], rows)]
     real = clf["test_per_group_accuracy"]
     groups = [[g, percent(a), percent(real[g])] for g, a in f["per_group_accuracy"].items()]
@@ -302,14 +303,16 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"feature network: test accuracy {classifier['test_accuracy']:.1%}", flush=True)
     pipe = load_pipe(args, tuple(test.images.shape[1:]))
     labels = torch.tensor(group_labels(args.num_samples))
-    samples, seconds = generate(pipe, labels.tolist(), args)
+    sampling = labelled_sampling(pipe, args)
+    samples, seconds = generate(pipe, labels.tolist(), sampling, args)
     sample_features, predictions = features_and_predictions(model, samples)
     figures = {
         "pipeline": str(args.pipeline),
         "data": str(args.data),
         "num_samples": args.num_samples,
         "seed": args.seed,
-        "guidance_scale": args.guidance_scale or pipe.default_guidance_scale,
+        "guidance_scale": sampling.guidance,
+        "sampling": dataclasses.asdict(sampling),
         "generation_seconds": seconds,
         "images_per_s": args.num_samples / seconds,
         "torch_threads": torch.get_num_threads(),

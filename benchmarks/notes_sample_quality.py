@@ -38,6 +38,7 @@ Output: tables on stdout and ``benchmarks/out/<--output-name>.json`` (default ``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -47,7 +48,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_classifier import SAMPLE_RATE  # noqa: E402
-from common import print_table, write_json  # noqa: E402
+from common import labelled_sampling, print_table, write_json  # noqa: E402
 from emoji_common import load_pipeline_quietly  # noqa: E402
 from emoji_sample_quality import fd_figures  # noqa: E402
 from notes_classifier import NoteClassifierSettings, features_and_predictions, load_or_train  # noqa: E402
@@ -66,6 +67,7 @@ from notes_common import (  # noqa: E402
 from vqgen.data.instrument_notes import INSTRUMENT_FAMILIES, UNPITCHED_FAMILIES  # noqa: E402
 from vqgen.evaluation.neighbours import precision_recall  # noqa: E402
 from vqgen.evaluation.pitch import estimate_f0, midi_to_hz  # noqa: E402
+from vqgen.priors.sampling_config import SamplingConfig  # noqa: E402
 
 NAME = "notes_sample_quality"
 TARGET_PITCH = 0.80
@@ -113,13 +115,15 @@ def load_pipe(path: str, device: str):
     return pipe
 
 
-def generate(pipe, asked: list[tuple[str, int]], args) -> tuple[torch.Tensor, float]:
+def generate(
+    pipe, asked: list[tuple[str, int]], sampling: SamplingConfig, args
+) -> tuple[torch.Tensor, float]:
     """The samples ``[N, 1, S]`` (channels averaged) and the wall seconds of the pipeline call."""
     started = time.perf_counter()
     out = pipe(
         len(asked),
         conditions={"family": [f for f, _ in asked], "pitch": [p for _, p in asked]},
-        guidance_scale=args.guidance_scale,
+        sampling=sampling,
         generator=torch.Generator().manual_seed(args.seed),
         output_type="pt",
         batch_size=args.batch_size,
@@ -180,7 +184,7 @@ def print_report(r: dict) -> list[str]:
     ]  # fmt: skip
     title = (
         f"Notes from {r['pipeline']}: {r['num_samples']} samples over {r['pairs_used']} (family, pitch) pairs of the "
-        f"test split, guidance {r['guidance_scale']:g}, seed {r['seed']}"
+        f"test split, {SamplingConfig(**r['sampling']).describe()}, seed {r['seed']}"
     )
     tables = [print_table(title, ["figure", "value", "beside"], rows)]
     per = []
@@ -206,6 +210,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance-scale", type=float, help="default: the pipeline's own")
+    parser.add_argument("--temperature", type=float, help="default: the pipeline's (1 unless it stores one)")
+    parser.add_argument("--top-k", type=int, help="default: the pipeline's (none unless it stores one)")
+    parser.add_argument("--top-p", type=float, help="default: the pipeline's (none unless it stores one)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--tolerance-cents", type=float, default=TOLERANCE_CENTS)
     parser.add_argument("--device", default="cpu", help="where the pipeline samples (cpu, cuda)")
@@ -232,7 +239,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"{len(pairs)} test (family, pitch) pairs known to the pipeline ({len(missing)} not); drawing {len(asked)} ...",
         flush=True,
     )
-    samples, seconds = generate(pipe, asked, args)
+    sampling = labelled_sampling(pipe, args)
+    samples, seconds = generate(pipe, asked, sampling, args)
     rate = pipe.sample_rate
     clip_seconds = samples.shape[-1] / rate
     real_pitch = count_pitch_kept(
@@ -247,7 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
         "data_fingerprint": data_fingerprint(root),
         "num_samples": len(asked),
         "seed": args.seed,
-        "guidance_scale": args.guidance_scale if args.guidance_scale is not None else pipe.default_guidance_scale,
+        "guidance_scale": sampling.guidance,
+        "sampling": dataclasses.asdict(sampling),
         "tolerance_cents": args.tolerance_cents,
         "pairs_used": len(set(asked)),
         "pairs_known": len(pairs),

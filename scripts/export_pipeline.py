@@ -13,6 +13,7 @@ import torch
 from vqgen.integrity import read_manifest
 from vqgen.loading import load_tokenizer
 from vqgen.pipelines.loading import load_pipeline
+from vqgen.priors.sampling_config import SamplingConfig
 
 
 def main() -> None:
@@ -30,6 +31,9 @@ def main() -> None:
         default=None,
         help="store this guidance as the pipeline's default (chosen on a held-out draw)",
     )
+    parser.add_argument("--default-temperature", type=float, default=None, help="store as the default")
+    parser.add_argument("--default-top-k", type=int, default=None, help="store as the default")
+    parser.add_argument("--default-top-p", type=float, default=None, help="store as the default")
     parser.add_argument(
         "--tokenizer",
         default=None,
@@ -42,6 +46,13 @@ def main() -> None:
         pipe.set_tokenizer(load_tokenizer(args.tokenizer))
     if args.default_guidance_scale is not None:
         pipe.set_default_guidance_scale(args.default_guidance_scale)
+    defaults = {
+        "temperature": args.default_temperature,
+        "top_k": args.default_top_k,
+        "top_p": args.default_top_p,
+    }
+    if any(value is not None for value in defaults.values()):
+        pipe.set_default_sampling(SamplingConfig.from_arguments(None, **defaults))
     output = Path(args.output)
     card = Path(args.card).read_text() if args.card else None
     if card is None and (output / "README.md").is_file():

@@ -15,6 +15,7 @@ from vqgen.cli import main
 from vqgen.data.shards import CodeShardDataset
 from vqgen.io import save_audio
 from vqgen.pipelines import AudioPipeline, load_pipeline
+from vqgen.priors.sampling_config import SamplingConfig
 from vqgen.tokenizers.image import ImageTokenizer
 
 RATE = 8000
@@ -110,6 +111,23 @@ def test_generate_audio_files_and_directories(tiny_pipeline, tmp_path):
     # the same seed gives the same audio
     assert main([*pipe, "--class-label", "2", "--seed", "1", "--output", str(tmp_path / "again.wav")]) == 0
     np.testing.assert_array_equal(soundfile.read(str(tmp_path / "again.wav"))[0], data)
+
+
+def test_generate_audio_draws_with_the_pipelines_default_sampling(tmp_path):
+    pipe = AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay", num_classes=3))
+    pipe.set_default_sampling(SamplingConfig(temperature=0.5, top_k=2))
+    pipe.save_pretrained(tmp_path / "pipe")
+    command = ["generate", "audio", "--pipeline", str(tmp_path / "pipe"), "--no-progress", "--class-label", "1"]
+
+    def drawn(name: str, *flags: str) -> np.ndarray:
+        assert main([*command, *flags, "--output", str(tmp_path / name)]) == 0
+        return soundfile.read(str(tmp_path / name))[0]
+
+    stored = drawn("stored.wav")
+    np.testing.assert_array_equal(stored, drawn("same.wav", "--temperature", "0.5", "--top-k", "2"))
+    plain = drawn("plain.wav", "--no-default-sampling")
+    np.testing.assert_array_equal(plain, drawn("plain-again.wav", "--temperature", "1", "--no-default-sampling"))
+    assert not np.array_equal(stored, plain)
 
 
 def test_generate_audio_continues_a_prompt(tiny_pipeline, tmp_path, capsys):

@@ -14,6 +14,7 @@ from vqgen.media.audio import save_audio
 from vqgen.pipelines import AudioPipeline, AudioPipelineOutput
 from vqgen.pipelines.loading import SHIPPED_PIPELINES, pipeline_class_for
 from vqgen.priors.prior import CodePrior
+from vqgen.priors.sampling_config import SamplingConfig
 from vqgen.tokenizers.audio import AudioTokenizer
 
 RATE = 8000
@@ -176,6 +177,29 @@ def test_a_stored_default_guidance_is_saved_loaded_and_drawn_with(tmp_path):
     for bad in (0, -1.0, float("nan"), "5", True):
         with pytest.raises(ConfigError, match="default_guidance_scale must be a positive number"):
             AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"), default_guidance_scale=bad)
+
+
+def test_a_stored_default_sampling_is_saved_loaded_and_drawn_with(tmp_path):
+    pipe = AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"))
+    assert pipe.default_sampling == SamplingConfig()  # temperature 1, no filter
+    pipe.set_default_sampling(SamplingConfig(temperature=0.7, top_k=3, guidance_scale=4))
+    pipe.save_pretrained(tmp_path / "pipe")
+    index = json.loads((tmp_path / "pipe" / "model_index.json").read_text())
+    assert index["default_sampling"] == {"temperature": 0.7, "top_k": 3}
+    loaded = load_pipeline(tmp_path / "pipe")
+    assert loaded.default_sampling == SamplingConfig(temperature=0.7, top_k=3)
+    assert loaded.default_guidance_scale == 4.0  # the guidance goes to its own default
+    kwargs = dict(num_samples=4, class_labels=1)
+    drawn = loaded(**kwargs, generator=seeded()).audios
+    same = loaded(**kwargs, temperature=0.7, top_k=3, guidance_scale=4, generator=seeded()).audios
+    np.testing.assert_array_equal(drawn, same)
+    # a whole SamplingConfig replaces the stored defaults; a shortcut replaces one field of them
+    plain = loaded(**kwargs, sampling=SamplingConfig(guidance_scale=4), generator=seeded()).audios
+    assert not np.array_equal(drawn, plain)
+    assert loaded.sampling_config(None, temperature=0.9) == SamplingConfig(temperature=0.9, top_k=3)
+    for bad in ({"temperature": -1}, {"top_k": 0}, {"beam_width": 2}, [0.7]):
+        with pytest.raises(ConfigError, match="temperature|top_k|default_sampling"):
+            AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"), default_sampling=bad)
 
 
 def test_pipeline_class_for_audio_and_missing_shipped_default():

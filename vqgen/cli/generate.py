@@ -53,9 +53,20 @@ def add_parser(sub) -> None:
         default=None,
         help="classifier-free guidance (default: the pipeline's default_guidance_scale with class labels, 1 without)",
     )
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument(
+        "--temperature", type=float, default=None, help="default: the pipeline's (1 unless it stores one)"
+    )
+    p.add_argument(
+        "--top-k", type=int, default=None, help="default: the pipeline's (none unless it stores one)"
+    )
+    p.add_argument(
+        "--top-p", type=float, default=None, help="default: the pipeline's (none unless it stores one)"
+    )
+    p.add_argument(
+        "--no-default-sampling",
+        action="store_true",
+        help="ignore the pipeline's stored temperature / top-k / top-p (draw at temperature 1, no filter)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument(
@@ -98,9 +109,10 @@ def run(args: argparse.Namespace) -> None:
     if args.format is not None and args.format not in formats:
         raise ConfigError(f"--format {args.format} does not work with 'generate {medium.name}'")
     file_format = args.format or (formats[0] if formats else None)
-    sampling = SamplingConfig(
+    shortcuts = dict(
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, guidance_scale=args.guidance_scale
     )
+    SamplingConfig.from_arguments(None, **shortcuts)  # a bad value is refused before the pipeline loads
     refuse_foreign_flags(args, medium, "generate", "'generate {}'")
     device = resolve_device(args.device)
     pipe = load_pipeline(args.pipeline or medium.name)
@@ -109,6 +121,7 @@ def run(args: argparse.Namespace) -> None:
             f"the pipeline in '{args.pipeline}' ({type(pipe).__name__}) cannot generate {medium.name}"
         )
     pipe = place_pipeline(pipe, device, args.dtype)
+    sampling = pipe.sampling_config(SamplingConfig() if args.no_default_sampling else None, **shortcuts)
     call_options = medium.call_options(pipe, **medium_options(args, medium, "generate"))
     num_samples = args.num_samples or medium.default_num_samples(output)
     conditions = condition_call_arguments(

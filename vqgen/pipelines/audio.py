@@ -141,7 +141,8 @@ class AudioPipeline(TokenPipeline):
                 decoded prompt frames (the tokenizer's reconstruction of the prompt, as in MusicGen); a partial
                 last frame of the prompt is dropped and drawn anew. A prompt longer than the requested length is
                 a ConfigError.
-            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance).
+            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
+                :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
             guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
                 Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
             generator: seeds every draw; the same seed gives the same audio on the same machine.
@@ -159,7 +160,7 @@ class AudioPipeline(TokenPipeline):
         if prompt_audio is not None:
             prompt = self.prompt_codes(prompt_audio, samples, prompt_sample_rate)
             self.check_prompt_count(prompt, num_samples, "prompt_audio")
-        sampling = SamplingConfig.from_arguments(
+        sampling = self.sampling_config(
             sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
         )
         audios = self.generate_media(

@@ -41,6 +41,18 @@ OPTIONAL_COMPONENTS = ("background",)
 #: Classifier-free guidance used when class labels are given and no ``guidance_scale``, unless the pipeline
 #: stores its own (``default_guidance_scale``).
 DEFAULT_GUIDANCE_SCALE = 3.0
+#: The ``SamplingConfig`` fields a pipeline stores as ``default_sampling`` (guidance has its own default).
+SAMPLING_DEFAULT_FIELDS = ("temperature", "top_k", "top_p")
+
+
+def sampling_from_dict(values: dict) -> SamplingConfig:
+    """A stored ``default_sampling`` (``{"temperature": 0.8, "top_k": 100}``) -> ``SamplingConfig``, refused in
+    one line when it holds another key or a bad value."""
+    if not isinstance(values, dict) or set(values) - set(SAMPLING_DEFAULT_FIELDS):
+        raise ConfigError(
+            f"default_sampling must be a dict of {', '.join(SAMPLING_DEFAULT_FIELDS)}, got {values!r}"
+        )
+    return SamplingConfig(**values)
 
 
 def process_state():
@@ -174,6 +186,7 @@ class TokenPipeline(DiffusionPipeline):
         background=None,
         default_guidance_scale: float | None = None,
         condition_names: dict[str, list[str]] | None = None,
+        default_sampling: dict | None = None,
     ):
         super().__init__()
         check_components(tokenizer, prior)
@@ -182,6 +195,8 @@ class TokenPipeline(DiffusionPipeline):
         self.register_modules(tokenizer=tokenizer, prior=prior, background=background)
         if default_guidance_scale is not None:
             self.set_default_guidance_scale(default_guidance_scale)
+        if default_sampling is not None:  # pipelines saved before it have none and draw as they did
+            self.set_default_sampling(sampling_from_dict(default_sampling))
         names = check_condition_names(prior, condition_names)
         if names is not None:  # older pipelines have none; their model_index.json stays as it was
             self.register_to_config(condition_names=names)
@@ -218,6 +233,34 @@ class TokenPipeline(DiffusionPipeline):
     def set_default_guidance_scale(self, value: float) -> None:
         """Store this pipeline's default guidance (e.g. the best on a held-out draw); ``save_pretrained`` keeps it."""
         self.register_to_config(default_guidance_scale=positive_number("default_guidance_scale", value))
+
+    @property
+    def default_sampling(self) -> SamplingConfig:
+        """The temperature, top-k and top-p drawn with when a call gives no ``sampling``: the pipeline's own
+        (``default_sampling`` in ``model_index.json``, set by :meth:`set_default_sampling`), else
+        ``SamplingConfig()``'s (temperature 1, no filter). Its guidance is None: guidance follows the labels
+        (:attr:`default_guidance_scale`). As a ``transformers`` model carries its ``GenerationConfig``, a prior
+        trained on little data draws better notes or pictures a little colder, and the pipeline knows by how much.
+        """
+        return sampling_from_dict(self.config.get("default_sampling") or {})
+
+    def set_default_sampling(self, sampling: SamplingConfig) -> None:
+        """Store ``sampling``'s temperature, top-k and top-p as this pipeline's defaults (e.g. the best on a
+        held-out draw), and its guidance, where it has one, as :attr:`default_guidance_scale`;
+        ``save_pretrained`` keeps them."""
+        if not isinstance(sampling, SamplingConfig):
+            raise ConfigError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")
+        stored = {name: getattr(sampling, name) for name in SAMPLING_DEFAULT_FIELDS}
+        self.register_to_config(default_sampling={k: v for k, v in stored.items() if v is not None})
+        if sampling.guidance_scale is not None:
+            self.set_default_guidance_scale(sampling.guidance_scale)
+
+    def sampling_config(self, sampling: SamplingConfig | None = None, **shortcuts) -> SamplingConfig:
+        """How a call draws: ``sampling`` (default :attr:`default_sampling`) with every shortcut that is not None
+        (``temperature=0.9`` ...) put in. A ``SamplingConfig`` given replaces the pipeline's defaults whole."""
+        return SamplingConfig.from_arguments(
+            self.default_sampling if sampling is None else sampling, **shortcuts
+        )
 
     def set_tokenizer(self, tokenizer) -> None:
         """Swap in a tokenizer that codes every input as the current one does, e.g. a ``--decoder-only``

@@ -60,7 +60,8 @@ class ImagePipeline(TokenPipeline):
                 index, except for a field whose names are all integers, where it is the value itself
                 (``{"pitch": 60}`` means the pitch named ``"60"``). A missing field is that field's null
                 (unconditional in it). See ``vqgen.pipelines.conditions``.
-            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance).
+            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
+                :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
             guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
                 Guidance (1 = none) defaults to :attr:`default_guidance_scale` (3 unless the pipeline stores
                 its own) when labels are given, else 1.
@@ -70,7 +71,7 @@ class ImagePipeline(TokenPipeline):
                 (float ``[N, C, H, W]`` in [-1, 1]).
         """
         self._check_call(num_samples, class_labels, output_type)
-        sampling = SamplingConfig.from_arguments(
+        sampling = self.sampling_config(
             sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
         )
         images = self.generate_media(

@@ -72,8 +72,11 @@ class VideoPipeline(TokenPipeline):
         background=None,
         default_guidance_scale: float | None = None,
         condition_names: dict[str, list[str]] | None = None,
+        default_sampling: dict | None = None,
     ):
-        super().__init__(tokenizer, prior, background, default_guidance_scale, condition_names)
+        super().__init__(
+            tokenizer, prior, background, default_guidance_scale, condition_names, default_sampling
+        )
         self.register_to_config(fps=positive_number("fps", fps))
 
     @property
@@ -140,7 +143,8 @@ class VideoPipeline(TokenPipeline):
                 are encoded and kept; the prior continues them. ``k`` is the largest ``1 + m * temporal_factor``
                 that the prompt holds and that leaves at least one latent frame to draw. One prompt serves
                 every sample, or give one per sample. The videos start with the decoded prompt frames.
-            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance).
+            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
+                :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
             guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
                 Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
             generator: seeds every draw; the same seed gives the same videos on the same machine.
@@ -154,7 +158,7 @@ class VideoPipeline(TokenPipeline):
             prompt = self.prompt_codes(prompt_frames, frames)
             self.check_prompt_count(prompt, num_samples, "prompt_frames")
         full = latent_frames == self.prior.config.code_grid[-3]
-        sampling = SamplingConfig.from_arguments(
+        sampling = self.sampling_config(
             sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
         )
         videos = self.generate_media(

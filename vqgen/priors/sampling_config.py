@@ -71,6 +71,16 @@ class SamplingConfig:
         """The guidance scale the sampler applies (None reads as 1: no guidance)."""
         return 1.0 if self.guidance_scale is None else float(self.guidance_scale)
 
+    def describe(self) -> str:
+        """A short line for reports: ``"temperature 0.8, top-k 100, guidance 5"`` (unset filters left out)."""
+        words = [f"temperature {self.temperature:g}"]
+        if self.top_k is not None:
+            words.append(f"top-k {self.top_k}")
+        if self.top_p is not None:
+            words.append(f"top-p {self.top_p:g}")
+        words.append(f"guidance {self.guidance:g}")
+        return ", ".join(words)
+
     def check_prior(self, num_code_tokens: int, conditional: bool) -> None:
         """One-line ``ConfigError`` where this config cannot be honoured by a prior with ``num_code_tokens``
         codes that is (or is not) class-conditional."""
