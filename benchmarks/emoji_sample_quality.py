@@ -171,14 +171,14 @@ def novelty(samples: torch.Tensor, train, test) -> dict:
     }
 
 
-def save_grids(samples: torch.Tensor, train, near: dict) -> list[str]:
+def save_grids(samples: torch.Tensor, train, near: dict, name: str = NAME) -> list[str]:
     """The first 81 samples (a group a column) and the 16 nearest-to-train samples beside their neighbours."""
     from PIL import Image
 
     from vqgen.media.image import make_grid, to_uint8_images
 
     common.OUT_DIR.mkdir(parents=True, exist_ok=True)
-    paths = [common.OUT_DIR / f"{NAME}_samples.png", common.OUT_DIR / f"{NAME}_nearest.png"]
+    paths = [common.OUT_DIR / f"{name}_samples.png", common.OUT_DIR / f"{name}_nearest.png"]
     Image.fromarray(make_grid(to_uint8_images(samples[:81]), nrow=NUM_GROUPS, pad_value=128)).save(paths[0])
     order = np.argsort(near["sample_distances"])[:16]
     pairs = torch.stack(
@@ -218,6 +218,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--classifier-cache", help="default benchmarks/out/emoji_classifier.safetensors")
     parser.add_argument("--device", default="cpu", help="where the pipeline samples (cpu, cuda)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 27 samples, a tiny 2-epoch network")
+    parser.add_argument("--output-name", default=NAME, help="JSON and picture names under benchmarks/out")
     args = parser.parse_args(argv)
     if args.num_samples < max(NUM_GROUPS, args.k + 1):
         raise SystemExit(f"--num-samples must be at least {max(NUM_GROUPS, args.k + 1)}")
@@ -334,9 +335,10 @@ def main(argv: list[str] | None = None) -> dict:
          figures["precision_recall"]["recall"] >= TARGET_RECALL],
     ]  # fmt: skip
     figures["tables"] = print_figures(figures)
-    figures["images"] = save_grids(samples, train, figures["novelty"])
+    name = args.output_name + ("_quick" if args.quick else "")
+    figures["images"] = save_grids(samples, train, figures["novelty"], name)
     figures["total_seconds"] = round(time.perf_counter() - started, 1)
-    write_json(NAME + ("_quick" if args.quick else ""), figures)
+    write_json(name, figures)
     return figures
 
 
