@@ -16,8 +16,9 @@ downloaded: the feature network is trained here.
    (87.1% on the train split) after about 30 minutes of training with one thread on the loaded 2-core
    machine (2026-12-02); later runs load the cache.
 2. Samples: ``load_pipeline(--pipeline)``, then ``pipe(num_samples=N, class_labels=[0, 1, ..., 8, 0, 1, ...],
-   generator=torch.Generator().manual_seed(--seed), output_type="pt")`` with the pipeline's default guidance
-   (``--guidance-scale`` replaces it), rounded to uint8 like a saved PNG. Generation time is reported, never
+   generator=torch.Generator().manual_seed(--seed), output_type="pt", sampling=...)`` with the pipeline's
+   default sampling and guidance (``--temperature``, ``--top-k``, ``--top-p``, ``--guidance-scale`` replace
+   single fields: ``common.labelled_sampling``), rounded to uint8 like a saved PNG. Generation time is reported, never
    asserted.
 3. Figures, in the feature network's penultimate (128-d) space unless said otherwise:
    - group accuracy: the network's prediction equals the requested group (overall and per group, the

@@ -12,7 +12,9 @@ Smoke run: ``--num-samples 32 --output-name notes_sample_quality_smoke``.
    ``i`` asks for pair ``i mod P`` (``--num-samples`` >= P: every pair about equally often), or for ``N`` pairs
    spread evenly over the list when ``N < P`` (``condition_pairs``). Drawn with
    ``pipe(N, conditions={"family": [...], "pitch": [...]}, generator=torch.Generator().manual_seed(--seed),
-   output_type="pt")`` at the pipeline's default guidance (``--guidance-scale`` replaces it).
+   output_type="pt", sampling=...)`` with the pipeline's default sampling and guidance
+   (``pipe.default_sampling``, ``pipe.default_guidance_scale``); ``--temperature``, ``--top-k``, ``--top-p`` and
+   ``--guidance-scale`` replace single fields of it (``common.labelled_sampling``).
 2. Figures:
    - pitch accuracy: among samples asked for a PITCHED family (not percussive or sound effects), the share
      whose f0 (``vqgen.evaluation.pitch.estimate_f0``) lies within ``--tolerance-cents`` (50) of the requested

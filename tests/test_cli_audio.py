@@ -117,7 +117,15 @@ def test_generate_audio_draws_with_the_pipelines_default_sampling(tmp_path):
     pipe = AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay", num_classes=3))
     pipe.set_default_sampling(SamplingConfig(temperature=0.5, top_k=2))
     pipe.save_pretrained(tmp_path / "pipe")
-    command = ["generate", "audio", "--pipeline", str(tmp_path / "pipe"), "--no-progress", "--class-label", "1"]
+    command = [
+        "generate",
+        "audio",
+        "--pipeline",
+        str(tmp_path / "pipe"),
+        "--no-progress",
+        "--class-label",
+        "1",
+    ]
 
     def drawn(name: str, *flags: str) -> np.ndarray:
         assert main([*command, *flags, "--output", str(tmp_path / name)]) == 0
@@ -126,7 +134,9 @@ def test_generate_audio_draws_with_the_pipelines_default_sampling(tmp_path):
     stored = drawn("stored.wav")
     np.testing.assert_array_equal(stored, drawn("same.wav", "--temperature", "0.5", "--top-k", "2"))
     plain = drawn("plain.wav", "--no-default-sampling")
-    np.testing.assert_array_equal(plain, drawn("plain-again.wav", "--temperature", "1", "--no-default-sampling"))
+    np.testing.assert_array_equal(
+        plain, drawn("plain-again.wav", "--temperature", "1", "--no-default-sampling")
+    )
     assert not np.array_equal(stored, plain)
 
 

@@ -507,6 +507,14 @@ def test_bad_sampling_args(kwargs, needle):
         prior.sample(2, **kwargs)
 
 
+def test_sampling_config_describes_itself_for_reports():
+    assert SamplingConfig().describe() == "temperature 1, guidance 1"
+    assert (
+        SamplingConfig(temperature=0.8, top_k=100, top_p=0.95, guidance_scale=5).describe()
+        == "temperature 0.8, top-k 100, top-p 0.95, guidance 5"
+    )
+
+
 def test_unconditional_prior_refuses_guidance_and_labels():
     prior = make_prior(num_classes=0)
     with pytest.raises(ConfigError, match="guidance_scale=2.0"):
