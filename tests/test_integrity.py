@@ -66,6 +66,7 @@ def test_pipelines_save_checksums_and_vqgen_info_verifies_them(tmp_path, capsys)
 
     from vqgen.cli import main
     from vqgen.pipelines import ImagePipeline
+    from vqgen.priors.sampling_config import SamplingConfig
 
     folder = tmp_path / "pipe"
     ImagePipeline(make_tokenizer(), make_prior()).save_pretrained(folder, provenance={"command": "test"})
@@ -75,6 +76,12 @@ def test_pipelines_save_checksums_and_vqgen_info_verifies_them(tmp_path, capsys)
     assert main(["info", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "files verified" in out and "code grid [4, 4]" in out and '"command": "test"' in out
+    assert "draws with temperature 1, guidance 3" in out  # the library's defaults
+    pipe = ImagePipeline.from_pretrained(folder)
+    pipe.set_default_sampling(SamplingConfig(temperature=0.8, top_k=5, guidance_scale=4))
+    pipe.save_pretrained(tmp_path / "tuned")
+    assert main(["info", str(tmp_path / "tuned")]) == 0
+    assert "draws with temperature 0.8, top-k 5, guidance 4" in capsys.readouterr().out
     weights = folder / "prior" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
     assert main(["info", str(folder)]) != 0

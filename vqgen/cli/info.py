@@ -44,8 +44,18 @@ def run(args: argparse.Namespace) -> None:
         if report.get("condition_names"):
             for name, values in report["condition_names"].items():
                 print(f"  {name}: {', '.join(values[:20])}{', ...' if len(values) > 20 else ''}")
+        print(f"  draws with {default_sampling_words(report)} (guidance with labels; a call may replace any)")
         print(json.dumps({"provenance": report["provenance"], "components": report["components"]}, indent=2))
     else:
         from vqgen.loading import read_config
 
         print(json.dumps(read_config(args.path), indent=2))
+
+
+def default_sampling_words(report: dict) -> str:
+    """``"temperature 0.8, top-k 100, guidance 5"``: what a labelled pipeline call draws with by default."""
+    from vqgen.pipelines.base import DEFAULT_GUIDANCE_SCALE, sampling_from_dict
+
+    guidance = report.get("default_guidance_scale") or DEFAULT_GUIDANCE_SCALE
+    sampling = sampling_from_dict(report.get("default_sampling") or {})
+    return sampling.from_arguments(sampling, guidance_scale=guidance).describe()
