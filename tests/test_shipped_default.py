@@ -146,12 +146,16 @@ def test_the_instrument_default_ships_under_40_mb_and_plays_the_pitch_asked_for(
     from vqgen.cli import main
     from vqgen.evaluation.pitch import cents_between, estimate_f0, midi_to_hz
     from vqgen.pipelines import AudioPipeline
+    from vqgen.priors.sampling_config import SamplingConfig
 
     folder = PRETRAINED_DIR / SHIPPED_PIPELINES["instruments"]
     files = [p for p in folder.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) < 40e6 and (folder / "README.md").is_file()
     pipe = load_pipeline("instruments")
     assert isinstance(pipe, AudioPipeline) and pipe.sample_rate == 16000
+    # the sampling chosen on a held-out draw travels with the weights
+    assert pipe.default_sampling == SamplingConfig(temperature=0.8, top_k=100)
+    assert pipe.default_guidance_scale == 5.0
     conditions = {"family": ["brass", "organ"], "pitch": [60, 60]}
     a = pipe(
         num_samples=2, conditions=conditions, generator=torch.Generator().manual_seed(0), output_type="pt"
