@@ -32,7 +32,7 @@ $V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test"
   --dropout 0.1 --ema-decay 0.998 --mixed-precision no --checkpoint-every 250 --eval-every 250 --log-every 50 \
   --seed 0 --resume --no-progress
 # Warm start: those weights 2,000 more steps (fresh optimizer, lr 4e-4, seed 1). The validation loss on the
-# held-out programs stays flat, but the samples' family accuracy rises (56% -> 63% on a held-out draw): the prior
+# held-out programs stays flat, but the samples' family accuracy rises (55% -> 63% on a held-out draw): the prior
 # learns the training programs' timbres better, and those are what a family sounds like to the judge.
 $V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test" --tokenizer "$RUN/parametric" \
   --init-from "$RUN/prior-jit/pipeline" --output "$RUN/prior-cont" --max-steps 2000 --batch-size 32 \
