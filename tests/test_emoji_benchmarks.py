@@ -238,7 +238,9 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     assert ceiling["train_images"] == 26 and ceiling["fd"] >= 0
     assert 0 <= ceiling["train_group_accuracy"] <= 1 and 0 <= ceiling["test_group_accuracy"] <= 1
     assert (out_dir / "emoji_sample_quality_quick.json").is_file()
-    assert (out_dir / "emoji_sample_quality_samples.png").is_file()
+    # a smoke run's pictures carry its name, so they never overwrite a release's
+    assert (out_dir / "emoji_sample_quality_quick_samples.png").is_file()
+    assert not (out_dir / "emoji_sample_quality_samples.png").exists()
     assert (out_dir / "emoji_classifier_quick.safetensors").is_file()
     # A second run loads the cached feature network and draws the same samples.
     again = emoji_sample_quality.main(args)
