@@ -39,9 +39,9 @@ downloaded: the feature network is trained here.
    reach. A gap between samples and this ceiling is the prior's; a gap between the ceiling and real images
    is the tokenizer's.
 
-Output: tables on stdout, ``benchmarks/out/emoji_sample_quality.json``, a grid of the first 81 samples (one
-group a column) and the 16 samples nearest to the train split beside their nearest training images
-(``emoji_sample_quality_samples.png``, ``emoji_sample_quality_nearest.png``).
+Output: tables on stdout, ``benchmarks/out/<--output-name>.json`` (default ``emoji_sample_quality``; a
+``--quick`` run adds ``_quick``), a grid of the first 81 samples (one group a column) and the 16 samples nearest
+to the train split beside their nearest training images (``<name>_samples.png``, ``<name>_nearest.png``).
 """
 
 from __future__ import annotations
