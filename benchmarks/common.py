@@ -153,7 +153,7 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
 def labelled_sampling(pipe, args) -> SamplingConfig:
     """How a benchmark draws labelled samples: the pipeline's default sampling (``pipe.default_sampling``) with
     the ``--temperature`` / ``--top-k`` / ``--top-p`` / ``--guidance-scale`` given put in; guidance not given
-    is the pipeline's default for labels, as ``pipe(...)`` would pick it."""
+    is the pipeline's default for labels (``pipe.drawn_sampling``), as ``pipe(...)`` would pick it."""
     sampling = pipe.sampling_config(
         None,
         guidance_scale=args.guidance_scale,
@@ -161,6 +161,4 @@ def labelled_sampling(pipe, args) -> SamplingConfig:
         top_k=args.top_k,
         top_p=args.top_p,
     )
-    if sampling.guidance_scale is None:
-        sampling = SamplingConfig.from_arguments(sampling, guidance_scale=pipe.default_guidance_scale)
-    return sampling
+    return pipe.drawn_sampling(sampling, labelled=True)

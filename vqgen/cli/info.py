@@ -54,9 +54,8 @@ def run(args: argparse.Namespace) -> None:
 
 def default_sampling_words(report: dict) -> str:
     """``"temperature 0.8, top-k 100, guidance 5"``: what a labelled pipeline call draws with by default."""
-    from vqgen.pipelines.base import DEFAULT_GUIDANCE_SCALE, sampling_from_dict
+    from vqgen.pipelines.base import sampling_from_dict, stored_guidance
     from vqgen.priors.sampling_config import SamplingConfig
 
-    guidance = report.get("default_guidance_scale") or DEFAULT_GUIDANCE_SCALE
     sampling = sampling_from_dict(report.get("default_sampling") or {})
-    return SamplingConfig.from_arguments(sampling, guidance_scale=guidance).describe()
+    return SamplingConfig.from_arguments(sampling, guidance_scale=stored_guidance(report)).describe()

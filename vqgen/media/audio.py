@@ -334,8 +334,9 @@ class AudioMedium(Medium):
                 "harmonic amplitudes and noise floor by residual VQ fitted by k-means (no network: --max-steps, "
                 "the rate, loss and --latent-channels flags do not apply); stft-harmonic: the same pitch level, "
                 "learned levels and a learned harmonic-plus-noise decoder; waveform: strided convolutions on "
-                "the samples (the spoken-digits codec); stft, stft-advance, stft-magnitude: STFT features in, a predicted phase, phase advance "
-                "or magnitudes (Griffin-Lim) out (Vocos style, every convolution at the frame rate; not causal)",
+                "the samples (the spoken-digits codec); stft, stft-advance, stft-magnitude: STFT features in, "
+                "a predicted phase, phase advance or magnitudes (Griffin-Lim) out (Vocos style, every "
+                "convolution at the frame rate; not causal)",
                 settings={
                     "choices": list(AUDIO_FRONTENDS),
                     "default": None,

@@ -45,6 +45,13 @@ DEFAULT_GUIDANCE_SCALE = 3.0
 SAMPLING_DEFAULT_FIELDS = ("temperature", "top_k", "top_p")
 
 
+def stored_guidance(index) -> float:
+    """The guidance a pipeline whose ``model_index.json`` (or config) is ``index`` draws labelled samples with:
+    its ``default_guidance_scale``, else ``DEFAULT_GUIDANCE_SCALE``."""
+    value = index.get("default_guidance_scale")
+    return DEFAULT_GUIDANCE_SCALE if value is None else float(value)
+
+
 def sampling_from_dict(values: dict) -> SamplingConfig:
     """A stored ``default_sampling`` (``{"temperature": 0.8, "top_k": 100}``) -> ``SamplingConfig``, refused in
     one line when it holds another key or a bad value."""
@@ -227,8 +234,7 @@ class TokenPipeline(DiffusionPipeline):
     def default_guidance_scale(self) -> float:
         """The guidance drawn with when class labels come without ``guidance_scale``: the pipeline's own
         (saved in ``model_index.json``), else ``DEFAULT_GUIDANCE_SCALE``."""
-        value = self.config.get("default_guidance_scale")
-        return DEFAULT_GUIDANCE_SCALE if value is None else float(value)
+        return stored_guidance(self.config)
 
     def set_default_guidance_scale(self, value: float) -> None:
         """Store this pipeline's default guidance (e.g. the best on a held-out draw); ``save_pretrained`` keeps it."""
@@ -262,6 +268,14 @@ class TokenPipeline(DiffusionPipeline):
         return SamplingConfig.from_arguments(
             self.default_sampling if sampling is None else sampling, **shortcuts
         )
+
+    def drawn_sampling(self, sampling: SamplingConfig, labelled: bool) -> SamplingConfig:
+        """``sampling`` with its guidance filled in as a draw applies it: a guidance of None becomes
+        :attr:`default_guidance_scale` when the draw has class labels or conditions, else 1."""
+        if sampling.guidance_scale is not None:
+            return sampling
+        default = self.default_guidance_scale if labelled else 1.0
+        return SamplingConfig.from_arguments(sampling, guidance_scale=default)
 
     def set_tokenizer(self, tokenizer) -> None:
         """Swap in a tokenizer that codes every input as the current one does, e.g. a ``--decoder-only``
@@ -480,10 +494,7 @@ class TokenPipeline(DiffusionPipeline):
         from accelerate.utils import gather_object
 
         labels = self.condition_indices(class_labels, num_samples, conditions)
-        sampling = sampling if sampling is not None else SamplingConfig()
-        if sampling.guidance_scale is None:
-            default = self.default_guidance_scale if labels is not None else 1.0
-            sampling = SamplingConfig.from_arguments(sampling, guidance_scale=default)
+        sampling = self.drawn_sampling(SamplingConfig() if sampling is None else sampling, labels is not None)
         generators = item_generators(generator, num_samples)
         state = process_state()
         indices = list(range(num_samples))

@@ -71,12 +71,12 @@ def fit_codebooks(
     generator = torch.Generator(device=flat.device).manual_seed(int(seed))
     levels = len(tokenizer.quantizer.levels)
     with tqdm(total=levels, desc=f"k-means ({len(flat)} frames)", disable=not progress, unit="level") as bar:
-        rms = tokenizer.quantizer.fit_kmeans(
-            flat,
-            iterations,
-            generator,
-            on_level=lambda i, r: bar.update(1) or bar.set_postfix(rms=f"{r:.3f}"),
-        )
+
+        def level_done(index: int, rms: float) -> None:
+            bar.set_postfix(rms=f"{rms:.3f}")
+            bar.update(1)
+
+        rms = tokenizer.quantizer.fit_kmeans(flat, iterations, generator, on_level=level_done)
     report = {
         "frames": len(flat),
         "iterations": int(iterations),

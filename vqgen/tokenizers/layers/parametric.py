@@ -50,9 +50,9 @@ class HarmonicAnalysis1d(torch.nn.Module):
 
     Frames are those of the codec's STFT (``n_fft = 4 * hop``, Hann, centred: frame ``t`` on sample
     ``t * hop``). Harmonic ``k``'s amplitude is the height of the STFT peak within one bin of ``k f0``
-    (:meth:`peak_magnitudes`), scaled so that a sine of amplitude ``a`` measures ``a`` (0 where inaudible). Noise band ``b`` (:data:`NOISE_BANDS`
-    bands centred on evenly spaced bins, as :func:`~vqgen.tokenizers.layers.harmonic.filtered_noise` reads
-    them) is the median normalised magnitude of its bins away from the audible harmonics, times
+    (:meth:`peak_magnitudes`), scaled so that a sine of amplitude ``a`` measures ``a`` (0 where inaudible).
+    Noise band ``b`` (:data:`NOISE_BANDS` bands centred on evenly spaced bins, as
+    :func:`~vqgen.tokenizers.layers.harmonic.filtered_noise` reads them) is the median normalised magnitude of its bins away from the audible harmonics, times
     :data:`NOISE_GAIN`. Both are floored (:data:`AMPLITUDE_FLOOR`, :data:`NOISE_FLOOR`) and logged.
 
     The output is centred on ``feature_mean`` (a buffer ``[C * FEATURES]``, 0 until
