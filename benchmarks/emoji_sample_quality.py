@@ -15,33 +15,42 @@ downloaded: the feature network is trained here.
    reported: it bounds how well it can judge samples. On /tmp/emoji64, seed 0 reached 82.8% on the test split
    (87.1% on the train split) after about 30 minutes of training with one thread on the loaded 2-core
    machine (2026-12-02); later runs load the cache.
-2. Samples: ``load_pipeline(--pipeline)``, then ``pipe(num_samples=N, class_labels=[0, 1, ..., 8, 0, 1, ...],
-   generator=torch.Generator().manual_seed(--seed), output_type="pt", sampling=...)`` with the pipeline's
-   default sampling and guidance (``--temperature``, ``--top-k``, ``--top-p``, ``--guidance-scale`` replace
-   single fields: ``common.labelled_sampling``), rounded to uint8 like a saved PNG. Generation time is reported, never
-   asserted.
+2. Samples: ``load_pipeline(--pipeline)``, then two draws of N from one ``torch.Generator().manual_seed(--seed)``
+   (``pipe(num_samples=N, class_labels=..., generator=..., output_type="pt", sampling=...)`` with the
+   pipeline's default sampling and guidance; ``--temperature``, ``--top-k``, ``--top-p``, ``--guidance-scale``
+   replace single fields: ``common.labelled_sampling``), rounded to uint8 like a saved PNG:
+   - the EVEN draw asks the groups in turn (0, 1, ..., 8, 0, 1, ...): group accuracy treats every group alike;
+   - the DISTRIBUTION draw asks them in the test split's proportions (``proportional_labels``; people-body is
+     63% of the test split, activities 2%): the figures that compare samples with real emoji as a whole need
+     samples of the groups those hold. Real train emoji asked evenly are themselves 23x the floor away from
+     the test split (1,000 images, seed 0), so the even draw cannot be judged by its distance.
+   Generation time (of the even draw) is reported, never asserted.
 3. Figures, in the feature network's penultimate (128-d) space unless said otherwise:
-   - group accuracy: the network's prediction equals the requested group (overall and per group, the
-     latter beside the network's own per-group accuracy on the real test images);
-   - Fréchet distance between the samples and the test split (``sample_quality.frechet_distance``), beside
-     the floor: the same distance between N random train images (seeded; all of them when N is larger) and
-     the test split, what a generator that draws real emoji would reach at this sample size; and their ratio;
+   - group accuracy (the even draw): the network's prediction equals the requested group (overall and per
+     group, the latter beside the network's own per-group accuracy on the real test images); the same for
+     the distribution draw, beside;
+   - Fréchet distance between the distribution draw and the test split (``sample_quality.frechet_distance``),
+     beside the floor: train images of the same groups, one per sample (``floor_indices``: seeded, repeated
+     when a group has fewer), against the test split, what a generator that draws real emoji of the asked
+     groups would reach at this sample size; and their ratio. The even draw's distance is shown beside that
+     of train images of its groups;
    - improved precision and recall (Kynkäänniemi et al. 2019; ``vqgen.evaluation.neighbours``, k = ``--k``,
-     3) of the samples against the train split's features, beside the same figures for the test split (real
-     emoji the network never trained on, at their own count);
-   - novelty, in PIXELS: each sample's L2 distance (over all 3 x H x W values in [-1, 1]) to its nearest
-     training image, against the test images' own nearest-training distances; the medians of both, and the share of samples closer to a training
-     image than the 1st percentile of the test distances (likely copies).
+     3) of the distribution draw against the train split's features, beside the same figures for the test
+     split (real emoji the network never trained on, at their own count);
+   - novelty, in PIXELS: each sample's (distribution draw) L2 distance (over all 3 x H x W values in [-1, 1])
+     to its nearest training image, against the test images' own nearest-training distances; the medians of
+     both, and the share of samples closer to a training image than the 1st percentile of the test distances
+     (likely copies).
    Targets (reported as met / missed, never asserted): group accuracy >= 80%, FD <= 3x the floor,
    recall >= 0.3.
-4. The tokenizer's ceiling: the same N train images as the floor (and the test split), encoded and decoded by
+4. The tokenizer's ceiling: the floor's N train images (and the test split), encoded and decoded by
    the pipeline's own tokenizer, scored like samples: what a perfect prior over this tokenizer's codes would
    reach. A gap between samples and this ceiling is the prior's; a gap between the ceiling and real images
    is the tokenizer's.
 
 Output: tables on stdout, ``benchmarks/out/<--output-name>.json`` (default ``emoji_sample_quality``; a
-``--quick`` run adds ``_quick``), a grid of the first 81 samples (one group a column) and the 16 samples nearest
-to the train split beside their nearest training images (``<name>_samples.png``, ``<name>_nearest.png``).
+``--quick`` run adds ``_quick``), a grid of the even draw's first 81 samples (one group a column) and the 16
+samples of the distribution draw nearest to the train split beside their nearest training images (``<name>_samples.png``, ``<name>_nearest.png``).
 """
 
 from __future__ import annotations
@@ -82,12 +91,25 @@ COPY_PERCENTILE = 1.0
 
 
 def group_labels(num_samples: int) -> list[int]:
-    """Labels spread evenly over the groups: 0, 1, ..., 8, 0, 1, ..."""
+    """Labels spread evenly over the groups: 0, 1, ..., 8, 0, 1, ... (the group-accuracy draw)."""
     return [i % NUM_GROUPS for i in range(num_samples)]
 
 
+def proportional_labels(counts: torch.Tensor, num_samples: int) -> list[int]:
+    """``num_samples`` labels in the proportions of ``counts [G]`` (largest remainders), interleaved so that any
+    prefix holds the groups in about those proportions (the distribution draw)."""
+    share = counts.double() / counts.sum()
+    quota = (share * num_samples).floor().long()
+    remainder = share * num_samples - quota
+    for g in torch.argsort(remainder, descending=True, stable=True)[: num_samples - int(quota.sum())]:
+        quota[g] += 1
+    # the i-th item of group g sits at (i + 0.5) / quota[g] along the draw
+    keys = [((i + 0.5) / int(n), g) for g, n in enumerate(quota.tolist()) for i in range(n)]
+    return [g for _, g in sorted(keys)]
+
+
 def generate(
-    pipe, labels: list[int], sampling: SamplingConfig, args: argparse.Namespace
+    pipe, labels: list[int], sampling: SamplingConfig, generator: torch.Generator, args: argparse.Namespace
 ) -> tuple[torch.Tensor, float]:
     """The samples ``[N, 3, H, W]`` (uint8-rounded, in [-1, 1]) and the seconds the pipeline call took."""
     started = time.perf_counter()
@@ -95,33 +117,44 @@ def generate(
         num_samples=len(labels),
         class_labels=labels,
         sampling=sampling,
-        generator=torch.Generator().manual_seed(args.seed),
+        generator=generator,
         output_type="pt",
         batch_size=args.batch_size,
     )
     return as_saved(out.images.float().cpu()), time.perf_counter() - started
 
 
-def floor_indices(num_train: int, num_samples: int, seed: int) -> torch.Tensor:
-    """The train images of the Fréchet floor (and of the tokenizer's ceiling): ``min(num_samples, num_train)``
-    of them, drawn with ``seed``."""
-    count = min(num_samples, num_train)
-    return torch.randperm(num_train, generator=torch.Generator().manual_seed(seed))[:count]
+def floor_indices(train_labels: torch.Tensor, labels: list[int] | torch.Tensor, seed: int) -> torch.Tensor:
+    """Train images with the given ``labels``, one each (the Fréchet floor, the real-image reference of the
+    even draw and the tokenizer's ceiling): per group a seeded permutation of its train images, repeated when
+    a group has fewer images than labels; a group with none takes its share from the whole train split."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.as_tensor(labels, dtype=torch.long)
+    groups = int(max(train_labels.max(), labels.max())) + 1
+    wanted = torch.bincount(labels, minlength=groups)
+    chosen = []
+    for g in range(groups):
+        if wanted[g] == 0:
+            continue
+        pool = torch.nonzero(train_labels == g).flatten()
+        if len(pool) == 0:
+            pool = torch.arange(len(train_labels))
+        order = pool[torch.randperm(len(pool), generator=generator)]
+        chosen.append(order.repeat(-(-int(wanted[g]) // len(pool)))[: int(wanted[g])])
+    return torch.cat(chosen)
 
 
 def fd_figures(
-    sample_features: torch.Tensor, train_features: torch.Tensor, test_features: torch.Tensor, seed: int
+    sample_features: torch.Tensor, floor_features: torch.Tensor, test_features: torch.Tensor
 ) -> dict:
-    """FD(samples, test), the floor FD(N random train images, test), their ratio."""
-    chosen = floor_indices(train_features.shape[0], sample_features.shape[0], seed)
-    n = len(chosen)
+    """FD(samples, test), the floor FD(train images of the samples' groups, test), their ratio."""
     fd = frechet_distance(sample_features.numpy(), test_features.numpy())
-    floor = frechet_distance(train_features[chosen].numpy(), test_features.numpy())
+    floor = frechet_distance(floor_features.numpy(), test_features.numpy())
     return {
         "fd": fd,
         "floor": floor,
         "ratio": fd / floor if floor > 0 else float("inf"),
-        "floor_train_images": n,
+        "floor_train_images": floor_features.shape[0],
     }
 
 
@@ -132,10 +165,10 @@ def reconstructed_images(pipe, images: torch.Tensor, batch_size: int) -> torch.T
 
 
 def tokenizer_ceiling(
-    pipe, model, train, test, test_features: torch.Tensor, args: argparse.Namespace
+    pipe, model, train, test, test_features: torch.Tensor, chosen: torch.Tensor, args: argparse.Namespace
 ) -> dict:
-    """Group accuracy and FD of the tokenizer's reconstructions: of the floor's train images and of the test split."""
-    chosen = floor_indices(len(train), args.num_samples, args.seed)
+    """Group accuracy and FD of the tokenizer's reconstructions: of the floor's train images (``chosen``) and of
+    the test split."""
     train_recon = reconstructed_images(pipe, train.images[chosen], args.batch_size)
     train_features, train_predictions = features_and_predictions(model, train_recon)
     _, test_predictions = features_and_predictions(
@@ -172,8 +205,11 @@ def novelty(samples: torch.Tensor, train, test) -> dict:
     }
 
 
-def save_grids(samples: torch.Tensor, train, near: dict, name: str = NAME) -> list[str]:
-    """The first 81 samples (a group a column) and the 16 nearest-to-train samples beside their neighbours."""
+def save_grids(
+    samples: torch.Tensor, spread_samples: torch.Tensor, train, near: dict, name: str = NAME
+) -> list[str]:
+    """The even draw's first 81 samples (a group a column) and the distribution draw's 16 samples nearest to
+    the train split beside their neighbours (``near``: its novelty)."""
     from PIL import Image
 
     from vqgen.media.image import make_grid, to_uint8_images
@@ -183,7 +219,7 @@ def save_grids(samples: torch.Tensor, train, near: dict, name: str = NAME) -> li
     Image.fromarray(make_grid(to_uint8_images(samples[:81]), nrow=NUM_GROUPS, pad_value=128)).save(paths[0])
     order = np.argsort(near["sample_distances"])[:16]
     pairs = torch.stack(
-        [x for i in order for x in (samples[i], train.images[near["nearest_train_index"][i]])]
+        [x for i in order for x in (spread_samples[i], train.images[near["nearest_train_index"][i]])]
     )
     Image.fromarray(make_grid(to_uint8_images(pairs), nrow=8, pad_value=128)).save(paths[1])
     return [str(p) for p in paths]
@@ -259,9 +295,10 @@ def percent(share: float | None) -> str:
 
 
 def print_figures(f: dict) -> list[str]:
-    clf, fd, pr, ref, nov, ceil = (
+    clf, fd, even, pr, ref, nov, ceil = (
         f["classifier"],
         f["fd"],
+        f["fd_even"],
         f["precision_recall"],
         f["test_precision_recall"],
         f["novelty"],
@@ -270,8 +307,10 @@ def print_figures(f: dict) -> list[str]:
     rows = [
         ["feature network test accuracy (real test split)", f"{clf['test_accuracy']:.1%}", f"train split {clf['train_accuracy']:.1%}"],
         ["group accuracy of samples", f"{f['group_accuracy']:.1%}", f"target >= {TARGET_GROUP_ACCURACY:.0%}"],
-        ["Fréchet distance samples vs test", f"{fd['fd']:.3f}", f"floor (train {fd['floor_train_images']} vs test) {fd['floor']:.3f}"],
+        ["group accuracy, distribution draw", f"{f['distribution_group_accuracy']:.1%}", "groups in the test split's proportions"],
+        ["Fréchet distance samples vs test", f"{fd['fd']:.3f}", f"floor (train {fd['floor_train_images']} of the same groups vs test) {fd['floor']:.3f}"],
         ["FD / floor", f"{fd['ratio']:.2f}", f"target <= {TARGET_FD_RATIO:g}"],
+        ["FD of the even draw vs test", f"{even['fd']:.3f}", f"train images of its groups {even['floor']:.3f}; ratio {even['ratio']:.2f}"],
         [f"precision (k={pr['k']}, vs train)", f"{pr['precision']:.3f}", f"real test split {ref['precision']:.3f}"],
         [f"recall (k={pr['k']}, vs train)", f"{pr['recall']:.3f}", f"real test split {ref['recall']:.3f}; target >= {TARGET_RECALL:g}"],
         ["tokenizer ceiling: group accuracy of reconstructed train images", f"{ceil['train_group_accuracy']:.1%}", f"reconstructed test images {ceil['test_group_accuracy']:.1%}"],
@@ -304,10 +343,21 @@ def main(argv: list[str] | None = None) -> dict:
     model, classifier, train_features, test_features = judge(args, train, test)
     print(f"feature network: test accuracy {classifier['test_accuracy']:.1%}", flush=True)
     pipe = load_pipe(args, tuple(test.images.shape[1:]))
-    labels = torch.tensor(group_labels(args.num_samples))
     sampling = labelled_sampling(pipe, args)
-    samples, seconds = generate(pipe, labels.tolist(), sampling, args)
+    generator = torch.Generator().manual_seed(args.seed)
+    # Two draws from one generator. The even draw asks every group alike: group accuracy, per group. The
+    # distribution draw asks the groups in the test split's proportions (people-body is 63% of it): the Fréchet
+    # distance, precision / recall and novelty compare it with real emoji, so it must ask for what they hold;
+    # real train emoji asked evenly are 23x the floor from the test split (1,000 images, seed 0, 2026-12-03).
+    labels = torch.tensor(group_labels(args.num_samples))
+    samples, seconds = generate(pipe, labels.tolist(), sampling, generator, args)
     sample_features, predictions = features_and_predictions(model, samples)
+    test_counts = torch.bincount(test.labels, minlength=NUM_GROUPS)
+    spread = torch.tensor(proportional_labels(test_counts, args.num_samples))
+    spread_samples, _ = generate(pipe, spread.tolist(), sampling, generator, args)
+    spread_features, spread_predictions = features_and_predictions(model, spread_samples)
+    floor_chosen = floor_indices(train.labels, spread, args.seed)
+    even_chosen = floor_indices(train.labels, labels, args.seed)
     figures = {
         "pipeline": str(args.pipeline),
         "data": str(args.data),
@@ -321,11 +371,14 @@ def main(argv: list[str] | None = None) -> dict:
         "classifier": classifier,
         "group_accuracy": float((predictions == labels).double().mean()),
         "per_group_accuracy": per_group(predictions, labels),
-        "fd": fd_figures(sample_features, train_features, test_features, args.seed),
-        "precision_recall": precision_recall(train_features, sample_features, k=args.k),
+        "distribution_labels": dict(zip(EMOJI_GROUPS, torch.bincount(spread, minlength=NUM_GROUPS).tolist())),
+        "distribution_group_accuracy": float((spread_predictions == spread).double().mean()),
+        "fd": fd_figures(spread_features, train_features[floor_chosen], test_features),
+        "fd_even": fd_figures(sample_features, train_features[even_chosen], test_features),
+        "precision_recall": precision_recall(train_features, spread_features, k=args.k),
         "test_precision_recall": precision_recall(train_features, test_features, k=args.k),
-        "novelty": novelty(samples, train, test),
-        "tokenizer_ceiling": tokenizer_ceiling(pipe, model, train, test, test_features, args),
+        "novelty": novelty(spread_samples, train, test),
+        "tokenizer_ceiling": tokenizer_ceiling(pipe, model, train, test, test_features, floor_chosen, args),
     }
     figures["targets"] = [
         [f"group accuracy >= {TARGET_GROUP_ACCURACY:.0%}", f"{figures['group_accuracy']:.1%}",
@@ -337,7 +390,7 @@ def main(argv: list[str] | None = None) -> dict:
     ]  # fmt: skip
     figures["tables"] = print_figures(figures)
     name = args.output_name + ("_quick" if args.quick else "")
-    figures["images"] = save_grids(samples, train, figures["novelty"], name)
+    figures["images"] = save_grids(samples, spread_samples, train, figures["novelty"], name)
     figures["total_seconds"] = round(time.perf_counter() - started, 1)
     write_json(name, figures)
     return figures

@@ -25,9 +25,9 @@ Smoke run: ``--num-samples 32 --output-name notes_sample_quality_smoke``.
      in ``benchmarks/out/notes_classifier.safetensors`` keyed by settings and build) predicts the requested
      family; beside it its accuracy on the real test notes;
    - Fréchet distance in the classifier's 128-d feature space between the samples and the test split,
-     beside the floor: N random train notes (seeded; all when N is larger) against the test split, what a
-     generator drawing real notes of other programs would reach at this sample size
-     (``emoji_sample_quality.fd_figures``), and their ratio;
+     beside the floor: train notes of the samples' families, one each (seeded; ``emoji_sample_quality.
+     floor_indices``), against the test split, what a generator drawing real notes of other programs would
+     reach at this sample size (``emoji_sample_quality.fd_figures``), and their ratio;
    - improved precision and recall (k = 3, ``vqgen.evaluation.neighbours``) of the samples against the train
      features, beside the real test split's;
    - sampling time: wall seconds of the pipeline call per second of generated audio, on ``--device`` (CPU by
@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_classifier import SAMPLE_RATE  # noqa: E402
 from common import labelled_sampling, print_table, write_json  # noqa: E402
 from emoji_common import load_pipeline_quietly  # noqa: E402
-from emoji_sample_quality import fd_figures  # noqa: E402
+from emoji_sample_quality import fd_figures, floor_indices  # noqa: E402
 from notes_classifier import NoteClassifierSettings, features_and_predictions, load_or_train  # noqa: E402
 from notes_common import (  # noqa: E402
     DEFAULT_DATA,
@@ -135,7 +135,8 @@ def generate(
 
 
 def judge(args, root: Path, log=print) -> tuple:
-    """The classifier, its info (with the real test figures), and the train / test features and test notes."""
+    """The classifier, its info (with the real test figures), (the train features, their families), the test
+    features and the test notes."""
     settings = NoteClassifierSettings(seed=args.classifier_seed, epochs=args.classifier_epochs)
     model, info = load_or_train(root, settings, args.classifier_cache, log=log)
     train, test = load_notes(root, "train", SAMPLE_RATE), load_notes(root, "test", SAMPLE_RATE)
@@ -143,11 +144,13 @@ def judge(args, root: Path, log=print) -> tuple:
     test_features, test_predictions = features_and_predictions(model, test.audio)
     info["test_accuracy"] = float((test_predictions == test.families).double().mean())
     info["test_notes"] = len(test)
-    return model, info, train_features, test_features, test
+    return model, info, (train_features, train.families), test_features, test
 
 
-def figures_of(samples, rate, asked, model, train_features, test_features, seed, tolerance) -> dict:
-    """Pitch and family accuracy, FD against its floor, precision and recall of the samples."""
+def figures_of(samples, rate, asked, model, train, test_features, seed, tolerance) -> dict:
+    """Pitch and family accuracy, FD against its floor, precision and recall of the samples; ``train``: the
+    train notes' features ``[N, 128]`` and families ``[N]``."""
+    train_features, train_families = train
     families = torch.tensor([INSTRUMENT_FAMILIES.index(f) for f, _ in asked])
     pitched = torch.tensor([f not in UNPITCHED_FAMILIES for f, _ in asked])
     f0 = estimate_f0(samples, rate)
@@ -159,7 +162,9 @@ def figures_of(samples, rate, asked, model, train_features, test_features, seed,
         "pitch": public(pitch),
         "family_accuracy": float(hits.double().mean()),
         "family_per_family": per_family(hits, families),
-        "fd": fd_figures(features, train_features, test_features, seed),
+        "fd": fd_figures(
+            features, train_features[floor_indices(train_families, families, seed)], test_features
+        ),
         "precision_recall": precision_recall(train_features, features, k=K),
         "sample_f0_hz": [None if not torch.isfinite(x) else round(float(x), 2) for x in f0],
         "predicted_families": [INSTRUMENT_FAMILIES[i] for i in predictions.tolist()],
@@ -178,7 +183,7 @@ def print_report(r: dict) -> list[str]:
          f"real test notes vs label {percent(real_pitch['share'])}; {pitch['unvoiced_output']} samples unvoiced; target >= {TARGET_PITCH:.0%}"],
         ["family accuracy", percent(r["figures"]["family_accuracy"]),
          f"classifier on real test notes {percent(r['classifier']['test_accuracy'])}; target >= {TARGET_FAMILY:.0%}"],
-        ["Fréchet distance samples vs test", f"{fd['fd']:.3f}", f"floor (train {fd['floor_train_images']} vs test) {fd['floor']:.3f}; ratio {fd['ratio']:.2f}"],
+        ["Fréchet distance samples vs test", f"{fd['fd']:.3f}", f"floor (train {fd['floor_train_images']} of the same families vs test) {fd['floor']:.3f}; ratio {fd['ratio']:.2f}"],
         [f"precision / recall (k={K}, vs train)", f"{pr['precision']:.3f} / {pr['recall']:.3f}",
          f"real test notes {r['test_precision_recall']['precision']:.3f} / {r['test_precision_recall']['recall']:.3f}"],
         ["sampling time per second of audio", f"{r['seconds_per_audio_second']:.3f} s",
@@ -233,7 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     root = notes_root(args.data)
     pipe = load_pipe(args.pipeline, args.device)
-    model, classifier, train_features, test_features, test = judge(args, root)
+    model, classifier, train, test_features, test = judge(args, root)
+    train_features = train[0]
     print(f"family classifier on the real test notes: {classifier['test_accuracy']:.1%}", flush=True)
     pairs, missing = condition_pairs(test.rows, pipe.condition_names)
     asked = requested(pairs, args.num_samples)
@@ -248,9 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
     real_pitch = count_pitch_kept(
         midi_to_hz(test.pitches), estimate_f0(test.audio, SAMPLE_RATE), test.pitched, args.tolerance_cents
     )
-    figures = figures_of(
-        samples, rate, asked, model, train_features, test_features, args.seed, args.tolerance_cents
-    )
+    figures = figures_of(samples, rate, asked, model, train, test_features, args.seed, args.tolerance_cents)
     report = {
         "pipeline": str(args.pipeline),
         "data": str(root),

@@ -7,6 +7,7 @@ No timing is asserted; the smoke runs write their JSON and pictures under a temp
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import math
@@ -229,13 +230,21 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     assert result["num_samples"] == 27 and result["guidance_scale"] == 3.0
     assert 0 <= result["group_accuracy"] <= 1 and set(result["per_group_accuracy"]) == set(emoji.EMOJI_GROUPS)
     assert set(result["classifier"]["test_per_group_accuracy"]) == set(emoji.EMOJI_GROUPS)
-    assert result["fd"]["floor_train_images"] == 26 and result["fd"]["fd"] >= 0
+    assert result["fd"]["floor_train_images"] == 27 and result["fd"]["fd"] >= 0
+    assert result["fd_even"]["floor_train_images"] == 27 and result["fd_even"]["fd"] >= 0
+    # the distribution draw asks the groups in the test split's proportions
+    test_counts = torch.bincount(load_split(emoji_build, "test").labels, minlength=len(emoji.EMOJI_GROUPS))
+    asked = result["distribution_labels"]
+    assert list(asked) == list(emoji.EMOJI_GROUPS) and sum(asked.values()) == 27
+    for group, count in zip(emoji.EMOJI_GROUPS, test_counts.tolist()):
+        assert abs(asked[group] - 27 * count / int(test_counts.sum())) < 1
+    assert 0 <= result["distribution_group_accuracy"] <= 1
     assert 0 <= result["precision_recall"]["recall"] <= 1 and result["precision_recall"]["k"] == 3
     novelty = result["novelty"]
     assert len(novelty["sample_distances"]) == 27 and 0 <= novelty["copy_share"] <= 1
     assert [t[0] for t in result["targets"]] == ["group accuracy >= 80%", "FD <= 3 x floor", "recall >= 0.3"]
     ceiling = result["tokenizer_ceiling"]
-    assert ceiling["train_images"] == 26 and ceiling["fd"] >= 0
+    assert ceiling["train_images"] == 27 and ceiling["fd"] >= 0
     assert 0 <= ceiling["train_group_accuracy"] <= 1 and 0 <= ceiling["test_group_accuracy"] <= 1
     assert (out_dir / "emoji_sample_quality_quick.json").is_file()
     # a smoke run's pictures carry its name, so they never overwrite a release's
@@ -247,6 +256,27 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     assert (
         again["classifier"]["cached"] and again["novelty"]["sample_distances"] == novelty["sample_distances"]
     )
+
+
+def test_proportional_labels_follow_the_counts_and_interleave():
+    labels = emoji_sample_quality.proportional_labels(torch.tensor([1, 0, 3, 6]), 20)
+    assert collections.Counter(labels) == {0: 2, 2: 6, 3: 12}
+    # interleaved: the first half of the draw holds half of every group
+    assert collections.Counter(labels[:10]) == {0: 1, 2: 3, 3: 6}
+    # largest remainders: 7 x (1/3, 1/3, 1/3) -> 3, 2, 2
+    thirds = collections.Counter(emoji_sample_quality.proportional_labels(torch.ones(3), 7))
+    assert sorted(thirds.values()) == [2, 2, 3]
+
+
+def test_floor_indices_match_the_asked_groups_and_repeat_small_ones():
+    train_labels = torch.tensor([0, 0, 1, 1, 1, 2])
+    chosen = emoji_sample_quality.floor_indices(train_labels, [0, 2, 2, 2, 1], seed=3)
+    assert sorted(train_labels[chosen].tolist()) == [0, 1, 2, 2, 2]
+    assert chosen.tolist().count(5) == 3  # group 2 has one image: repeated
+    again = emoji_sample_quality.floor_indices(train_labels, [0, 2, 2, 2, 1], seed=3)
+    assert torch.equal(chosen, again)
+    # a group without train images takes its share from the whole split
+    assert len(emoji_sample_quality.floor_indices(train_labels, [3, 3, 0], seed=0)) == 3
 
 
 def test_reconstruct_goes_through_the_tokenizer_and_rounds_like_a_png(emoji_build, tiny_pipeline):
