@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import pytest
@@ -12,7 +13,7 @@ from safetensors.torch import load_file
 
 from vqgen.data.shards import CodeShardDataset, encode_dataset
 from vqgen.errors import ConfigError
-from vqgen.training.common import TrainingOptions
+from vqgen.training.common import BatchSchedule, TrainingOptions, label_balance_weights
 from vqgen.training.prior import train_prior, validation_bits_per_token
 
 
@@ -99,3 +100,39 @@ def test_bf16_mixed_precision_trains_on_the_cpu(tmp_path, shards):
     losses = column(tmp_path / "run" / "log.csv", "loss")
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     assert next(prior.parameters()).dtype == torch.float32
+
+
+def test_label_balance_weights_tilt_groups_by_a_power_of_their_size():
+    labels = torch.tensor([0] * 90 + [1] * 10 + [-1] * 25)
+    for power, expected in ((0.0, [90, 10, 25]), (1.0, [1, 1, 1]), (0.5, [90**0.5, 10**0.5, 25**0.5])):
+        weights = label_balance_weights(labels, power)
+        shares = [float(weights[labels == g].sum()) for g in (0, 1, -1)]
+        total = sum(expected)
+        assert shares == pytest.approx([e / total * float(weights.sum()) for e in expected])
+
+
+def test_a_weighted_schedule_draws_balanced_batches_as_a_function_of_the_step():
+    labels = torch.tensor([0] * 180 + [1] * 20)
+    weights = label_balance_weights(labels, 1.0)
+    a = BatchSchedule(200, 10, 1, 0, seed=4, weights=weights)
+    b = BatchSchedule(200, 10, 1, 0, seed=4, weights=weights)
+    steps = range(400)  # 20 epochs of 20 batches
+    drawn = [a.indices(s) for s in steps]
+    assert drawn == [b.indices(s) for s in reversed(steps)][::-1]  # resumable: a pure function of the step
+    share = float((labels[torch.tensor(drawn).flatten()] == 1).double().mean())
+    assert 0.45 < share < 0.55  # 10% of the data, half of the draws
+    unweighted = torch.tensor([BatchSchedule(200, 10, 1, 0, seed=4).indices(s) for s in steps]).flatten()
+    assert float((labels[unweighted] == 1).double().mean()) == pytest.approx(0.1)
+    with pytest.raises(ConfigError, match="item weights must be 200 positive numbers"):
+        BatchSchedule(200, 10, 1, 0, seed=4, weights=torch.ones(199))
+
+
+def test_balanced_training_records_the_balance_and_refuses_bad_values(tmp_path, shards):
+    train_prior(make_prior(), shards, options(tmp_path, max_steps=2), balance_labels=0.5)
+    saved = json.loads((tmp_path / "run" / "training_config.json").read_text())
+    assert saved["balance_labels"] == 0.5
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match=r"--balance-labels must be in \[0, 1\]"):
+            train_prior(
+                make_prior(), shards, options(tmp_path, output=str(tmp_path / "bad")), balance_labels=bad
+            )

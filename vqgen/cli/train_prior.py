@@ -34,6 +34,13 @@ def add_parser(sub) -> None:
     p.add_argument("--num-heads", type=int, default=None, help="default 8 (with --init-from: its own)")
     p.add_argument("--num-kv-heads", type=int, default=None)
     p.add_argument("--class-dropout", type=float, default=0.1)
+    p.add_argument(
+        "--balance-labels",
+        type=float,
+        default=0.0,
+        help="draw the shards' classes in proportion to count ** (1 - B): 0 as they are (default), 1 every "
+        "class equally often, 0.5 by the square root of its size",
+    )
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument(
         "--layout",
@@ -82,7 +89,9 @@ def run(args: argparse.Namespace) -> None:
         given = {k: v for k, v in model.items() if v is not None}
         prior = prior_for_shards(train, medium, conditional=not args.unconditional, **regularisation, **given)
     save_samples = sample_preview(tokenizer)
-    prior = train_prior(prior, train, options, val_dataset=val, save_samples=save_samples)
+    prior = train_prior(
+        prior, train, options, val_dataset=val, save_samples=save_samples, balance_labels=args.balance_labels
+    )
     pipeline_dir = Path(options.output) / "pipeline"
     provenance = {
         "command": "vqgen train-prior",
@@ -90,6 +99,7 @@ def run(args: argparse.Namespace) -> None:
         "tokenizer": str(args.tokenizer),
         **({"init_from": str(args.init_from)} if args.init_from else {}),
         "options": {k: v for k, v in vars(options).items() if isinstance(v, (int, float, str, bool))},
+        **({"balance_labels": args.balance_labels} if args.balance_labels else {}),
     }
     if process_state().is_main_process:  # under accelerate launch one process writes the folder
         names = train.condition_names if prior.is_conditional else None

@@ -155,12 +155,21 @@ def lr_lambda(options: TrainingOptions):
 class BatchSchedule:
     """Which dataset indices each process sees at each micro-batch: a pure function of (seed, micro-step).
 
-    Every epoch is a fresh permutation drawn from ``seed + epoch``; each global batch of
-    ``batch_size * num_processes`` items is split across ranks. Because the schedule is a function of the
-    micro-step counter alone, a resumed run sees exactly the batches an uninterrupted one would.
+    Every epoch is a fresh permutation drawn from ``seed + epoch`` or, with item ``weights`` ``[dataset_size]``,
+    ``dataset_size`` draws with replacement in proportion to them (:func:`label_balance_weights`); each global
+    batch of ``batch_size * num_processes`` items is split across ranks. Because the schedule is a function of
+    the micro-step counter alone, a resumed run sees exactly the batches an uninterrupted one would.
     """
 
-    def __init__(self, dataset_size: int, batch_size: int, num_processes: int, process_index: int, seed: int):
+    def __init__(
+        self,
+        dataset_size: int,
+        batch_size: int,
+        num_processes: int,
+        process_index: int,
+        seed: int,
+        weights: torch.Tensor | None = None,
+    ):
         global_batch = batch_size * num_processes
         if dataset_size < global_batch:
             raise ConfigError(
@@ -170,6 +179,11 @@ class BatchSchedule:
         self.dataset_size, self.batch_size, self.seed = dataset_size, batch_size, seed
         self.num_processes, self.process_index = num_processes, process_index
         self.batches_per_epoch = dataset_size // global_batch
+        if weights is not None and (weights.shape != (dataset_size,) or not bool((weights > 0).all())):
+            raise ConfigError(
+                f"item weights must be {dataset_size} positive numbers, got shape {list(weights.shape)}"
+            )
+        self.weights = None if weights is None else weights.double()
         self._epoch, self._permutation = -1, None
 
     def indices(self, micro_step: int) -> list[int]:
@@ -177,11 +191,24 @@ class BatchSchedule:
         epoch, position = divmod(micro_step, self.batches_per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._permutation = torch.randperm(self.dataset_size, generator=generator)
+            if self.weights is None:
+                self._permutation = torch.randperm(self.dataset_size, generator=generator)
+            else:
+                self._permutation = torch.multinomial(
+                    self.weights, self.dataset_size, replacement=True, generator=generator
+                )
             self._epoch = epoch
         global_batch = self.batch_size * self.num_processes
         chunk = self._permutation[position * global_batch : (position + 1) * global_batch]
         return chunk[self.process_index :: self.num_processes].tolist()
+
+
+def label_balance_weights(labels: torch.Tensor, power: float) -> torch.Tensor:
+    """Item weights ``[N]`` that draw the groups of ``labels [N]`` (``-1``, unlabelled, is a group too) in
+    proportion to ``count ** (1 - power)``: ``power`` 0 keeps the data's own proportions, 1 draws every group
+    equally often, 0.5 in proportion to the square root of its size."""
+    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    return counts[inverse].double() ** -float(power)
 
 
 def iterate_batches(

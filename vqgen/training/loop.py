@@ -134,11 +134,23 @@ class Objective:
         return model
 
 
-def dataset_batches(dataset, options: TrainingOptions, accelerator: Accelerator, step: int) -> Iterator[dict]:
+def dataset_batches(
+    dataset,
+    options: TrainingOptions,
+    accelerator: Accelerator,
+    step: int,
+    weights: torch.Tensor | None = None,
+) -> Iterator[dict]:
     """This process's batches of ``dataset`` from optimizer step ``step`` on: a :class:`BatchSchedule` over
-    ``options.seed``, so a resumed run sees exactly the batches an uninterrupted one would."""
+    ``options.seed`` (drawing items in proportion to ``weights [len(dataset)]`` when given), so a resumed run
+    sees exactly the batches an uninterrupted one would."""
     schedule = BatchSchedule(
-        len(dataset), options.batch_size, accelerator.num_processes, accelerator.process_index, options.seed
+        len(dataset),
+        options.batch_size,
+        accelerator.num_processes,
+        accelerator.process_index,
+        options.seed,
+        weights,
     )
     return iterate_batches(dataset, schedule, step * options.gradient_accumulation_steps, options.num_workers)
 

@@ -10,7 +10,8 @@ import torch
 from accelerate import Accelerator
 
 from vqgen.data.batching import collate
-from vqgen.training.common import TrainingOptions, lr_lambda
+from vqgen.errors import ConfigError
+from vqgen.training.common import TrainingOptions, label_balance_weights, lr_lambda
 from vqgen.training.loop import Objective, StepOutput, Trainables, dataset_batches, run_training
 
 
@@ -34,15 +35,22 @@ def train_prior(
     options: TrainingOptions,
     val_dataset=None,
     save_samples=None,
+    balance_labels: float = 0.0,
 ) -> torch.nn.Module:
     """Train ``prior`` on code shards (items ``{"codes", "label"}``, and ``"conditions"`` for shards with
     condition fields) and ``save_pretrained`` it to ``options.output``.
+
+    ``balance_labels``: draw the shards' classes in proportion to ``count ** (1 - balance_labels)`` instead of
+    their own proportions (0: as they are; 1: every class equally often); see :class:`PriorObjective`.
 
     Logs the training loss and, on ``val_dataset``, the validation loss in bits per token at each evaluation.
     ``save_samples(prior, path)`` writes a picture of samples at each evaluation (decoded by the caller's
     tokenizer). Returns the unwrapped prior (EMA weights when ``options.ema_decay`` > 0).
     """
-    return run_training(PriorObjective(prior, train_dataset, options, val_dataset, save_samples), options)
+    objective = PriorObjective(
+        prior, train_dataset, options, val_dataset, save_samples, balance_labels=balance_labels
+    )
+    return run_training(objective, options)
 
 
 class PriorObjective(Objective):
@@ -50,6 +58,10 @@ class PriorObjective(Objective):
     one), AdamW with betas (0.9, 0.95). Evaluation: validation bits per token and ``save_samples`` pictures.
 
     ``lr_factor(step)`` multiplies the learning rate (default: the options' warm-up and schedule).
+    ``balance_labels`` in [0, 1] tilts the batches towards rare classes of the shards' ``labels``
+    (:func:`~vqgen.training.common.label_balance_weights`): on the emoji set, where people-body is 58% of the
+    training images and activities 2%, a prior trained on the data's own proportions draws recognisable people
+    and barely recognisable activities.
     """
 
     description = "train prior"
@@ -64,14 +76,25 @@ class PriorObjective(Objective):
         val_dataset=None,
         save_samples=None,
         lr_factor: Callable[[int], float] | None = None,
+        balance_labels: float = 0.0,
     ):
         self.prior, self.train_dataset, self.options = prior, train_dataset, options
         self.val_dataset, self.save_samples = val_dataset, save_samples
         self.lr_factor = lr_factor or lr_lambda(options)
+        if not 0.0 <= balance_labels <= 1.0:
+            raise ConfigError(f"--balance-labels must be in [0, 1], got {balance_labels}")
+        self.balance_labels = float(balance_labels)
+        self.weights = None
+        if self.balance_labels > 0:
+            labels = getattr(train_dataset, "labels", None)
+            if labels is None or not bool((labels >= 0).any()):
+                raise ConfigError("--balance-labels needs shards with class labels; these have none")
+            self.weights = label_balance_weights(labels, self.balance_labels)
 
     def config(self) -> dict:
-        """The prior's config."""
-        return {"prior": dict(self.prior.config)}
+        """The prior's config (and the class balance, when the batches are tilted)."""
+        balance = {"balance_labels": self.balance_labels} if self.balance_labels > 0 else {}
+        return {"prior": dict(self.prior.config), **balance}
 
     def setup(self, accelerator: Accelerator) -> Trainables:
         """AdamW and the learning-rate schedule, prepared with the prior."""
@@ -89,7 +112,7 @@ class PriorObjective(Objective):
 
     def start(self, accelerator: Accelerator, step: int) -> Iterator[dict]:
         """The dataset's scheduled batches from ``step`` on."""
-        return dataset_batches(self.train_dataset, self.options, accelerator, step)
+        return dataset_batches(self.train_dataset, self.options, accelerator, step, self.weights)
 
     def loss(self, batch: dict, step: int) -> StepOutput:
         """Mean next-code cross-entropy (nats) of ``batch["codes"]``; throughput in code tokens."""
