@@ -22,8 +22,9 @@ downloaded: the feature network is trained here.
    - the EVEN draw asks the groups in turn (0, 1, ..., 8, 0, 1, ...): group accuracy treats every group alike;
    - the DISTRIBUTION draw asks them in the test split's proportions (``proportional_labels``; people-body is
      63% of the test split, activities 2%): the figures that compare samples with real emoji as a whole need
-     samples of the groups those hold. Real train emoji asked evenly are themselves 23x the floor away from
-     the test split (1,000 images, seed 0), so the even draw cannot be judged by its distance.
+     samples of the groups those hold. Real train emoji asked evenly are themselves 21x the old floor (random
+     train images) away from the test split (1,000 images, seed 0), so the even draw cannot be judged by its
+     distance.
    Generation time (of the even draw) is reported, never asserted.
 3. Figures, in the feature network's penultimate (128-d) space unless said otherwise:
    - group accuracy (the even draw): the network's prediction equals the requested group (overall and per
@@ -50,7 +51,8 @@ downloaded: the feature network is trained here.
 
 Output: tables on stdout, ``benchmarks/out/<--output-name>.json`` (default ``emoji_sample_quality``; a
 ``--quick`` run adds ``_quick``), a grid of the even draw's first 81 samples (one group a column) and the 16
-samples of the distribution draw nearest to the train split beside their nearest training images (``<name>_samples.png``, ``<name>_nearest.png``).
+samples of the distribution draw nearest to the train split beside their nearest training images
+(``<name>_samples.png``, ``<name>_nearest.png``).
 """
 
 from __future__ import annotations
@@ -348,7 +350,7 @@ def main(argv: list[str] | None = None) -> dict:
     # Two draws from one generator. The even draw asks every group alike: group accuracy, per group. The
     # distribution draw asks the groups in the test split's proportions (people-body is 63% of it): the Fréchet
     # distance, precision / recall and novelty compare it with real emoji, so it must ask for what they hold;
-    # real train emoji asked evenly are 23x the floor from the test split (1,000 images, seed 0, 2026-12-03).
+    # real train emoji asked evenly are 21x the old floor from the test split (1,000 images, seed 0, 2026-12-03).
     labels = torch.tensor(group_labels(args.num_samples))
     samples, seconds = generate(pipe, labels.tolist(), sampling, generator, args)
     sample_features, predictions = features_and_predictions(model, samples)
