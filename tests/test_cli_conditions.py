@@ -190,6 +190,38 @@ def test_encode_keeps_the_first_levels_for_a_prior_over_them(notes, tmp_path, ca
     )
 
 
+def test_warm_start_adds_the_program_and_the_pipeline_draws_it(notes, tmp_path, capsys):
+    """--init-from a family + pitch prior onto shards with the program too; --draw-fields program stores the
+    training table, so a note asked by family and pitch gets one of the family's training programs."""
+    encode = ["encode", "--tokenizer", str(notes / "tok"), "--data", str(notes / "notes"), *SEGMENT]
+    fields = ["--condition-fields", "family,pitch,program", "--no-progress"]
+    assert main([*encode, *fields, "--output", str(tmp_path / "shards")]) == 0
+    train = ["train-prior", "--shards", str(tmp_path / "shards"), "--tokenizer", str(notes / "tok"), *COMMON]
+    warm = [*train, "--init-from", str(notes / "prior" / "pipeline"), "--draw-fields", "program"]
+    assert main([*warm, "--output", str(tmp_path / "prior")]) == 0
+    pipe = load_pipeline(tmp_path / "prior" / "pipeline")
+    assert list(pipe.prior.condition_fields) == ["family", "pitch", "program"]
+    table = pipe.condition_draws["table"]
+    shards = CodeShardDataset(tmp_path / "shards")
+    assert pipe.condition_draws["fields"] == ["program"] and sum(row[-1] for row in table) == len(shards)
+    programs = shards.condition_names["program"]
+    brass = pipe.condition_names["family"].index("brass")
+    brass_programs = {programs[row[2]] for row in table if row[0] == brass}
+    assert brass_programs and all(56 <= int(p) < 64 for p in brass_programs)
+    generate = ["generate", "audio", "--pipeline", str(tmp_path / "prior" / "pipeline"), "--no-progress"]
+    generate += [
+        "--condition",
+        "family=brass",
+        "--condition",
+        "pitch=60",
+        "--output",
+        str(tmp_path / "b.wav"),
+    ]
+    assert main(generate) == 0 and (tmp_path / "b.wav").is_file()
+    line = _error([*train, "--draw-fields", "timbre", "--output", str(tmp_path / "bad")], capsys)
+    assert line == "error: condition_draws draws ['timbre']; the prior's fields are family, pitch, program"
+
+
 def test_jitter_speed_is_an_audio_flag(emoji, tmp_path, capsys):
     encode = [
         "encode",

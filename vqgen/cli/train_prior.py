@@ -41,6 +41,12 @@ def add_parser(sub) -> None:
         help="draw the shards' classes in proportion to count ** (1 - B): 0 as they are (default), 1 every "
         "class equally often, 0.5 by the square root of its size",
     )
+    p.add_argument(
+        "--draw-fields",
+        default=None,
+        help="condition fields the saved pipeline draws when a call leaves them out, from the shards' value "
+        "table (e.g. program: a note asked by family and pitch gets one of the family's training instruments)",
+    )
     p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument(
         "--layout",
@@ -58,11 +64,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> None:
     from accelerate.utils import set_seed
 
+    from vqgen.data.conditions import parse_condition_fields
     from vqgen.data.shards import CodeShardDataset
     from vqgen.loading import load_tokenizer
     from vqgen.media import medium_of
     from vqgen.pipelines.assembly import prior_for_shards, sample_preview, save_pipeline, start_prior
     from vqgen.pipelines.base import process_state
+    from vqgen.pipelines.condition_draws import check_condition_draws, condition_table
     from vqgen.training.common import TrainingOptions
     from vqgen.training.prior import train_prior
 
@@ -88,6 +96,11 @@ def run(args: argparse.Namespace) -> None:
     else:  # flags left out take prior_for_shards' defaults
         given = {k: v for k, v in model.items() if v is not None}
         prior = prior_for_shards(train, medium, conditional=not args.unconditional, **regularisation, **given)
+    draws = None
+    if args.draw_fields:  # checked before training, not after it
+        fields = parse_condition_fields(args.draw_fields)
+        draws = {"fields": fields, "table": condition_table(train.field_labels, list(prior.condition_fields))}
+        check_condition_draws(prior, draws)
     save_samples = sample_preview(tokenizer)
     prior = train_prior(
         prior, train, options, val_dataset=val, save_samples=save_samples, balance_labels=args.balance_labels
@@ -104,5 +117,7 @@ def run(args: argparse.Namespace) -> None:
     if process_state().is_main_process:  # under accelerate launch one process writes the folder
         names = train.condition_names if prior.is_conditional else None
         extra = medium_options(args, medium, "train-prior")
+        if draws is not None:
+            extra["condition_draws"] = draws
         save_pipeline(tokenizer, prior, pipeline_dir, provenance, condition_names=names, **extra)
         print(f"saved prior to {options.output} and the pipeline (tokenizer + prior) to {pipeline_dir}")

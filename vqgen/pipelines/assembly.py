@@ -96,7 +96,9 @@ def start_prior(
 
     The architecture settings (``ARCHITECTURE``; None: the saved prior's) may repeat the saved prior's values;
     a different value, a code grid or codebook other than the shards', or conditioning on other fields or
-    value names, raises ``MismatchError`` (one line naming the setting)."""
+    value names, raises ``MismatchError`` (one line naming the setting). Shards with every field of a
+    conditional saved prior and more (``vqgen encode --condition-fields family,pitch,program`` after a prior
+    on family and pitch) add those fields: ``CodePrior.load_with_new_fields``."""
     from vqgen.errors import MismatchError
     from vqgen.loading import load_prior
 
@@ -116,7 +118,9 @@ def start_prior(
         **{name: saved.config[name] for name in ARCHITECTURE},
     )
     wanted = prior.condition_fields
-    if wanted != saved.condition_fields:
+    added = [name for name in wanted if name not in saved.condition_fields]
+    kept_fields = {name: wanted.get(name) for name in saved.condition_fields}
+    if kept_fields != saved.condition_fields or (added and not saved.condition_fields):
         theirs = ", ".join(f"{k} ({v})" for k, v in saved.condition_fields.items()) or "none"
         ours = ", ".join(f"{k} ({v})" for k, v in wanted.items()) or "none"
         raise MismatchError(
@@ -131,7 +135,10 @@ def start_prior(
                     f"--init-from '{folder}' calls {field} value {i} '{theirs}'; the shards in "
                     f"'{shards.folder}' call it '{ours}' (the same number of values, another meaning)"
                 )
-    prior.load_state_dict(saved.state_dict())
+    if added:
+        prior.load_with_new_fields(saved)
+    else:
+        prior.load_state_dict(saved.state_dict())
     return prior
 
 

@@ -21,6 +21,7 @@ from vqgen.checks import positive_number, whole_number
 from vqgen.errors import CheckpointError, ConfigError, MismatchError, ShapeError, VqgenError
 from vqgen.evaluation.background import check_background
 from vqgen.integrity import verify_manifest, write_manifest
+from vqgen.pipelines.condition_draws import check_condition_draws, draw_conditions
 from vqgen.pipelines.conditions import check_condition_names, resolve_class_labels, resolve_conditions
 from vqgen.priors.sampling_config import SamplingConfig
 
@@ -32,7 +33,6 @@ __all__ = [
     "generate_samples",
     "prior_levels",
     "process_state",
-    "sample_labels",
 ]
 
 COMPONENTS = ("tokenizer", "prior")
@@ -194,6 +194,7 @@ class TokenPipeline(DiffusionPipeline):
         default_guidance_scale: float | None = None,
         condition_names: dict[str, list[str]] | None = None,
         default_sampling: dict | None = None,
+        condition_draws: dict | None = None,
     ):
         super().__init__()
         check_components(tokenizer, prior)
@@ -207,6 +208,8 @@ class TokenPipeline(DiffusionPipeline):
         names = check_condition_names(prior, condition_names)
         if names is not None:  # older pipelines have none; their model_index.json stays as it was
             self.register_to_config(condition_names=names)
+        if condition_draws is not None:
+            self.set_condition_draws(condition_draws)
 
     def encode_codes(self, media: torch.Tensor) -> torch.Tensor:
         """Media batch (the tokenizer's input form, on its device) -> the codes the prior models: the
@@ -229,6 +232,17 @@ class TokenPipeline(DiffusionPipeline):
         return self.prior.condition_indices(
             resolve_class_labels(self, class_labels), num_items, resolve_conditions(self, conditions)
         )
+
+    @property
+    def condition_draws(self) -> dict | None:
+        """The fields this pipeline draws when a call leaves them out, and the training data's value table
+        they are drawn from (``vqgen.pipelines.condition_draws``); None: missing fields stay null."""
+        return self.config.get("condition_draws")
+
+    def set_condition_draws(self, draws: dict | None) -> None:
+        """Store ``{"fields": [...], "table": [[values..., count], ...]}`` (checked against the prior; see
+        ``vqgen.pipelines.condition_draws.condition_table``); ``save_pretrained`` keeps it."""
+        self.register_to_config(condition_draws=check_condition_draws(self.prior, draws))
 
     @property
     def default_guidance_scale(self) -> float:
@@ -493,9 +507,10 @@ class TokenPipeline(DiffusionPipeline):
         """
         from accelerate.utils import gather_object
 
-        labels = self.condition_indices(class_labels, num_samples, conditions)
-        sampling = self.drawn_sampling(SamplingConfig() if sampling is None else sampling, labels is not None)
         generators = item_generators(generator, num_samples)
+        labels = self.condition_indices(class_labels, num_samples, conditions)
+        labels = draw_conditions(self.condition_draws, list(self.prior.condition_fields), labels, generators)
+        sampling = self.drawn_sampling(SamplingConfig() if sampling is None else sampling, labels is not None)
         state = process_state()
         indices = list(range(num_samples))
         if state.num_processes > 1:
@@ -526,21 +541,6 @@ class TokenPipeline(DiffusionPipeline):
         if state.num_processes > 1:
             media = torch.cat(gather_object([media]))
         return media
-
-
-def sample_labels(pipe, num_samples: int, class_labels=None, unconditional: bool = False) -> list[int] | None:
-    """The class label of every sample: one label repeated, one per sample, or (for a class-conditional
-    pipeline, unless ``unconditional``) every class in turn, a grid that shows them all."""
-    labels = None if class_labels is None else list(class_labels)
-    if labels and len(labels) not in (1, num_samples):
-        raise ConfigError(
-            f"--class-label takes one label or one per sample ({num_samples}), got {len(labels)}"
-        )
-    if labels and len(labels) == 1:
-        labels = labels * num_samples
-    if labels is None and pipe.num_classes and not unconditional:
-        labels = [i % pipe.num_classes for i in range(num_samples)]
-    return labels
 
 
 def generate_samples(

@@ -36,7 +36,7 @@ from diffusers.utils import BaseOutput
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from vqgen.checks import whole_number
-from vqgen.errors import ConfigError
+from vqgen.errors import ConfigError, MismatchError
 from vqgen.priors.conditions import (
     Conditions,
     ConditionTokens,
@@ -453,6 +453,46 @@ class CodePrior(ModelMixin, ConfigMixin):
             progress=progress,
             time_steps=time_steps,
         )
+
+    def load_with_new_fields(self, saved: CodePrior) -> None:
+        """Load ``saved``'s weights into this prior, which has its architecture and code vocabulary and every
+        one of its condition fields (same sizes) plus new ones (a warm start that adds a field, e.g. the
+        program beside family and pitch). The token embedding and output rows of the codes, of each saved
+        field's values and null, and of BOS move to this vocabulary's ids (fields sit in name order, so a
+        new field can shift the others'); the new fields' rows keep their fresh initialisation. Anything else
+        that differs: a one-line ``MismatchError``."""
+        new_fields = [name for name in self.condition_fields if name not in saved.condition_fields]
+        if (
+            self.num_code_tokens != saved.num_code_tokens
+            or any(self.condition_fields.get(k) != n for k, n in saved.condition_fields.items())
+            or not new_fields
+        ):
+            raise MismatchError(
+                f"a warm start that adds condition fields needs the saved prior's codes and fields: saved "
+                f"{saved.condition_tokens.describe() or 'no fields'}, {saved.num_code_tokens} code tokens; "
+                f"this prior {self.condition_tokens.describe()}, {self.num_code_tokens} code tokens"
+            )
+        ids = torch.arange(saved.vocab_size)  # saved id -> this prior's id
+        mine = list(self.condition_fields)
+        for f, (name, size) in enumerate(saved.condition_fields.items()):
+            g = mine.index(name)
+            old, new = saved.condition_tokens.offsets[f], self.condition_tokens.offsets[g]
+            ids[old : old + size + 1] = torch.arange(new, new + size + 1)  # values, then the null
+        ids[saved.bos_id] = self.bos_id
+        tables = [
+            (self.model.get_input_embeddings().weight, saved.model.get_input_embeddings().weight),
+            (self.model.get_output_embeddings().weight, saved.model.get_output_embeddings().weight),
+        ]
+        moved = {id(table) for pair in tables for table in pair}
+        theirs = {n for n, p in saved.named_parameters() if id(p) in moved}
+        rest = {n: t for n, t in saved.state_dict().items() if n not in theirs}
+        missing, unexpected = self.load_state_dict(rest, strict=False)
+        left = set(missing) - {n for n, p in self.named_parameters() if id(p) in moved}
+        if left or unexpected:
+            raise MismatchError(f"a warm start cannot place these weights: {sorted(left) + list(unexpected)}")
+        with torch.no_grad():
+            for target, source in tables:
+                target[ids] = source.to(target.dtype)
 
     def non_embedding_parameters(self) -> int:
         """Parameters that cost a multiply-add per token (all but the input embedding table)."""
