@@ -218,6 +218,12 @@ def test_warm_start_adds_the_program_and_the_pipeline_draws_it(notes, tmp_path, 
         str(tmp_path / "b.wav"),
     ]
     assert main(generate) == 0 and (tmp_path / "b.wav").is_file()
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "prior" / "pipeline")]) == 0
+    assert (
+        f"draws program when a call leaves it out, from {len(table)} value combinations"
+        in capsys.readouterr().out
+    )
     line = _error([*train, "--draw-fields", "timbre", "--output", str(tmp_path / "bad")], capsys)
     assert line == "error: condition_draws draws ['timbre']; the prior's fields are family, pitch, program"
 

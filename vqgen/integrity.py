@@ -132,6 +132,7 @@ def describe_pipeline(folder: str | Path) -> dict:
         "num_classes": prior.get("num_classes"),
         "condition_fields": prior.get("condition_fields"),
         "condition_names": index.get("condition_names"),
+        "condition_draws": index.get("condition_draws"),
         "default_sampling": index.get("default_sampling"),
         "default_guidance_scale": index.get("default_guidance_scale"),
         "checksums": "no manifest (not verified)"

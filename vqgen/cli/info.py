@@ -44,6 +44,12 @@ def run(args: argparse.Namespace) -> None:
         if report.get("condition_names"):
             for name, values in report["condition_names"].items():
                 print(f"  {name}: {', '.join(values[:20])}{', ...' if len(values) > 20 else ''}")
+        draws = report.get("condition_draws")
+        if draws:
+            print(
+                f"  draws {', '.join(draws['fields'])} when a call leaves it out, from "
+                f"{len(draws['table'])} value combinations of its training data"
+            )
         print(f"  draws with {default_sampling_words(report)} (guidance with labels; a call may replace any)")
         print(json.dumps({"provenance": report["provenance"], "components": report["components"]}, indent=2))
     else:
