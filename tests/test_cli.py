@@ -263,6 +263,20 @@ def test_errors_exit_non_zero_without_a_traceback(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "nope" in result.stderr
 
 
+def test_a_reader_that_leaves_early_is_no_traceback():
+    """``vqgen info vqgen/pretrained/audio-instruments | head -1``: the pipe closes while info still prints."""
+    command = [sys.executable, "-m", "vqgen.cli", "info", "vqgen/pretrained/audio-instruments"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cpu_environment()
+    ) as info:
+        assert info.stdout.readline().startswith(b"vqgen ")
+        info.stdout.close()  # as head does after its line
+        error = info.stderr.read().decode()
+        status = info.wait(timeout=120)
+    assert "Traceback" not in error and "BrokenPipeError" not in error, error
+    assert status in (0, 1)
+
+
 def test_accelerate_launch_splits_generation_across_processes(trained, tmp_path):
     """Two CPU processes share the samples (PartialState) and only the main process writes the files."""
     result = subprocess.run(
