@@ -265,7 +265,8 @@ def test_errors_exit_non_zero_without_a_traceback(tmp_path):
 
 def test_a_reader_that_leaves_early_is_no_traceback():
     """``vqgen info vqgen/pretrained/audio-instruments | head -1``: the pipe closes while info still prints."""
-    command = [sys.executable, "-m", "vqgen.cli", "info", "vqgen/pretrained/audio-instruments"]
+    folder = Path(__file__).resolve().parents[1] / "vqgen" / "pretrained" / "audio-instruments"
+    command = [sys.executable, "-m", "vqgen.cli", "info", str(folder)]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cpu_environment()
     ) as info:
