@@ -95,22 +95,15 @@ def draw_conditions(
     table = torch.tensor(draws["table"], dtype=torch.long)
     values, counts = table[:, :-1], table[:, -1].double()
     drawn = [list(field_names).index(name) for name in draws["fields"]]
-    is_drawn = torch.zeros(len(field_names), dtype=torch.bool)
-    is_drawn[drawn] = True
     filled = indices.clone()
     for item, row in enumerate(indices.cpu()):
-        given = [f for f in range(len(field_names)) if row[f] >= 0 and not is_drawn[f]]
+        given = [f for f in range(len(field_names)) if row[f] >= 0 and f not in drawn]
         if not given or bool((row[drawn] >= 0).all()):
             continue
-        while True:
-            agree = (
-                (values[:, given] == row[given]).all(dim=1)
-                if given
-                else torch.ones(len(values), dtype=torch.bool)
-            )
-            if agree.any() or not given:
-                break
+        agree = (values[:, given] == row[given]).all(dim=1)
+        while not agree.any():  # with no given field left every row agrees, so this ends
             given = given[:-1]
+            agree = (values[:, given] == row[given]).all(dim=1)
         weights = counts * agree
         cumulative = torch.cumsum(weights, 0)
         u = _uniform(None if generators is None else generators[item]) * float(cumulative[-1])
