@@ -50,7 +50,8 @@ smallest, the target cannot be read and the ``.vqz`` PSNR is compared with that 
 instead: higher there means fewer bytes AND a higher PSNR), and vqgen tokenizer PSNR minus VQModel PSNR at
 equal training steps (positive = vqgen better).
 
-Training throughput: both tokenizers side by side in this process, each a fresh copy, generator steps only
+Training throughput (``tokenizer_training_speed.training_throughput``): both tokenizers side by side in this
+process, each a fresh copy, generator steps only
 (forward, reconstruction + quantizer (+ MS-SSIM) loss, backward, clipping, AdamW; no discriminator) on one
 fixed batch of ``--batch-size`` training images, ``--throughput-warmup`` untimed steps each, then
 ``--throughput-repeats`` rounds of ``--throughput-steps`` timed steps each, the two models alternating;
@@ -63,13 +64,11 @@ tokenizer trained here) with their logs under ``benchmarks/out/emoji_rate_distor
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import io
 import json
 import math
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -80,7 +79,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from common import print_table, synchronize, write_json  # noqa: E402
+from common import print_table, write_json  # noqa: E402
 from emoji_common import (  # noqa: E402
     DEFAULT_DATA,
     as_saved,
@@ -89,6 +88,7 @@ from emoji_common import (  # noqa: E402
     reconstruct,
 )
 from rate_distortion import DiffusersVQTokenizer, count_parameters, jpeg_scan_bytes  # noqa: E402
+from tokenizer_training_speed import training_throughput  # noqa: E402
 
 from vqgen.evaluation.metrics import ms_ssim, psnr, ssim  # noqa: E402
 from vqgen.training.common import TrainingOptions  # noqa: E402
@@ -374,61 +374,6 @@ def vqz_sizes(pipe, test, check_files: int) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Training throughput
-
-
-def generator_step(model: nn.Module, criterion, optimizer, x: torch.Tensor, max_grad_norm: float) -> None:
-    out = model(x)
-    last_layer = model.last_layer_weight
-    loss, _ = criterion.generator_loss(x, out.reconstruction, out.losses["quantizer"], 0, last_layer)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if max_grad_norm > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    optimizer.step()
-
-
-def training_throughput(models: dict[str, nn.Module], batch: torch.Tensor, options: dict, loss, args) -> dict:
-    """Images per second of a generator training step of each model, side by side (see the docstring)."""
-    from vqgen.tokenizers.losses import TokenizerLoss
-
-    device = batch.device
-    runs = {}
-    for name, model in models.items():
-        model = copy.deepcopy(model).to(device).train()
-        criterion = TokenizerLoss(
-            in_channels=batch.shape[1],
-            reconstruction=loss.reconstruction,
-            reconstruction_weight=loss.reconstruction_weight,
-            quantizer_weight=loss.quantizer_weight,
-            ms_ssim_weight=loss.ms_ssim_weight,
-        ).to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=options["learning_rate"], betas=(0.5, 0.9))
-        runs[name] = (model, criterion, optimizer)
-        for _ in range(args.throughput_warmup):
-            generator_step(model, criterion, optimizer, batch, options.get("max_grad_norm", 1.0))
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for repeat in range(args.throughput_repeats):
-        order = list(runs) if repeat % 2 == 0 else list(reversed(runs))
-        for name in order:
-            model, criterion, optimizer = runs[name]
-            synchronize(device)
-            started = time.perf_counter()
-            for _ in range(args.throughput_steps):
-                generator_step(model, criterion, optimizer, batch, options.get("max_grad_norm", 1.0))
-            synchronize(device)
-            rates[name].append(args.throughput_steps * batch.shape[0] / (time.perf_counter() - started))
-    return {
-        name: {
-            "images_per_s": statistics.median(values),
-            "rounds": values,
-            "parameters": count_parameters(runs[name][0]),
-        }
-        for name, values in rates.items()
-    }
-
-
-# --------------------------------------------------------------------------------------------------------
 # Tables
 
 
@@ -680,7 +625,11 @@ def main(argv: list[str] | None = None) -> dict:
         if args.throughput_steps > 0:
             batch = train_split.images[: options["batch_size"]].to(device)
             models = {"vqgen ImageTokenizer": tokenizer, "diffusers VQModel": model}
-            results["throughput"] = training_throughput(models, batch, options, loss, args)
+            results["throughput"] = training_throughput(
+                models, batch, loss, learning_rate=options["learning_rate"],
+                max_grad_norm=options.get("max_grad_norm", 1.0), steps=args.throughput_steps,
+                warmup=args.throughput_warmup, repeats=args.throughput_repeats,
+            )  # fmt: skip
     curves = sweeps(test, parse_qualities(args.qualities))
     readings = equal_bytes_rows([r for r in rows if r["name"].startswith("vqgen")], curves)
     goal = targets(readings, curves, rows[0], vqmodel, steps_info)

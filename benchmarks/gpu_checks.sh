@@ -11,7 +11,10 @@
 #    its checkpoint for more steps, encode, prior, then generate on the GPU in bf16; the log lines show the
 #    losses falling and the run's wall times;
 # 4. the shipped image pipeline on the GPU: 1,000 samples, wall time;
-# 5. benchmarks/fsdp_check.sh: prior training under Accelerate's FSDP plugin, checkpoint, resume, sample.
+# 5. benchmarks/fsdp_check.sh: prior training under Accelerate's FSDP plugin, checkpoint, resume, sample;
+# 6. benchmarks/tokenizer_training_speed.py: the colour tokenizer's training throughput beside VQModel in fp32
+#    and bf16 at 64 and 256 px, with the peak memory of each step;
+# 7. benchmarks/pipeline_speed.py: the shipped instrument and emoji pipelines' sampling speed in fp32 and bf16.
 # Each step runs even if an earlier one failed; the exit status says whether all passed.
 set -uo pipefail
 out=${1:-benchmarks/out/gpu}
@@ -49,6 +52,12 @@ time step vqgen generate image --device cuda --num-samples 1000 --batch-size 250
     --output "$work/shipped"
 vqgen generate image --device cuda --num-samples 16 --seed 0 --output "$out/shipped-cuda.png"
 step bash benchmarks/fsdp_check.sh "$out"
+step "$py" benchmarks/tokenizer_training_speed.py --device cuda --precisions fp32 bf16 --resolutions 64 256
+step "$py" benchmarks/pipeline_speed.py --pipeline instruments --device cuda --dtypes float32 bfloat16 \
+    --num-samples 1024 --batch-size 256
+step "$py" benchmarks/pipeline_speed.py --pipeline emoji --device cuda --dtypes float32 bfloat16 \
+    --num-samples 1024 --batch-size 256 --output-name pipeline_speed_emoji
+cp benchmarks/out/tokenizer_training_speed.json benchmarks/out/pipeline_speed*.json "$out/" 2>/dev/null
 for part in tok prior; do
     for log in log eval; do cp "$work/$part/$log.csv" "$out/smoke-$part-$log.csv" 2>/dev/null; done
 done

@@ -150,6 +150,17 @@ def test_fewer_levels():
         tokenizer.decode(torch.full((2, 1, 8), 16, dtype=torch.long))
 
 
+def test_decode_in_bfloat16_follows_the_decoder_dtype():
+    """A pipeline cast to bf16 (``--dtype bfloat16``) decodes: the float32 codebook vectors take the decoder's
+    dtype, and the audio is close to the float32 decode."""
+    tokenizer = make_audio_tokenizer()
+    codes = tokenizer.encode(waves(samples=64))
+    full = tokenizer.decode(codes)
+    half = tokenizer.to(torch.bfloat16).decode(codes)
+    assert half.dtype == torch.bfloat16 and half.shape == full.shape
+    assert float((half.float() - full).norm() / full.norm()) < 0.05
+
+
 def test_bitrate_and_frame_rate():
     tokenizer = AudioTokenizer(
         base_channels=2, max_channels=4, latent_channels=4, dilations=(1,), strides=(2, 4, 5, 8)

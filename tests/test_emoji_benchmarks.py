@@ -1,5 +1,5 @@
 """The emoji benchmarks (benchmarks/emoji_rate_distortion.py, benchmarks/emoji_sample_quality.py,
-benchmarks/emoji_ablation.py): their quick
+benchmarks/emoji_ablation.py, benchmarks/tokenizer_training_speed.py, benchmarks/pipeline_speed.py): their quick
 paths on a 16 px build of the emoji-test.txt fixture with tiny models trained for a few steps, the equal-bytes
 reading, and the k-NN precision / recall and nearest-neighbour distances of ``vqgen.evaluation.neighbours``.
 
@@ -23,6 +23,8 @@ import common  # noqa: E402
 import emoji_ablation  # noqa: E402
 import emoji_rate_distortion  # noqa: E402
 import emoji_sample_quality  # noqa: E402
+import pipeline_speed  # noqa: E402
+import tokenizer_training_speed  # noqa: E402
 from emoji_common import as_saved, load_split, spread_indices  # noqa: E402
 from emoji_rate_distortion import nearest_point, parse_qualities, value_at_bytes  # noqa: E402
 
@@ -333,3 +335,49 @@ def test_ablation_variants_select_and_build_what_they_name():
     assert quantizer["+rotation-trick"]["rotation_trick"] and quantizer["+rotation-trick"]["ema"]
     assert quantizer["+simvq"]["simvq"] and quantizer["+simvq"]["ema"] is False
     assert quantizer["no-dead-code-restart"]["dead_code_threshold"] == 0
+
+
+def test_tokenizer_training_speed_quick_times_both_models_at_each_size_and_precision(emoji_build, out_dir):
+    args = [
+        "--quick",
+        "--data",
+        str(emoji_build),
+        "--resolutions",
+        "16",
+        "32",
+        "--precisions",
+        "fp32",
+        "bf16",
+    ]
+    result = tokenizer_training_speed.main(args)
+    seen = {(r["model"], r["resolution"], r["precision"]) for r in result["readings"]}
+    assert seen == {
+        (model, size, precision)
+        for model in ("vqgen ImageTokenizer", "diffusers VQModel")
+        for size in (16, 32)
+        for precision in ("fp32", "bf16")
+    }
+    assert all(r["images_per_s"] > 0 and r["peak_memory_bytes"] is None for r in result["readings"])
+    assert "x VQModel" in result["table"]
+    assert (out_dir / "tokenizer_training_speed_quick.json").is_file()
+
+
+def test_tokenizer_training_speed_refuses_a_size_the_models_cannot_halve_twice():
+    with pytest.raises(SystemExit, match="--resolutions: 18"):
+        tokenizer_training_speed.parse_args(["--resolutions", "64", "18"])
+
+
+def test_pipeline_speed_quick_on_a_class_pipeline(tiny_pipeline, out_dir):
+    result = pipeline_speed.main(["--quick", "--pipeline", str(tiny_pipeline)])
+    (reading,) = result["readings"]
+    assert reading["items_per_s"] > 0 and "seconds_per_audio_second" not in reading
+    labels = pipeline_speed.condition_arguments(
+        emoji_rate_distortion.load_pipeline_quietly(str(tiny_pipeline)), 5, 0
+    )
+    assert set(labels) == {"conditions"} and len(labels["conditions"]["class"]) == 5
+    assert (out_dir / "pipeline_speed_quick.json").is_file()
+
+
+def test_pipeline_speed_refuses_an_unknown_dtype():
+    with pytest.raises(SystemExit, match="'float33' is not a torch dtype"):
+        pipeline_speed.parse_args(["--dtypes", "float33"])

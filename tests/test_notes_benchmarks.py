@@ -22,6 +22,7 @@ import common  # noqa: E402
 import notes_codec  # noqa: E402
 import notes_sample_quality  # noqa: E402
 import notes_timbre  # noqa: E402
+import pipeline_speed  # noqa: E402
 from audio_codec import tokenizer_roundtrip  # noqa: E402
 from notes_classifier import NoteClassifierSettings, load_or_train  # noqa: E402
 from notes_common import count_pitch_kept, data_fingerprint, load_notes, notes_root, spread  # noqa: E402
@@ -342,3 +343,19 @@ def test_notes_sample_quality_refuses_a_pipeline_without_the_two_fields(build, t
     AudioPipeline(tiny_tokenizer(), prior.eval()).save_pretrained(tmp_path / "pipe")
     with pytest.raises(SystemExit, match="expected family and pitch"):
         notes_sample_quality.main(["--pipeline", str(tmp_path / "pipe"), "--data", str(build), *ONE_EPOCH])
+
+
+def test_pipeline_speed_quick_on_a_two_field_audio_pipeline(models, out_dir):
+    result = pipeline_speed.main(
+        ["--quick", "--pipeline", str(models["pipeline"]), "--dtypes", "float32", "bfloat16"]
+    )
+    assert [r["dtype"] for r in result["readings"]] == ["float32", "bfloat16"]
+    for reading in result["readings"]:
+        assert reading["clip_seconds"] == pytest.approx(0.5)
+        assert reading["seconds_per_audio_second"] == pytest.approx(reading["seconds"] / (8 * 0.5))
+    assert "x real time" in result["table"]
+    # a field of numbers is asked for by name: an int would be read as a MIDI pitch, not an index
+    pipe = notes_sample_quality.load_pipe(str(models["pipeline"]), "cpu")
+    asked = pipeline_speed.condition_arguments(pipe, 6, 0)["conditions"]
+    assert set(asked) == {"family", "pitch"}
+    assert all(p in pipe.condition_names["pitch"] for p in asked["pitch"])
