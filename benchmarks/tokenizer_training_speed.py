@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table, synchronize, write_json  # noqa: E402
 
 NAME = "tokenizer_training_speed"
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 #: the shipped emoji tokenizer's first stage (scripts/train_default_emoji.sh)
 RECIPE = {
     "base_channels": 32,

@@ -25,7 +25,7 @@ import emoji_rate_distortion  # noqa: E402
 import emoji_sample_quality  # noqa: E402
 import pipeline_speed  # noqa: E402
 import tokenizer_training_speed  # noqa: E402
-from emoji_common import as_saved, load_split, spread_indices  # noqa: E402
+from emoji_common import as_saved, load_pipeline_quietly, load_split, spread_indices  # noqa: E402
 from emoji_rate_distortion import nearest_point, parse_qualities, value_at_bytes  # noqa: E402
 
 import vqgen.data.emoji as emoji  # noqa: E402
@@ -371,9 +371,7 @@ def test_pipeline_speed_quick_on_a_class_pipeline(tiny_pipeline, out_dir):
     result = pipeline_speed.main(["--quick", "--pipeline", str(tiny_pipeline)])
     (reading,) = result["readings"]
     assert reading["items_per_s"] > 0 and "seconds_per_audio_second" not in reading
-    labels = pipeline_speed.condition_arguments(
-        emoji_rate_distortion.load_pipeline_quietly(str(tiny_pipeline)), 5, 0
-    )
+    labels = pipeline_speed.condition_arguments(load_pipeline_quietly(str(tiny_pipeline)), 5, 0)
     assert set(labels) == {"conditions"} and len(labels["conditions"]["class"]) == 5
     assert (out_dir / "pipeline_speed_quick.json").is_file()
 
