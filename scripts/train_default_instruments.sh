@@ -27,10 +27,9 @@ $V encode --tokenizer "$RUN/parametric" --data demo:instrument-notes --split tes
   --condition-fields family,pitch --output "$RUN/shards-test" --no-progress
 # MusicGen's delay pattern: one transformer step per frame, 12 level heads. The fifth version's prior: 288 wide,
 # 8 layers, from scratch, batch 64 in bf16, stopped at step 1,750 of a 2,000-step cosine schedule (the device
-# run's time box, kept so that this reproduces it). It ran on one lent H200 in about 100 s (--mixed-precision
-# bf16 needs a GPU or a CPU with bf16 support; "no" trains it in float32 on any CPU, far slower). Trained longer,
-# priors like this one overfit the training programs and their samples lose the family (benchmarks/RESULTS.md,
-# "Priors trained on the lent H200").
+# run's time box, kept so that this reproduces it). It ran on one lent H200 in about 100 s; on a CPU,
+# PRIOR_PRECISION=no trains it in float32. Trained longer, priors like this one overfit the training programs
+# and their samples lose the family (benchmarks/RESULTS.md, "Priors trained on the lent H200").
 $V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test" --tokenizer "$RUN/parametric" \
   --layout delay --output "$RUN/prior-w288" --hidden-size 288 --num-layers 8 --num-heads 8 --dropout 0.15 \
   --max-steps 2000 --stop-after 1750 --batch-size 64 --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 200 \
