@@ -96,6 +96,20 @@ def _cpu_model() -> str:
     return name
 
 
+def resolve_device(name: str) -> torch.device:
+    """``--device``: ``auto`` is the GPU when there is one, else the CPU; any other name as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    """What a table title says the figures ran on: the GPU's name, or the CPU and its torch thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
+
+
 def environment() -> dict[str, Any]:
     """Facts that a reader needs to judge the numbers (versions, threads, load)."""
     info: dict[str, Any] = {

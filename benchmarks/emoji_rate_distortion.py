@@ -79,7 +79,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from common import print_table, write_json  # noqa: E402
+from common import print_table, resolve_device, write_json  # noqa: E402
 from emoji_common import (  # noqa: E402
     DEFAULT_DATA,
     as_saved,
@@ -592,9 +592,7 @@ def load_vqgen(args: argparse.Namespace):
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    device = torch.device(
-        "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
-    )
+    device = resolve_device(args.device)
     started = time.perf_counter()
     train_split, test = load_split(args.data, "train"), load_split(args.data, "test", args.max_images)
     image_size = test.images.shape[-1]

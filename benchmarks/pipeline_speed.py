@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table, synchronize, write_json  # noqa: E402
+from common import device_label, print_table, synchronize, write_json  # noqa: E402
 from emoji_common import load_pipeline_quietly  # noqa: E402
 
 from vqgen.pipelines.loading import place_pipeline  # noqa: E402
@@ -116,11 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     device = torch.device(args.device)
     readings = [measure(args.pipeline, dtype, device, args) for dtype in args.dtypes]
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU, {torch.get_num_threads()} threads"
-    )
+    name = device_label(device)
     audio = "seconds_per_audio_second" in readings[0]
     columns = ["dtype", "items/s"] + (["s per s of audio", "x real time"] if audio else [])
     rows = [

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table, synchronize, write_json  # noqa: E402
+from common import device_label, print_table, resolve_device, synchronize, write_json  # noqa: E402
 
 NAME = "tokenizer_training_speed"
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
@@ -208,9 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
     from vqgen.training.tokenizer import TokenizerLossOptions
 
     args = parse_args(argv)
-    device = torch.device(
-        "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device.replace("auto", "cpu")
-    )
+    device = resolve_device(args.device)
     models = models_of(args)
     loss = TokenizerLossOptions(ms_ssim_weight=MS_SSIM_WEIGHT)
     readings = []
@@ -238,11 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
             reading["precision"], f"{reading['images_per_s']:.1f}", f"{reading['images_per_s'] / peer['images_per_s']:.2f}",
             "n/a" if peak is None else f"{peak / 2**20:,.0f}",
         ])  # fmt: skip
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU, {torch.get_num_threads()} threads"
-    )
+    name = device_label(device)
     table = print_table(
         f"Tokenizer training throughput, batch {args.batch_size} on {name}, median of {args.repeats} x {args.steps} steps",
         ["model", "parameters", "images", "precision", "images/s", "x VQModel", "peak MiB"],

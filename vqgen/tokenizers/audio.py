@@ -294,10 +294,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
 
     def _decode_vectors(self, vectors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
         """The decoder on quantized ``vectors [B, D, T]``; ``codes [B, K, T]`` give the pitch level."""
-        # The quantizer looks codes up in float32; a decoder cast to bf16 / fp16 takes its own dtype (the
-        # parametric synthesiser has no parameters: the vectors keep theirs).
-        dtype = next((p.dtype for p in self.decoder.parameters()), vectors.dtype)
-        vectors = vectors.to(dtype)
+        vectors = self._in_decoder_dtype(vectors)
         if self.config.frontend == "parametric-harmonic":  # the analysis centred its features: uncentre
             vectors = vectors + self.encoder.feature_mean[:, None].to(vectors.dtype)
         if self.pitch is not None:

@@ -98,9 +98,13 @@ class QuantizedTokenizerMixin:
             raise ShapeError(f"codes must be a long tensor with {expected} dimensions, got {shape}")
         if codes.dtype.is_floating_point or codes.dtype.is_complex or codes.dtype == torch.bool:
             raise ShapeError(f"codes must be an integer tensor (long), got {codes.dtype}")
-        vectors = self.quantizer.codes_to_vectors(codes.long())
-        # The quantizer looks codes up in float32; a decoder cast to bf16 / fp16 takes its own dtype.
-        return self.decoder(vectors.to(next(self.decoder.parameters()).dtype))
+        return self.decoder(self._in_decoder_dtype(self.quantizer.codes_to_vectors(codes.long())))
+
+    def _in_decoder_dtype(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``vectors`` in the decoder's dtype: the quantizer looks codes up in float32, and a decoder cast to
+        bf16 / fp16 takes its own (a decoder without parameters, the parametric synthesiser, keeps theirs)."""
+        dtype = next((p.dtype for p in self.decoder.parameters()), vectors.dtype)
+        return vectors.to(dtype)
 
     def forward(self, x: torch.Tensor) -> TokenizerOutput:
         """Encode, quantize and decode ``x``; losses hold quantizer loss, perplexity and usage."""
