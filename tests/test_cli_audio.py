@@ -337,7 +337,7 @@ def test_train_tokenizer_audio_architecture_flags(tmp_path, capsys):
     assert config["quantizer_config"]["input_space_weight"] == 0.5
     image = ["train-tokenizer", "--modality", "image", "--data", str(tmp_path / "clips"), "--norm", "weight"]
     image += COMMON
-    message = "--norm, --activation, --frontend and --max-channels shape the audio codec"
+    message = "--norm, --activation, --frontend, --max-channels and --phase-levels shape the audio codec"
     one_line_error(capsys, [*image, "--output", str(tmp_path / "img")], message)
 
 

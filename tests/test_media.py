@@ -135,7 +135,7 @@ def test_tokenizer_defaults_per_medium():
     assert (rvq["num_quantizers"], rvq["quantizer_dropout"]) == (2, 0.0)
     with pytest.raises(
         ConfigError,
-        match="--norm, --activation, --frontend and --max-channels shape the audio codec, not a video tokenizer",
+        match="--norm, --activation, --frontend, --max-channels and --phase-levels shape the audio codec, not a video tokenizer",
     ):
         build_tokenizer(VIDEO, TokenizerSettings(norm="weight"), 1)
     with pytest.raises(ConfigError, match="need --quantizer rvq, got --quantizer fsq"):

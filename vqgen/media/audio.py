@@ -306,7 +306,7 @@ class AudioMedium(Medium):
     #: Frontends whose decoder does not keep the input's phase: a sample-wise loss would only pull them to
     #: silence, so their default reconstruction weight is 0 (spectral losses only, as DAC).
     phase_free_frontends = ("stft-advance", "stft-magnitude", "stft-harmonic", "parametric-harmonic")
-    exclusive_settings = ("norm", "activation", "frontend", "max_channels")
+    exclusive_settings = ("norm", "activation", "frontend", "max_channels", "phase_levels")
     tokenizer_noun = "codec"
     init_from_media = ("audio",)
     dataset_options = ("sample_rate", "segment_seconds")
@@ -347,6 +347,13 @@ class AudioMedium(Medium):
                 "audio: the widest convolution (waveform: the cap on the doubling widths, default 512; "
                 "stft frontends: the width of every layer, default 256)",
                 settings={"type": positive_int, "default": None},
+            ),
+            Flag(
+                "--phase-levels",
+                "audio, parametric-harmonic, mono: code levels after the --num-levels magnitude levels that hold "
+                "the phase of the first harmonics (3 a level), so the waveform is kept, not only the spectrum "
+                "(e.g. --num-levels 7 --phase-levels 4: 12 levels, 6 kbit/s; default 0)",
+                settings={"type": int, "default": 0},
             ),
         ),
         "train-tokenizer data": (
@@ -461,6 +468,7 @@ class AudioMedium(Medium):
             ("activation", settings.activation),
             ("frontend", frontend),
             ("max_channels", width),
+            ("phase_levels", settings.phase_levels),
         )
         config.update({k: v for k, v in options if v})
         return config

@@ -28,8 +28,8 @@ class TokenizerSettings:
     """What shapes a new tokenizer; ``None`` means the medium's default (see each medium's ``defaults``).
 
     ``num_quantizers`` is the residual depth of an ``rvq`` quantizer; ``fsq_levels`` the quantization levels
-    per dimension of an ``fsq`` one. ``strides``, ``causal``, ``norm``, ``activation``, ``frontend``, ``max_channels`` and
-    ``sample_rate`` shape the audio codec, ``temporal_factor`` the video tokenizer, the rest every tokenizer.
+    per dimension of an ``fsq`` one. ``strides``, ``causal``, ``norm``, ``activation``, ``frontend``, ``max_channels``,
+    ``phase_levels`` and ``sample_rate`` shape the audio codec, ``temporal_factor`` the video tokenizer, the rest every tokenizer.
     """
 
     base_channels: int | None = None
@@ -57,6 +57,7 @@ class TokenizerSettings:
     activation: str | None = None
     frontend: str | None = None
     max_channels: int | None = None
+    phase_levels: int = 0
     temporal_factor: int = 4
     sample_rate: int = 16000
 

@@ -15,6 +15,7 @@ from vqgen.tokenizers.layers import (
     HarmonicAnalysis1d,
     HarmonicDecoder1d,
     HarmonicSynthesis1d,
+    PhaseCoder,
     PitchCoder,
     STFTDecoder1d,
     STFTEncoder1d,
@@ -22,6 +23,8 @@ from vqgen.tokenizers.layers import (
     StridedConvEncoder1d,
 )
 from vqgen.tokenizers.layers.parametric import FEATURES as PARAMETRIC_FEATURES
+from vqgen.tokenizers.layers.parametric import HARMONICS as PARAMETRIC_HARMONICS
+from vqgen.tokenizers.layers.parametric import PHASE_HARMONICS_PER_LEVEL
 from vqgen.tokenizers.quantizers import QuantizerOutput, build_quantizer
 
 DEFAULT_AUDIO_QUANTIZER = {
@@ -98,6 +101,10 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             before the option), ``"stft"``, ``"stft-advance"``, ``"stft-magnitude"`` or ``"stft-harmonic"``
             (see above).
         pitch_range: ``(fmin, fmax)`` in Hz of the pitch level (``"stft-harmonic"`` only).
+        phase_levels: ``"parametric-harmonic"``, mono: code levels after the magnitude levels that hold the
+            phase of the first harmonics at every frame (3 a level, :class:`~vqgen.tokenizers.layers.PhaseCoder`),
+            so that decoding with them keeps the waveform, not only the spectrum. Codes are then ``[pitch,
+            magnitude levels, phase levels]``: a prefix of them is still a lower bitrate. 0 (default): none.
         quantizer_config: ``{"type": "rvq" | "vq" | "fsq", ...}`` (see ``build_quantizer``).
     """
 
@@ -120,6 +127,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         activation: str = "elu",
         frontend: str = "waveform",
         pitch_range: tuple[float, float] = (30.0, 2000.0),
+        phase_levels: int = 0,
     ):
         super().__init__()
         if frontend not in AUDIO_FRONTENDS:
@@ -142,6 +150,17 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             raise ConfigError(
                 f"frontend 'parametric-harmonic' codes {PARAMETRIC_FEATURES} features a channel: latent_channels "
                 f"must be {in_channels * PARAMETRIC_FEATURES} for {in_channels} channel(s), got {latent_channels}"
+            )
+        phase_levels = int(phase_levels)
+        if phase_levels and (frontend != "parametric-harmonic" or in_channels != 1):
+            raise ConfigError(
+                f"phase_levels needs frontend 'parametric-harmonic' and one channel, got {frontend!r} with "
+                f"{in_channels} channel(s)"
+            )
+        if not 0 <= phase_levels * PHASE_HARMONICS_PER_LEVEL <= PARAMETRIC_HARMONICS:
+            raise ConfigError(
+                f"phase_levels must be in [0, {PARAMETRIC_HARMONICS // PHASE_HARMONICS_PER_LEVEL}] "
+                f"({PHASE_HARMONICS_PER_LEVEL} harmonics a level), got {phase_levels}"
             )
         if frontend == "parametric-harmonic":
             hop = math.prod(strides)
@@ -178,6 +197,9 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             self.pitch = PitchCoder(
                 sample_rate, math.prod(strides), self.quantizer.codebook_size, *pitch_range
             )
+        self.phase = None
+        if phase_levels:
+            self.phase = PhaseCoder(math.prod(strides), sample_rate, self.quantizer.codebook_size)
 
     # -- properties --------------------------------------------------------------------------------------
 
@@ -240,10 +262,13 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
 
     @property
     def num_levels(self) -> int:
-        """Code levels per frame: the quantizer's (1 for plain VQ and FSQ), plus the pitch level of
-        ``frontend="stft-harmonic"``."""
-        learned = self.quantizer.num_quantizers if self._residual else 1
-        return learned + (1 if self.pitch is not None else 0)
+        """Code levels per frame: the quantizer's (1 for plain VQ and FSQ), plus the pitch level of the pitch
+        frontends and the ``phase_levels``."""
+        return self._learned_levels + (1 if self.pitch is not None else 0) + self.config.phase_levels
+
+    @property
+    def _learned_levels(self) -> int:
+        return self.quantizer.num_quantizers if self._residual else 1
 
     def _quantize(self, audio: torch.Tensor, num_levels: int | None = None) -> QuantizerOutput:
         audio = self._pad(audio)
@@ -258,9 +283,10 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         return out
 
     def _quantize_with_pitch(self, audio: torch.Tensor, levels: int) -> QuantizerOutput:
-        """Pitch codes as level 0, then ``levels - 1`` learned levels (none: zero vectors)."""
+        """Pitch codes as level 0, then up to ``levels - 1`` learned levels (none: zero vectors), then the phase
+        levels the rest asks for."""
         pitch_codes = self.pitch.encode(audio).unsqueeze(1)  # [B, 1, T]
-        learned = levels - 1
+        learned = min(levels - 1, self._learned_levels)
         if learned == 0 and not self.training:  # the pitch level alone: no encoder pass needed
             zero = audio.new_zeros(())
             vectors = audio.new_zeros(audio.shape[0], self.config.latent_channels, pitch_codes.shape[-1])
@@ -273,8 +299,17 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             out.codes = out.codes.unsqueeze(1)
         if learned == 0:  # training at one level: the quantizer still runs (its losses), its vectors unused
             out.quantized = torch.zeros_like(out.quantized)
-        out.codes = torch.cat([pitch_codes, out.codes[:, :learned]], dim=1)
+        out.codes = torch.cat(
+            [pitch_codes, out.codes[:, :learned], self._phase_codes(audio, pitch_codes, levels)], 1
+        )
         return out
+
+    def _phase_codes(self, audio: torch.Tensor, pitch_codes: torch.Tensor, levels: int) -> torch.Tensor:
+        """The phase levels of ``levels`` in all: ``[B, levels - 1 - learned, T]`` (none: ``[B, 0, T]``)."""
+        phase = levels - 1 - self._learned_levels
+        if phase <= 0:
+            return pitch_codes[:, :0]
+        return self.phase.encode(audio, self.pitch.decode(pitch_codes[:, 0]), phase)
 
     def _encode_with_pitch(self, audio: torch.Tensor, pitch_codes: torch.Tensor) -> torch.Tensor:
         """The encoder on padded ``audio [B, C, T * hop]``; the parametric analysis also takes the coded pitch
@@ -293,10 +328,14 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         return self.encoder(audio)
 
     def _decode_vectors(self, vectors: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """The decoder on quantized ``vectors [B, D, T]``; ``codes [B, K, T]`` give the pitch level."""
+        """The decoder on quantized ``vectors [B, D, T]``; ``codes [B, K, T]`` give the pitch level and any
+        phase levels."""
         vectors = self._in_decoder_dtype(vectors)
         if self.config.frontend == "parametric-harmonic":  # the analysis centred its features: uncentre
             vectors = vectors + self.encoder.feature_mean[:, None].to(vectors.dtype)
+            phase_codes = codes[:, 1 + self._learned_levels :]
+            phases = self.phase.decode(phase_codes) if phase_codes.shape[1] else None
+            return self.decoder(vectors, self.pitch.decode(codes[:, 0]), phases)
         if self.pitch is not None:
             return self.decoder(vectors, self.pitch.decode(codes[:, 0]))
         return self.decoder(vectors)
@@ -325,7 +364,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
             raise ShapeError(
                 f"codes must lie in [0, {self.codebook_size}), got [{int(codes.min())}, {int(codes.max())}]"
             )
-        learned = codes[:, 1:] if self.pitch is not None else codes
+        learned = codes[:, 1 : 1 + self._learned_levels] if self.pitch is not None else codes
         if learned.shape[1] == 0:  # the pitch level alone
             dim = self.config.latent_channels
             vectors = torch.zeros(codes.shape[0], dim, codes.shape[-1], device=codes.device)

@@ -4,7 +4,7 @@ Each block takes ``dims`` (1 for audio ``[B, C, S]``, 2 for images ``[B, C, H, W
 ``[B, C, T, H, W]``) so image, audio and video tokenizers are assembled from the same pieces: ``blocks`` (any
 ``dims``), ``codec1d`` (the audio codec's strided 1-D stacks), ``stft1d`` (its STFT front and back end),
 ``harmonic`` (its pitch level and harmonic-plus-noise decoder), ``parametric`` (a measured harmonic
-analysis and its synthesis, no weights), ``causal3d`` (the video tokenizer's causal 3-D stacks).
+analysis, its synthesis and the phase levels, no weights), ``causal3d`` (the video tokenizer's causal 3-D stacks).
 """
 
 from vqgen.tokenizers.layers.blocks import (
@@ -42,7 +42,7 @@ from vqgen.tokenizers.layers.codec1d import (
     strided_widths,
 )
 from vqgen.tokenizers.layers.harmonic import HarmonicDecoder1d, PitchCoder
-from vqgen.tokenizers.layers.parametric import HarmonicAnalysis1d, HarmonicSynthesis1d
+from vqgen.tokenizers.layers.parametric import HarmonicAnalysis1d, HarmonicSynthesis1d, PhaseCoder
 from vqgen.tokenizers.layers.stft1d import FrameNetwork1d, STFTDecoder1d, STFTEncoder1d, stft_sizes
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "HarmonicSynthesis1d",
     "NormActivation1d",
     "PaddedConv1d",
+    "PhaseCoder",
     "PitchCoder",
     "ResidualBlock",
     "ResidualUnit1d",
