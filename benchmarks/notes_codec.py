@@ -5,6 +5,10 @@ Command (a trained tokenizer; the whole test split, 952 one-second notes of 32 u
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/notes_codec.py --tokenizer runs/notes/tok
 
+The codec that meets the targets is the parametric one with phase levels (``vqgen train-tokenizer --frontend
+parametric-harmonic --num-levels 7 --phase-levels 4``, ``benchmarks/RESULTS.md``, "Instrument codec with phase
+levels").
+
 Smoke run: ``--max-clips 48`` (notes spread evenly over the split) and ``--output-name notes_codec_smoke``.
 
 1. Data: the test split of an instrument-notes build (``--data``: ``demo:instrument-notes``, the default, or a
