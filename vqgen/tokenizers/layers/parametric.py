@@ -17,8 +17,9 @@ harmonics at every frame centre, and the synthesis plays those harmonics as over
 phase (the other harmonics keep their free-running phase). Why grains rather than a phase track through the frames
 (McAulay-Quatieri): each grain is the harmonic as measured around its frame, so adjacent grains agree where they
 overlap without any unwrapping, and a coarse pitch step (7 cents) drifts at most a few hundredths of a cycle over
-a grain. On 96 held-out notes at 6 kbit/s (pitch, 7 magnitude levels, 4 phase levels of 3 harmonics) SI-SDR rose
-from -20.6 dB (phase-free, 8 levels) to +0.4 dB (``benchmarks/RESULTS.md``).
+a grain. On the 952 held-out notes at 6 kbit/s (pitch, 7 magnitude levels, 4 phase levels of 3 harmonics) SI-SDR
+is +0.77 dB, against -18.5 dB for the phase-free codec and -6.6 dB for Opus (``benchmarks/RESULTS.md``,
+"Instrument codec with phase levels").
 """
 
 from __future__ import annotations
