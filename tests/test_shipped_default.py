@@ -137,6 +137,7 @@ def test_the_colour_default_ships_under_40_mb_and_draws_groups_by_name():
     assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8
     np.testing.assert_array_equal(a, b)
     assert (a > 240).all(axis=-1).mean() > 0.2  # emoji are drawn on white
+    assert pipe.default_guidance_scale == 4.5  # chosen on a held-out draw, stored with the weights
 
 
 def test_the_instrument_default_ships_under_40_mb_and_plays_the_pitch_asked_for(tmp_path):
