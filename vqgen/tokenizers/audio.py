@@ -49,6 +49,36 @@ PITCH_FRONTENDS = ("stft-harmonic", "parametric-harmonic")
 STFT_FRONTEND_PHASES = {"stft": "pair", "stft-advance": "advance", "stft-magnitude": "griffin-lim"}
 
 
+def check_pitch_options(
+    frontend: str,
+    in_channels: int,
+    latent_channels: int,
+    sample_rate: int,
+    pitch_range: tuple[float, float],
+    phase_levels: int,
+) -> None:
+    """Refuse, in one line each, the pitch frontends' settings that do not fit: a pitch range outside the
+    audible band, a parametric latent width other than its measured features, phase levels on a codec that
+    does not measure harmonics (or on more than one channel), or more phase levels than harmonics."""
+    if frontend in PITCH_FRONTENDS and not 0 < pitch_range[0] < pitch_range[1] <= sample_rate / 2:
+        raise ConfigError(f"pitch_range must be 0 < fmin < fmax <= sample_rate / 2, got {pitch_range}")
+    if frontend == "parametric-harmonic" and latent_channels != in_channels * PARAMETRIC_FEATURES:
+        raise ConfigError(
+            f"frontend 'parametric-harmonic' codes {PARAMETRIC_FEATURES} features a channel: latent_channels "
+            f"must be {in_channels * PARAMETRIC_FEATURES} for {in_channels} channel(s), got {latent_channels}"
+        )
+    if phase_levels and (frontend != "parametric-harmonic" or in_channels != 1):
+        raise ConfigError(
+            f"phase_levels needs frontend 'parametric-harmonic' and one channel, got {frontend!r} with "
+            f"{in_channels} channel(s)"
+        )
+    if not 0 <= phase_levels * PHASE_HARMONICS_PER_LEVEL <= PARAMETRIC_HARMONICS:
+        raise ConfigError(
+            f"phase_levels must be in [0, {PARAMETRIC_HARMONICS // PHASE_HARMONICS_PER_LEVEL}] "
+            f"({PHASE_HARMONICS_PER_LEVEL} harmonics a level), got {phase_levels}"
+        )
+
+
 class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     """Convolutional residual-VQ codec for waveforms (SoundStream / EnCodec layout).
 
@@ -144,24 +174,9 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         dilations = tuple(int(d) for d in dilations)
         quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)
         pitch_range = tuple(float(f) for f in pitch_range)
-        if frontend in PITCH_FRONTENDS and not 0 < pitch_range[0] < pitch_range[1] <= sample_rate / 2:
-            raise ConfigError(f"pitch_range must be 0 < fmin < fmax <= sample_rate / 2, got {pitch_range}")
-        if frontend == "parametric-harmonic" and latent_channels != in_channels * PARAMETRIC_FEATURES:
-            raise ConfigError(
-                f"frontend 'parametric-harmonic' codes {PARAMETRIC_FEATURES} features a channel: latent_channels "
-                f"must be {in_channels * PARAMETRIC_FEATURES} for {in_channels} channel(s), got {latent_channels}"
-            )
-        phase_levels = int(phase_levels)
-        if phase_levels and (frontend != "parametric-harmonic" or in_channels != 1):
-            raise ConfigError(
-                f"phase_levels needs frontend 'parametric-harmonic' and one channel, got {frontend!r} with "
-                f"{in_channels} channel(s)"
-            )
-        if not 0 <= phase_levels * PHASE_HARMONICS_PER_LEVEL <= PARAMETRIC_HARMONICS:
-            raise ConfigError(
-                f"phase_levels must be in [0, {PARAMETRIC_HARMONICS // PHASE_HARMONICS_PER_LEVEL}] "
-                f"({PHASE_HARMONICS_PER_LEVEL} harmonics a level), got {phase_levels}"
-            )
+        check_pitch_options(
+            frontend, in_channels, latent_channels, sample_rate, pitch_range, int(phase_levels)
+        )
         if frontend == "parametric-harmonic":
             hop = math.prod(strides)
             encoder_class, decoder_class = HarmonicAnalysis1d, HarmonicSynthesis1d
@@ -198,7 +213,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
                 sample_rate, math.prod(strides), self.quantizer.codebook_size, *pitch_range
             )
         self.phase = None
-        if phase_levels:
+        if int(phase_levels):
             self.phase = PhaseCoder(math.prod(strides), sample_rate, self.quantizer.codebook_size)
 
     # -- properties --------------------------------------------------------------------------------------
