@@ -174,9 +174,8 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
         dilations = tuple(int(d) for d in dilations)
         quantizer_config = dict(quantizer_config or DEFAULT_AUDIO_QUANTIZER)
         pitch_range = tuple(float(f) for f in pitch_range)
-        check_pitch_options(
-            frontend, in_channels, latent_channels, sample_rate, pitch_range, int(phase_levels)
-        )
+        phase_levels = int(phase_levels)
+        check_pitch_options(frontend, in_channels, latent_channels, sample_rate, pitch_range, phase_levels)
         if frontend == "parametric-harmonic":
             hop = math.prod(strides)
             encoder_class, decoder_class = HarmonicAnalysis1d, HarmonicSynthesis1d
@@ -213,7 +212,7 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
                 sample_rate, math.prod(strides), self.quantizer.codebook_size, *pitch_range
             )
         self.phase = None
-        if int(phase_levels):
+        if phase_levels:
             self.phase = PhaseCoder(math.prod(strides), sample_rate, self.quantizer.codebook_size)
 
     # -- properties --------------------------------------------------------------------------------------
@@ -279,7 +278,8 @@ class AudioTokenizer(QuantizedTokenizerMixin, ModelMixin, ConfigMixin):
     def num_levels(self) -> int:
         """Code levels per frame: the quantizer's (1 for plain VQ and FSQ), plus the pitch level of the pitch
         frontends and the ``phase_levels``."""
-        return self._learned_levels + (1 if self.pitch is not None else 0) + self.config.phase_levels
+        pitch = 1 if self.pitch is not None else 0
+        return self._learned_levels + pitch + int(self.config.phase_levels)
 
     @property
     def _learned_levels(self) -> int:
