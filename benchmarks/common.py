@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from vqgen.priors.sampling_config import SamplingConfig
+from vqgen.priors.sampling_config import GUIDANCE_SCHEDULES, SamplingConfig
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
@@ -164,13 +164,27 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def add_sampling_arguments(parser) -> None:
+    """The flags ``labelled_sampling`` reads: each replaces one field of the pipeline's default sampling."""
+    parser.add_argument("--guidance-scale", type=float, help="default: the pipeline's own")
+    parser.add_argument(
+        "--guidance-schedule",
+        choices=GUIDANCE_SCHEDULES,
+        help="how guidance moves over the drawn tokens (default: the pipeline's, constant unless it stores one)",
+    )
+    parser.add_argument("--temperature", type=float, help="default: the pipeline's (1 unless it stores one)")
+    parser.add_argument("--top-k", type=int, help="default: the pipeline's (none unless it stores one)")
+    parser.add_argument("--top-p", type=float, help="default: the pipeline's (none unless it stores one)")
+
+
 def labelled_sampling(pipe, args) -> SamplingConfig:
     """How a benchmark draws labelled samples: the pipeline's default sampling (``pipe.default_sampling``) with
-    the ``--temperature`` / ``--top-k`` / ``--top-p`` / ``--guidance-scale`` given put in; guidance not given
+    the ``--temperature`` / ``--top-k`` / ``--top-p`` / ``--guidance-scale`` / ``--guidance-schedule`` given put in; guidance not given
     is the pipeline's default for labels (``pipe.drawn_sampling``), as ``pipe(...)`` would pick it."""
     sampling = pipe.sampling_config(
         None,
         guidance_scale=args.guidance_scale,
+        guidance_schedule=args.guidance_schedule,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,

@@ -68,7 +68,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from common import labelled_sampling, print_table, write_json  # noqa: E402
+from common import add_sampling_arguments, labelled_sampling, print_table, write_json  # noqa: E402
 from emoji_classifier import ClassifierSettings, features_and_predictions, load_or_train  # noqa: E402
 from emoji_common import (  # noqa: E402
     DEFAULT_DATA,
@@ -246,10 +246,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default=DEFAULT_DATA, help="the emoji build (vqgen data build emoji)")
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--guidance-scale", type=float, help="default: the pipeline's own")
-    parser.add_argument("--temperature", type=float, help="default: the pipeline's (1 unless it stores one)")
-    parser.add_argument("--top-k", type=int, help="default: the pipeline's (none unless it stores one)")
-    parser.add_argument("--top-p", type=float, help="default: the pipeline's (none unless it stores one)")
+    add_sampling_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--k", type=int, default=3, help="neighbours of the precision/recall manifolds")
     parser.add_argument("--classifier-seed", type=int, default=0)

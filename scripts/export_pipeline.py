@@ -13,7 +13,7 @@ import torch
 from vqgen.integrity import read_manifest
 from vqgen.loading import load_tokenizer
 from vqgen.pipelines.loading import load_pipeline
-from vqgen.priors.sampling_config import SamplingConfig
+from vqgen.priors.sampling_config import GUIDANCE_SCHEDULES, SamplingConfig
 
 
 def main() -> None:
@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--default-top-k", type=int, default=None, help="store as the default")
     parser.add_argument("--default-top-p", type=float, default=None, help="store as the default")
     parser.add_argument(
+        "--default-guidance-schedule", choices=GUIDANCE_SCHEDULES, default=None, help="store as the default"
+    )
+    parser.add_argument(
         "--tokenizer",
         default=None,
         help="replace the pipeline's tokenizer by this one: a --decoder-only fine-tune of it (same codes)",
@@ -50,6 +53,7 @@ def main() -> None:
         "temperature": args.default_temperature,
         "top_k": args.default_top_k,
         "top_p": args.default_top_p,
+        "guidance_schedule": args.default_guidance_schedule,
     }
     if any(value is not None for value in defaults.values()):
         pipe.set_default_sampling(SamplingConfig.from_arguments(None, **defaults))

@@ -138,6 +138,11 @@ def test_generate_audio_draws_with_the_pipelines_default_sampling(tmp_path):
         plain, drawn("plain-again.wav", "--temperature", "1", "--no-default-sampling")
     )
     assert not np.array_equal(stored, plain)
+    rising = drawn("rising.wav", "--guidance-scale", "4", "--guidance-schedule", "rising")
+    assert not np.array_equal(rising, drawn("constant.wav", "--guidance-scale", "4"))
+    np.testing.assert_array_equal(
+        rising, drawn("rising-again.wav", "--guidance-scale", "4", "--guidance-schedule", "rising")
+    )
 
 
 def test_generate_audio_continues_a_prompt(tiny_pipeline, tmp_path, capsys):

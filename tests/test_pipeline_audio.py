@@ -202,6 +202,22 @@ def test_a_stored_default_sampling_is_saved_loaded_and_drawn_with(tmp_path):
             AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"), default_sampling=bad)
 
 
+def test_a_stored_guidance_schedule_is_saved_loaded_and_drawn_with(tmp_path):
+    pipe = AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"))
+    pipe.set_default_sampling(SamplingConfig(guidance_schedule="rising", guidance_scale=5))
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = load_pipeline(tmp_path / "pipe")
+    assert loaded.default_sampling == SamplingConfig(guidance_schedule="rising")
+    kwargs = dict(num_samples=4, class_labels=1)
+    drawn = loaded(**kwargs, generator=seeded()).audios
+    same = loaded(**kwargs, guidance_schedule="rising", guidance_scale=5, generator=seeded()).audios
+    constant = loaded(**kwargs, guidance_schedule="constant", generator=seeded()).audios
+    np.testing.assert_array_equal(drawn, same)
+    assert not np.array_equal(drawn, constant)
+    with pytest.raises(ConfigError, match="guidance_schedule"):
+        loaded(**kwargs, guidance_schedule="steps")
+
+
 def test_pipeline_class_for_audio_and_missing_shipped_default():
     assert pipeline_class_for(make_audio_tokenizer()) is AudioPipeline
     assert SHIPPED_PIPELINES["audio"] == "audio-spoken-digits"

@@ -367,6 +367,57 @@ def test_guidance_logits_are_null_plus_scale_times_difference(monkeypatch, scale
     assert tokens.shape == (2, L)
 
 
+@pytest.mark.parametrize(
+    "schedule, first, last", [("rising", 1.0, 5.0), ("falling", 5.0, 1.0), ("constant", 5.0, 5.0)]
+)
+def test_guidance_schedule_moves_the_scale_over_the_drawn_tokens(monkeypatch, schedule, first, last):
+    prior = make_prior()
+    calls = spy_sample_from_logits(monkeypatch)
+    labels = torch.tensor([2, 7])
+    config = SamplingConfig(guidance_scale=5.0, guidance_schedule=schedule)
+    codes = sample_codes(
+        prior, 2, class_labels=labels, generator=torch.Generator().manual_seed(0), sampling=config
+    )
+    with torch.no_grad():
+        cond = prior(codes, labels).logits
+        null = prior(codes, None).logits
+    scales = [first + (last - first) * i / (L - 1) for i in range(L)]
+    for position, (step, scale) in enumerate(zip(calls, scales, strict=True)):
+        expected = null[:, position] + scale * (cond[:, position] - null[:, position])
+        torch.testing.assert_close(step, expected, atol=2e-4, rtol=1e-4)
+
+
+def test_guidance_schedule_ramps_over_the_drawn_tokens_only(monkeypatch):
+    """With a prompt, the ramp starts at the first token drawn, not at the first of the sequence."""
+    prior = make_prior()
+    calls = spy_sample_from_logits(monkeypatch)
+    labels = torch.tensor([3])
+    prompt = torch.tensor([[1, 2, 3, 4]])
+    config = SamplingConfig(guidance_scale=3.0, guidance_schedule="rising")
+    codes = sample_codes(prior, 1, class_labels=labels, prompt=prompt, sampling=config)
+    assert len(calls) == L - 4
+    with torch.no_grad():
+        cond = prior(codes, labels).logits
+        null = prior(codes, None).logits
+    # the first drawn token is unguided (scale 1: the conditional logits), the last fully guided
+    torch.testing.assert_close(calls[0], cond[:, 4], atol=2e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        calls[-1], null[:, -1] + 3.0 * (cond[:, -1] - null[:, -1]), atol=2e-4, rtol=1e-4
+    )
+
+
+def test_guidance_schedule_is_checked_and_described():
+    with pytest.raises(ConfigError, match="guidance_schedule must be one of constant, rising, falling"):
+        SamplingConfig(guidance_schedule="cosine")
+    assert (
+        SamplingConfig(guidance_scale=4, guidance_schedule="rising").describe()
+        == "temperature 1, guidance 4 rising"
+    )
+    assert SamplingConfig(guidance_scale=4).describe() == "temperature 1, guidance 4"
+    ramp = SamplingConfig(guidance_scale=4, guidance_schedule="falling")
+    assert [ramp.guidance_at(f) for f in (0.0, 0.5, 1.0)] == [4.0, 2.5, 1.0]
+
+
 def test_guided_greedy_matches_manual_guidance():
     prior = make_prior()
     codes = sample_codes(

@@ -8,6 +8,7 @@ from pathlib import Path
 from vqgen.cli.common import add_medium_flags, medium_options, positive_int, refuse_foreign_flags
 from vqgen.errors import ConfigError
 from vqgen.media.base import media, medium_names
+from vqgen.priors.sampling_config import GUIDANCE_SCHEDULES
 
 
 def _formats_help() -> str:
@@ -52,6 +53,13 @@ def add_parser(sub) -> None:
         type=float,
         default=None,
         help="classifier-free guidance (default: the pipeline's default_guidance_scale with class labels, 1 without)",
+    )
+    p.add_argument(
+        "--guidance-schedule",
+        choices=GUIDANCE_SCHEDULES,
+        default=None,
+        help="how guidance moves over the drawn tokens: constant, rising (1 up to the scale) or falling "
+        "(default: the pipeline's, constant unless it stores one)",
     )
     p.add_argument(
         "--temperature", type=float, default=None, help="default: the pipeline's (1 unless it stores one)"
@@ -110,7 +118,11 @@ def run(args: argparse.Namespace) -> None:
         raise ConfigError(f"--format {args.format} does not work with 'generate {medium.name}'")
     file_format = args.format or (formats[0] if formats else None)
     shortcuts = dict(
-        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, guidance_scale=args.guidance_scale
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        guidance_scale=args.guidance_scale,
+        guidance_schedule=args.guidance_schedule,
     )
     SamplingConfig.from_arguments(None, **shortcuts)  # a bad value is refused before the pipeline loads
     refuse_foreign_flags(args, medium, "generate", "'generate {}'")

@@ -112,6 +112,7 @@ class AudioPipeline(TokenPipeline):
         prompt_audio=None,
         sampling: SamplingConfig | None = None,
         guidance_scale: float | None = None,
+        guidance_schedule: str | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
@@ -143,7 +144,8 @@ class AudioPipeline(TokenPipeline):
                 a ConfigError.
             sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
                 :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
-            guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
+            guidance_scale, guidance_schedule, temperature, top_k, top_p: shortcuts that replace those fields of
+                ``sampling`` (``guidance_schedule="rising"`` ramps guidance from 1 to ``g`` over the tokens).
                 Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
             generator: seeds every draw; the same seed gives the same audio on the same machine.
             output_type: ``"np"`` (float32 ``np.ndarray [N, C, S]``) or ``"pt"`` (float ``torch.Tensor``).
@@ -161,7 +163,12 @@ class AudioPipeline(TokenPipeline):
             prompt = self.prompt_codes(prompt_audio, samples, prompt_sample_rate)
             self.check_prompt_count(prompt, num_samples, "prompt_audio")
         sampling = self.sampling_config(
-            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+            sampling,
+            guidance_scale=guidance_scale,
+            guidance_schedule=guidance_schedule,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
         )
         audios = self.generate_media(
             num_samples,

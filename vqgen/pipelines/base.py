@@ -42,7 +42,7 @@ OPTIONAL_COMPONENTS = ("background",)
 #: stores its own (``default_guidance_scale``).
 DEFAULT_GUIDANCE_SCALE = 3.0
 #: The ``SamplingConfig`` fields a pipeline stores as ``default_sampling`` (guidance has its own default).
-SAMPLING_DEFAULT_FIELDS = ("temperature", "top_k", "top_p")
+SAMPLING_DEFAULT_FIELDS = ("temperature", "top_k", "top_p", "guidance_schedule")
 
 
 def stored_guidance(index) -> float:

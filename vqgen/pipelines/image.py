@@ -41,6 +41,7 @@ class ImagePipeline(TokenPipeline):
         conditions=None,
         sampling: SamplingConfig | None = None,
         guidance_scale: float | None = None,
+        guidance_schedule: str | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
@@ -62,7 +63,8 @@ class ImagePipeline(TokenPipeline):
                 (unconditional in it). See ``vqgen.pipelines.conditions``.
             sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
                 :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
-            guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
+            guidance_scale, guidance_schedule, temperature, top_k, top_p: shortcuts that replace those fields of
+                ``sampling`` (``guidance_schedule="rising"`` ramps guidance from 1 to ``g`` over the tokens).
                 Guidance (1 = none) defaults to :attr:`default_guidance_scale` (3 unless the pipeline stores
                 its own) when labels are given, else 1.
             prompt_codes: known leading codes ``[B, P]`` or top rows ``[B, n, w]`` to complete.
@@ -72,7 +74,12 @@ class ImagePipeline(TokenPipeline):
         """
         self._check_call(num_samples, class_labels, output_type)
         sampling = self.sampling_config(
-            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+            sampling,
+            guidance_scale=guidance_scale,
+            guidance_schedule=guidance_schedule,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
         )
         images = self.generate_media(
             num_samples,

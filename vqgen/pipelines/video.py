@@ -119,6 +119,7 @@ class VideoPipeline(TokenPipeline):
         prompt_frames=None,
         sampling: SamplingConfig | None = None,
         guidance_scale: float | None = None,
+        guidance_schedule: str | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
@@ -145,7 +146,8 @@ class VideoPipeline(TokenPipeline):
                 every sample, or give one per sample. The videos start with the decoded prompt frames.
             sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
                 :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
-            guidance_scale, temperature, top_k, top_p: shortcuts that replace those fields of ``sampling``.
+            guidance_scale, guidance_schedule, temperature, top_k, top_p: shortcuts that replace those fields of
+                ``sampling`` (``guidance_schedule="rising"`` ramps guidance from 1 to ``g`` over the tokens).
                 Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
             generator: seeds every draw; the same seed gives the same videos on the same machine.
             output_type: ``"np"`` (uint8 ``[N, T, H, W, C]``) or ``"pt"`` (float ``[N, C, T, H, W]`` in [-1, 1]).
@@ -159,7 +161,12 @@ class VideoPipeline(TokenPipeline):
             self.check_prompt_count(prompt, num_samples, "prompt_frames")
         full = latent_frames == self.prior.config.code_grid[-3]
         sampling = self.sampling_config(
-            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+            sampling,
+            guidance_scale=guidance_scale,
+            guidance_schedule=guidance_schedule,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
         )
         videos = self.generate_media(
             num_samples,

@@ -432,15 +432,21 @@ class CodePrior(ModelMixin, ConfigMixin):
         progress: bool = False,
         time_steps: int | None = None,
         guidance_scale: float | None = None,
+        guidance_schedule: str | None = None,
         temperature: float | None = None,
         top_k: int | None = None,
         top_p: float | None = None,
     ) -> torch.Tensor:
         """Draw codes ``[batch_size, *grid]`` (time axis cut to ``time_steps`` when given); see
-        ``vqgen.priors.sampling.sample_codes``. ``guidance_scale``, ``temperature``, ``top_k`` and ``top_p``
-        are shortcuts: those given replace the fields of ``sampling``."""
+        ``vqgen.priors.sampling.sample_codes``. ``guidance_scale``, ``guidance_schedule``, ``temperature``,
+        ``top_k`` and ``top_p`` are shortcuts: those given replace the fields of ``sampling``."""
         sampling = SamplingConfig.from_arguments(
-            sampling, guidance_scale=guidance_scale, temperature=temperature, top_k=top_k, top_p=top_p
+            sampling,
+            guidance_scale=guidance_scale,
+            guidance_schedule=guidance_schedule,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
         )
         return sample_codes(
             self,

@@ -131,7 +131,8 @@ def sample_codes(
         sampling: temperature, top-k, top-p and guidance (``SamplingConfig``; default: plain sampling at
             temperature 1). With guidance ``g != 1`` and labels, conditional and null-class rows run as one
             doubled batch and the code logits become ``null + g * (cond - null)`` (on logits or
-            log-probabilities alike: they differ by a per-row constant, which cancels in the softmax).
+            log-probabilities alike: they differ by a per-row constant, which cancels in the softmax), ``g``
+            moving over the drawn steps as ``sampling.guidance_schedule`` says.
         prompt: known leading codes kept as given: ``[B, P]`` in sequence order or a leading block of the
             grid (the top rows of an image ``[B, n, *grid[1:]]``; the first frames ``[B, K, n]`` of a
             ``flatten`` or ``delay`` grid); batch 1 broadcasts.
@@ -187,7 +188,14 @@ def _drawer(
     ones) with its free positions drawn from the logits ``[rows, N]`` (guided: the conditional rows, then the
     null-class rows)."""
     batch = tokens.shape[0]
-    scale, top_k = sampling.guidance, sampling.top_k
+    top_k = sampling.top_k
+    drawn_steps = [step for step, plan in enumerate(plans) if plan is not None]
+    last = max(len(drawn_steps) - 1, 1)
+    # One drawn step has no ramp to walk: it gets the full scale.
+    scales = {
+        step: sampling.guidance_at(i / last) if len(drawn_steps) > 1 else sampling.guidance
+        for i, step in enumerate(drawn_steps)
+    }
 
     def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
         current = tokens[:, step * streams : (step + 1) * streams]
@@ -202,7 +210,7 @@ def _drawer(
                 step_logits = step_logits.masked_fill(plan.invalid, float("-inf"))
         if guided:
             cond_logits, null_logits = step_logits.float().chunk(2)
-            step_logits = null_logits + scale * (cond_logits - null_logits)
+            step_logits = null_logits + scales[step] * (cond_logits - null_logits)
         k = None if top_k is None else min(top_k, plan.width)
         drawn = sample_from_logits(
             step_logits.reshape(-1, plan.width), sampling.temperature, k, sampling.top_p, generator

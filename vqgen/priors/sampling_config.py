@@ -1,4 +1,4 @@
-"""``SamplingConfig``: how codes are drawn (temperature, top-k, top-p, classifier-free guidance).
+"""``SamplingConfig``: how codes are drawn (temperature, top-k, top-p, classifier-free guidance and its schedule).
 
 One value, keyword-only, checked once when it is made, passed unchanged from the command line or a pipeline
 call down to ``sample_codes``. The checks that need the prior (``top_k`` against its code range, guidance
@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 from vqgen.errors import ConfigError
 
-__all__ = ["SamplingConfig"]
+__all__ = ["GUIDANCE_SCHEDULES", "SamplingConfig"]
+
+#: How the guidance scale moves over the drawn tokens (see ``SamplingConfig.guidance_schedule``).
+GUIDANCE_SCHEDULES = ("constant", "rising", "falling")
 
 
 def _number(value: object) -> bool:
@@ -32,12 +35,17 @@ class SamplingConfig:
         guidance_scale: classifier-free guidance ``g``: code logits ``null + g * (cond - null)``; 1 is none.
             None lets a pipeline pick (its ``default_guidance_scale`` when class labels are given, else 1);
             the sampler itself reads None as 1.
+        guidance_schedule: how the scale moves over the tokens drawn, in sampling order: ``"constant"`` (``g``
+            at every token; None reads as this), ``"rising"`` (from 1 at the first token drawn linearly to
+            ``g`` at the last, as VAR and MUSE ramp it) or ``"falling"`` (from ``g`` down to 1). A ramp's
+            mean scale is ``(1 + g) / 2``, so it is compared with a constant scale at a larger ``g``.
     """
 
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = None
     guidance_scale: float | None = None
+    guidance_schedule: str | None = None
 
     def __post_init__(self) -> None:
         if not _number(self.temperature) or self.temperature < 0:
@@ -52,6 +60,11 @@ class SamplingConfig:
             raise ConfigError(f"top_p must be None or a number in (0, 1], got {self.top_p!r}")
         if self.guidance_scale is not None and (not _number(self.guidance_scale) or self.guidance_scale < 0):
             raise ConfigError(f"guidance_scale must be a finite number >= 0, got {self.guidance_scale!r}")
+        if self.guidance_schedule is not None and self.guidance_schedule not in GUIDANCE_SCHEDULES:
+            raise ConfigError(
+                f"guidance_schedule must be one of {', '.join(GUIDANCE_SCHEDULES)} or None, "
+                f"got {self.guidance_schedule!r}"
+            )
 
     @classmethod
     def from_arguments(cls, sampling: SamplingConfig | None = None, **values) -> SamplingConfig:
@@ -71,6 +84,14 @@ class SamplingConfig:
         """The guidance scale the sampler applies (None reads as 1: no guidance)."""
         return 1.0 if self.guidance_scale is None else float(self.guidance_scale)
 
+    def guidance_at(self, fraction: float) -> float:
+        """The guidance scale at ``fraction`` in [0, 1] of the way from the first token drawn to the last."""
+        schedule = self.guidance_schedule or "constant"
+        if schedule == "constant":
+            return self.guidance
+        ramp = fraction if schedule == "rising" else 1.0 - fraction
+        return 1.0 + (self.guidance - 1.0) * ramp
+
     def describe(self) -> str:
         """A short line for reports: ``"temperature 0.8, top-k 100, guidance 5"`` (unset filters left out)."""
         words = [f"temperature {self.temperature:g}"]
@@ -79,6 +100,8 @@ class SamplingConfig:
         if self.top_p is not None:
             words.append(f"top-p {self.top_p:g}")
         words.append(f"guidance {self.guidance:g}")
+        if self.guidance_schedule not in (None, "constant") and self.guidance != 1.0:
+            words[-1] += f" {self.guidance_schedule}"
         return ", ".join(words)
 
     def check_prior(self, num_code_tokens: int, conditional: bool) -> None:
