@@ -41,7 +41,8 @@ OPTIONAL_COMPONENTS = ("background",)
 #: Classifier-free guidance used when class labels are given and no ``guidance_scale``, unless the pipeline
 #: stores its own (``default_guidance_scale``).
 DEFAULT_GUIDANCE_SCALE = 3.0
-#: The ``SamplingConfig`` fields a pipeline stores as ``default_sampling`` (guidance has its own default).
+#: The ``SamplingConfig`` fields a pipeline stores as ``default_sampling`` (the guidance scale has its own
+#: default, ``default_guidance_scale``).
 SAMPLING_DEFAULT_FIELDS = ("temperature", "top_k", "top_p", "guidance_schedule")
 
 
@@ -256,8 +257,8 @@ class TokenPipeline(DiffusionPipeline):
 
     @property
     def default_sampling(self) -> SamplingConfig:
-        """The temperature, top-k and top-p drawn with when a call gives no ``sampling``: the pipeline's own
-        (``default_sampling`` in ``model_index.json``, set by :meth:`set_default_sampling`), else
+        """The temperature, top-k, top-p and guidance schedule drawn with when a call gives no ``sampling``: the
+        pipeline's own (``default_sampling`` in ``model_index.json``, set by :meth:`set_default_sampling`), else
         ``SamplingConfig()``'s (temperature 1, no filter). Its guidance is None: guidance follows the labels
         (:attr:`default_guidance_scale`). As a ``transformers`` model carries its ``GenerationConfig``, the
         weights travel with the sampling they were tuned for: the instrument prior, trained on 2,826 notes, draws
@@ -266,8 +267,8 @@ class TokenPipeline(DiffusionPipeline):
         return sampling_from_dict(self.config.get("default_sampling") or {})
 
     def set_default_sampling(self, sampling: SamplingConfig) -> None:
-        """Store ``sampling``'s temperature, top-k and top-p as this pipeline's defaults (e.g. the best on a
-        held-out draw), and its guidance, where it has one, as :attr:`default_guidance_scale`;
+        """Store ``sampling``'s temperature, top-k, top-p and guidance schedule as this pipeline's defaults (e.g.
+        the best on a held-out draw), and its guidance, where it has one, as :attr:`default_guidance_scale`;
         ``save_pretrained`` keeps them."""
         if not isinstance(sampling, SamplingConfig):
             raise ConfigError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")

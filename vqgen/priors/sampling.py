@@ -190,10 +190,10 @@ def _drawer(
     batch = tokens.shape[0]
     top_k = sampling.top_k
     drawn_steps = [step for step, plan in enumerate(plans) if plan is not None]
-    last = max(len(drawn_steps) - 1, 1)
+    last = len(drawn_steps) - 1
     # One drawn step has no ramp to walk: it gets the full scale.
     scales = {
-        step: sampling.guidance_at(i / last) if len(drawn_steps) > 1 else sampling.guidance
+        step: sampling.guidance_at(i / last) if last > 0 else sampling.guidance
         for i, step in enumerate(drawn_steps)
     }
 
