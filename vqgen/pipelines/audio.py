@@ -142,11 +142,9 @@ class AudioPipeline(TokenPipeline):
                 decoded prompt frames (the tokenizer's reconstruction of the prompt, as in MusicGen); a partial
                 last frame of the prompt is dropped and drawn anew. A prompt longer than the requested length is
                 a ConfigError.
-            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
-                :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
-            guidance_scale, guidance_schedule, temperature, top_k, top_p: shortcuts that replace those fields of
-                ``sampling`` (``guidance_schedule="rising"`` ramps guidance from 1 to ``g`` over the tokens).
-                Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
+            sampling: how codes are drawn (``SamplingConfig``), default :attr:`default_sampling`; the keywords
+                ``guidance_scale``, ``guidance_schedule``, ``temperature``, ``top_k``, ``top_p`` replace single
+                fields. Guidance (1 = none) defaults to :attr:`default_guidance_scale` with labels, else 1.
             generator: seeds every draw; the same seed gives the same audio on the same machine.
             output_type: ``"np"`` (float32 ``np.ndarray [N, C, S]``) or ``"pt"`` (float ``torch.Tensor``).
             prompt_sample_rate: sample rate of an array / tensor ``prompt_audio`` (default: the pipeline's).
@@ -156,8 +154,6 @@ class AudioPipeline(TokenPipeline):
         code_frames = math.ceil(samples / self.hop)
         if code_frames < self.max_code_frames:
             self._check_time_layout("audio_length_in_s")
-        if prompt_audio is not None:
-            self._check_time_layout("prompt_audio")
         prompt = None
         if prompt_audio is not None:
             prompt = self.prompt_codes(prompt_audio, samples, prompt_sample_rate)
@@ -204,6 +200,7 @@ class AudioPipeline(TokenPipeline):
 
         ``max_samples``: the length of the audio to draw (default: the full clip); a longer prompt is refused.
         """
+        self._check_time_layout("prompt_audio")
         limit = self.max_samples if max_samples is None else int(max_samples)
         audio = self.audio_tensor(prompt_audio, "prompt_audio", sample_rate)
         length = audio.shape[-1]

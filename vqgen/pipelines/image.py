@@ -61,12 +61,10 @@ class ImagePipeline(TokenPipeline):
                 index, except for a field whose names are all integers, where it is the value itself
                 (``{"pitch": 60}`` means the pitch named ``"60"``). A missing field is that field's null
                 (unconditional in it). See ``vqgen.pipelines.conditions``.
-            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
-                :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
-            guidance_scale, guidance_schedule, temperature, top_k, top_p: shortcuts that replace those fields of
-                ``sampling`` (``guidance_schedule="rising"`` ramps guidance from 1 to ``g`` over the tokens).
-                Guidance (1 = none) defaults to :attr:`default_guidance_scale` (3 unless the pipeline stores
-                its own) when labels are given, else 1.
+            sampling: how codes are drawn (``SamplingConfig``), default :attr:`default_sampling`; the keywords
+                ``guidance_scale``, ``guidance_schedule``, ``temperature``, ``top_k``, ``top_p`` replace single
+                fields. Guidance (1 = none) defaults to :attr:`default_guidance_scale` (3 unless the pipeline
+                stores its own) when labels are given, else 1.
             prompt_codes: known leading codes ``[B, P]`` or top rows ``[B, n, w]`` to complete.
             generator: seeds every draw; the same seed gives the same images on the same machine.
             output_type: ``"pil"`` (list of images), ``"np"`` (uint8 ``[N, H, W, C]``) or ``"pt"``

@@ -144,11 +144,9 @@ class VideoPipeline(TokenPipeline):
                 are encoded and kept; the prior continues them. ``k`` is the largest ``1 + m * temporal_factor``
                 that the prompt holds and that leaves at least one latent frame to draw. One prompt serves
                 every sample, or give one per sample. The videos start with the decoded prompt frames.
-            sampling: how codes are drawn (``SamplingConfig``: temperature, top-k, top-p, guidance); default
-                :attr:`default_sampling` (the pipeline's stored temperature / top-k / top-p, if any).
-            guidance_scale, guidance_schedule, temperature, top_k, top_p: shortcuts that replace those fields of
-                ``sampling`` (``guidance_schedule="rising"`` ramps guidance from 1 to ``g`` over the tokens).
-                Guidance (1 = none) defaults to :attr:`default_guidance_scale` when labels are given, else 1.
+            sampling: how codes are drawn (``SamplingConfig``), default :attr:`default_sampling`; the keywords
+                ``guidance_scale``, ``guidance_schedule``, ``temperature``, ``top_k``, ``top_p`` replace single
+                fields. Guidance (1 = none) defaults to :attr:`default_guidance_scale` with labels, else 1.
             generator: seeds every draw; the same seed gives the same videos on the same machine.
             output_type: ``"np"`` (uint8 ``[N, T, H, W, C]``) or ``"pt"`` (float ``[N, C, T, H, W]`` in [-1, 1]).
         """
