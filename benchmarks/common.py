@@ -179,8 +179,8 @@ def add_sampling_arguments(parser) -> None:
 
 def labelled_sampling(pipe, args) -> SamplingConfig:
     """How a benchmark draws labelled samples: the pipeline's default sampling (``pipe.default_sampling``) with
-    the ``--temperature`` / ``--top-k`` / ``--top-p`` / ``--guidance-scale`` / ``--guidance-schedule`` given put in; guidance not given
-    is the pipeline's default for labels (``pipe.drawn_sampling``), as ``pipe(...)`` would pick it."""
+    the flags of :func:`add_sampling_arguments` given put in; guidance not given is the pipeline's default for
+    labels (``pipe.drawn_sampling``), as ``pipe(...)`` would pick it."""
     sampling = pipe.sampling_config(
         None,
         guidance_scale=args.guidance_scale,
