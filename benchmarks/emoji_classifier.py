@@ -109,17 +109,36 @@ def augment(x: torch.Tensor, settings: ClassifierSettings, generator: torch.Gene
 
 
 @torch.no_grad()
+def features_and_logits(
+    model: EmojiClassifier, images: torch.Tensor, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Penultimate features ``[N, 128]`` and group logits ``[N, G]`` (both float64) of ``images [N, 3, H, W]``."""
+    model.eval()
+    feats, logits = [], []
+    for start in range(0, images.shape[0], batch_size):
+        f = model.features(images[start : start + batch_size].float())
+        feats.append(f.double())
+        logits.append(model.head(f).double())
+    return torch.cat(feats), torch.cat(logits)
+
+
 def features_and_predictions(
     model: EmojiClassifier, images: torch.Tensor, batch_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Penultimate features ``[N, 128]`` (float64) and predicted groups ``[N]`` of ``images [N, 3, H, W]``."""
-    model.eval()
-    feats, preds = [], []
-    for start in range(0, images.shape[0], batch_size):
-        f = model.features(images[start : start + batch_size].float())
-        feats.append(f.double())
-        preds.append(model.head(f).argmax(dim=1))
-    return torch.cat(feats), torch.cat(preds)
+    features, logits = features_and_logits(model, images, batch_size)
+    return features, logits.argmax(dim=1)
+
+
+def label_shift(train_counts: torch.Tensor, target_counts: torch.Tensor | None = None) -> torch.Tensor:
+    """``log p_target(g) - log p_train(g)`` ``[G]``: added to the judge's logits, it turns its argmax into the
+    Bayes decision for items whose groups come in the target mix (uniform when ``target_counts`` is None)
+    instead of the train split's (logit adjustment, Menon et al. 2021). The judge learned the train mix
+    (people-body 58%), so on a draw that asks every group alike it hands ambiguous items to the common groups.
+    A group absent from the target gets ``-inf``: never predicted."""
+    train = train_counts.double().clamp_min(1)
+    target = torch.ones_like(train) if target_counts is None else target_counts.double()
+    return (target / target.sum()).log() - (train / train.sum()).log()
 
 
 def train_classifier(

@@ -241,6 +241,9 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     for group, count in zip(emoji.EMOJI_GROUPS, test_counts.tolist()):
         assert abs(asked[group] - 27 * count / int(test_counts.sum())) < 1
     assert 0 <= result["distribution_group_accuracy"] <= 1
+    assert 0 <= result["group_accuracy_uncorrected"] <= 1
+    assert set(result["per_group_accuracy_uncorrected"]) == set(emoji.EMOJI_GROUPS)
+    assert 0 <= result["classifier"]["test_group_mean_accuracy_corrected"] <= 1
     assert 0 <= result["precision_recall"]["recall"] <= 1 and result["precision_recall"]["k"] == 3
     novelty = result["novelty"]
     assert len(novelty["sample_distances"]) == 27 and 0 <= novelty["copy_share"] <= 1
@@ -258,6 +261,27 @@ def test_sample_quality_quick(emoji_build, tiny_pipeline, out_dir):
     assert (
         again["classifier"]["cached"] and again["novelty"]["sample_distances"] == novelty["sample_distances"]
     )
+
+
+def test_label_shift_makes_the_judge_decide_for_the_draws_group_mix():
+    from emoji_classifier import label_shift
+
+    train_counts = torch.tensor([580, 20, 400])
+    # nothing to correct when the draw holds the groups as the train split does
+    assert torch.allclose(label_shift(train_counts, train_counts * 3), torch.zeros(3, dtype=torch.float64))
+    # A judge that learned the train mix has logits log p(x | g) + log p_train(g) (+ a constant); the shift
+    # turns its argmax into the Bayes decision under the draw's mix, here even.
+    generator = torch.Generator().manual_seed(0)
+    likelihood = torch.rand(200, 3, generator=generator, dtype=torch.float64).log()
+    prior = train_counts.double() / train_counts.sum()
+    logits = likelihood + prior.log() + 5.0
+    assert torch.equal((logits + label_shift(train_counts)).argmax(1), likelihood.argmax(1))
+    target = torch.tensor([1, 1, 8])
+    expected = (likelihood + (target.double() / target.sum()).log()).argmax(1)
+    assert torch.equal((logits + label_shift(train_counts, target)).argmax(1), expected)
+    # the rare group wins a tie under an even mix; a group the draw never asks is never predicted
+    assert (torch.zeros(3) + label_shift(train_counts)).argmax() == 1
+    assert label_shift(train_counts, torch.tensor([1, 0, 1]))[1] == float("-inf")
 
 
 def test_proportional_labels_follow_the_counts_and_interleave():
