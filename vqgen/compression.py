@@ -33,8 +33,6 @@ The tokenizer's encode and decode run as the caller configured them, so the deco
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -43,6 +41,7 @@ import numpy as np
 import torch
 
 from vqgen.errors import ConfigError, DataError, MismatchError
+from vqgen.fingerprints import LATER_PRIOR_KEYS, config_eras, model_digest, tokenizer_fingerprints
 from vqgen.priors.reference import ReferenceDecoder
 from vqgen.priors.walk import walk
 
@@ -54,6 +53,7 @@ __all__ = [
     "decompress_codes",
     "frequencies",
     "pipeline_checksum",
+    "pipeline_checksums",
     "read_header",
 ]
 
@@ -65,28 +65,26 @@ FORMAT_VERSION = 5
 FREQUENCY_BITS = 16
 
 
-#: Prior config keys added after format 5, with the value that leaves the coding as it was: left out of the
-#: checksum at that value, so files of older pipelines keep decompressing.
-_LATER_CONFIG_DEFAULTS = {"condition_fields": None}
+#: A field's null in the header's uint16 value indices.
 _NULL_VALUE = 0xFFFF
+
+
+def pipeline_checksums(pipe) -> list[str]:
+    """Every checksum ``pipe`` answers to, the one new files store first: the tokenizer's fingerprints
+    (``vqgen.fingerprints``: the current one and those earlier releases wrote), each followed by the prior's
+    config and weights. The prior's config is hashed as format 5 first wrote it, without keys added later at
+    their neutral values (``LATER_PRIOR_KEYS``), then as later releases may have."""
+    prior_eras = config_eras(pipe.prior.config, LATER_PRIOR_KEYS)[::-1]
+    return [
+        model_digest(era, pipe.prior, prefix=fingerprint.encode())
+        for fingerprint in tokenizer_fingerprints(pipe.tokenizer)
+        for era in prior_eras
+    ]
 
 
 def pipeline_checksum(pipe) -> str:
     """A short hash of both components' configs and weights: equal checksums code identically."""
-    from vqgen.data.shards import tokenizer_fingerprint
-
-    digest = hashlib.sha256(tokenizer_fingerprint(pipe.tokenizer).encode())
-    # Keys such as ``_name_or_path`` say where the prior was loaded from, not how it codes.
-    config = {
-        k: v
-        for k, v in dict(pipe.prior.config).items()
-        if not k.startswith("_") and not (k in _LATER_CONFIG_DEFAULTS and v == _LATER_CONFIG_DEFAULTS[k])
-    }
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for name, tensor in sorted(pipe.prior.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
+    return pipeline_checksums(pipe)[0]
 
 
 @contextlib.contextmanager
@@ -257,10 +255,11 @@ def decompress_codes(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | dict[
     import constriction
 
     header, words = read_header(data)
-    if header["pipeline"] != pipeline_checksum(pipe):
+    checksums = pipeline_checksums(pipe)
+    if header["pipeline"] not in checksums:
         raise MismatchError(
             f"this file was compressed with pipeline {header['pipeline']}, not with the given pipeline "
-            f"{pipeline_checksum(pipe)}: decompress it with the pipeline that compressed it"
+            f"{checksums[0]}: decompress it with the pipeline that compressed it"
         )
     num_items = int(header["items"])
     labels = None if header["conditions"] is None else torch.tensor(header["conditions"]).T

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> None:
     val = None
     if args.val_shards:
         val = CodeShardDataset(args.val_shards)
-        train.check_matches(val)
+        train.check_matches(val, tokenizer)
     set_seed(options.seed)  # the initial weights follow --seed too
     model = {
         k: getattr(args, k) for k in ("layout", "hidden_size", "num_layers", "num_heads", "num_kv_heads")

@@ -13,7 +13,6 @@ field ``"class"`` of ``labels`` and ``label_names``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from vqgen.checks import whole_number
 from vqgen.errors import ConfigError, DataError, MismatchError
+from vqgen.fingerprints import tokenizer_fingerprint, tokenizer_fingerprints
 from vqgen.io import _one_line, atomic_path
 from vqgen.media.audio import jitter_audio  # noqa: F401 - importable from here as before
 from vqgen.media.base import item_medium, media
@@ -42,17 +42,6 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 SHARD_FORMAT = "vqgen-code-shards"
 SHARD_VERSION = 1
-
-
-def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
-    """A short hash of the tokenizer's config and weights: equal fingerprints decode codes identically."""
-    digest = hashlib.sha256()
-    config = {k: v for k, v in dict(tokenizer.config).items() if not k.startswith("_")}
-    digest.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for name, tensor in sorted(tokenizer.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 def kept_grid(tokenizer, grid: tuple[int, ...], num_levels: int | None) -> tuple[int, ...]:
@@ -333,11 +322,11 @@ class CodeShardDataset(Dataset):
 
     def check_tokenizer(self, tokenizer: torch.nn.Module) -> None:
         """Refuse shards that ``tokenizer`` did not make (different config or weights)."""
-        fingerprint = tokenizer_fingerprint(tokenizer)
-        if fingerprint != self.manifest["tokenizer_fingerprint"]:
+        fingerprints = tokenizer_fingerprints(tokenizer)
+        if self.manifest["tokenizer_fingerprint"] not in fingerprints:
             raise MismatchError(
                 f"shards in '{self.folder}' were made by tokenizer {self.manifest['tokenizer_fingerprint']}, "
-                f"not by the given tokenizer {fingerprint}: re-encode them with vqgen encode"
+                f"not by the given tokenizer {fingerprints[0]}: re-encode them with vqgen encode"
             )
 
     def check_prior(self, prior: torch.nn.Module) -> None:
@@ -360,10 +349,12 @@ class CodeShardDataset(Dataset):
                 f"the prior's condition fields are {ours} values; shards in '{self.folder}' hold {theirs}"
             )
 
-    def check_matches(self, other: CodeShardDataset) -> None:
+    def check_matches(self, other: CodeShardDataset, tokenizer: torch.nn.Module | None = None) -> None:
         """Refuse a validation shard folder made by another tokenizer than this one, or whose condition fields
-        number their values otherwise."""
-        if other.manifest["tokenizer_fingerprint"] != self.manifest["tokenizer_fingerprint"]:
+        number their values otherwise. With ``tokenizer``, two folders it wrote under different releases'
+        fingerprints (``vqgen.fingerprints``) match."""
+        same = {self.manifest["tokenizer_fingerprint"], other.manifest["tokenizer_fingerprint"]}
+        if len(same) > 1 and (tokenizer is None or not same <= set(tokenizer_fingerprints(tokenizer))):
             raise MismatchError(
                 f"validation shards '{other.folder}' come from another tokenizer than training shards '{self.folder}'"
             )
