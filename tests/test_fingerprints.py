@@ -94,3 +94,45 @@ def test_vqz_files_of_earlier_releases_decompress_with_the_same_shipped_pipeline
     assert tuple(codes.shape) == (1, *pipe.prior.config.code_grid) and got == labels
     # new files store the current checksum; the older ones are only read
     assert pipeline_checksums(pipe)[0] == pipeline_checksum(pipe) != data[5:13].hex()
+
+
+# The config keys each model class had when the first shards and .vqz files (format 5, 2026-12-02) were written.
+FIRST_KEYS = {
+    "ImageTokenizer": {"base_channels", "channel_multipliers", "dropout", "in_channels", "latent_channels",
+                       "num_res_blocks", "quantizer_config"},
+    "AudioTokenizer": {"activation", "base_channels", "causal", "dilations", "in_channels", "latent_channels",
+                       "max_channels", "norm", "quantizer_config", "sample_rate", "strides"},
+    "CodePrior": {"class_dropout", "code_grid", "codebook_size", "dropout", "hidden_size", "intermediate_size",
+                  "layout", "num_classes", "num_heads", "num_kv_heads", "num_layers", "rope_theta"},
+}  # fmt: skip
+FIRST_KEYS["VideoTokenizer"] = FIRST_KEYS["ImageTokenizer"] | {"temporal_factor"}
+
+
+def test_every_config_key_added_since_the_first_files_is_listed_with_its_default():
+    """A new tokenizer or prior config key must go into ``vqgen.fingerprints`` with the default that codes as
+    before it, or every file written until then stops matching its model."""
+    import inspect
+
+    from vqgen.fingerprints import LATER_PRIOR_KEYS
+    from vqgen.priors.prior import CodePrior
+    from vqgen.tokenizers.audio import AudioTokenizer
+    from vqgen.tokenizers.image import ImageTokenizer
+    from vqgen.tokenizers.video import VideoTokenizer
+
+    for cls, later in (
+        (ImageTokenizer, LATER_TOKENIZER_KEYS),
+        (VideoTokenizer, LATER_TOKENIZER_KEYS),
+        (AudioTokenizer, LATER_TOKENIZER_KEYS),
+        (CodePrior, LATER_PRIOR_KEYS),
+    ):
+        parameters = inspect.signature(cls.__init__).parameters
+        added = set(parameters) - {"self"} - FIRST_KEYS[cls.__name__]
+        listed = dict(later)
+        assert added <= set(listed), (
+            f"{cls.__name__}: add {sorted(added - set(listed))} to vqgen.fingerprints"
+        )
+        for key in added:
+            default = parameters[key].default
+            assert json.dumps(default) == json.dumps(listed[key]), (
+                f"{cls.__name__}.{key}: default {default!r}"
+            )
