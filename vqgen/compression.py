@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from vqgen.errors import ConfigError, DataError, MismatchError
-from vqgen.fingerprints import LATER_PRIOR_KEYS, config_eras, model_digest, tokenizer_fingerprints
+from vqgen.fingerprints import LATER_PRIOR_KEYS, config_eras, iter_tokenizer_fingerprints, model_digest
 from vqgen.priors.reference import ReferenceDecoder
 from vqgen.priors.walk import walk
 
@@ -52,6 +52,7 @@ __all__ = [
     "decompress",
     "decompress_codes",
     "frequencies",
+    "iter_pipeline_checksums",
     "pipeline_checksum",
     "pipeline_checksums",
     "read_header",
@@ -69,22 +70,25 @@ FREQUENCY_BITS = 16
 _NULL_VALUE = 0xFFFF
 
 
-def pipeline_checksums(pipe) -> list[str]:
-    """Every checksum ``pipe`` answers to, the one new files store first: the tokenizer's fingerprints
-    (``vqgen.fingerprints``: the current one and those earlier releases wrote), each followed by the prior's
-    config and weights. The prior's config is hashed as format 5 first wrote it, without keys added later at
-    their neutral values (``LATER_PRIOR_KEYS``), then as later releases may have."""
+def iter_pipeline_checksums(pipe) -> Iterator[str]:
+    """Every checksum ``pipe`` answers to, the one new files store first, computed as they are asked for: the
+    tokenizer's fingerprints (``vqgen.fingerprints``: the current one, then those earlier releases wrote), each
+    followed by the prior's config and weights. The prior's config is hashed as format 5 first wrote it, without
+    keys added later at their neutral values (``LATER_PRIOR_KEYS``), then as later releases may have."""
     prior_eras = config_eras(pipe.prior.config, LATER_PRIOR_KEYS)[::-1]
-    return [
-        model_digest(era, pipe.prior, prefix=fingerprint.encode())
-        for fingerprint in tokenizer_fingerprints(pipe.tokenizer)
-        for era in prior_eras
-    ]
+    for fingerprint in iter_tokenizer_fingerprints(pipe.tokenizer):
+        for era in prior_eras:
+            yield model_digest(era, pipe.prior, prefix=fingerprint.encode())
+
+
+def pipeline_checksums(pipe) -> list[str]:
+    """All of :func:`iter_pipeline_checksums`."""
+    return list(iter_pipeline_checksums(pipe))
 
 
 def pipeline_checksum(pipe) -> str:
     """A short hash of both components' configs and weights: equal checksums code identically."""
-    return pipeline_checksums(pipe)[0]
+    return next(iter_pipeline_checksums(pipe))
 
 
 @contextlib.contextmanager
@@ -255,11 +259,10 @@ def decompress_codes(pipe, data: bytes) -> tuple[torch.Tensor, list[int] | dict[
     import constriction
 
     header, words = read_header(data)
-    checksums = pipeline_checksums(pipe)
-    if header["pipeline"] not in checksums:
+    if not any(checksum == header["pipeline"] for checksum in iter_pipeline_checksums(pipe)):
         raise MismatchError(
             f"this file was compressed with pipeline {header['pipeline']}, not with the given pipeline "
-            f"{checksums[0]}: decompress it with the pipeline that compressed it"
+            f"{pipeline_checksum(pipe)}: decompress it with the pipeline that compressed it"
         )
     num_items = int(header["items"])
     labels = None if header["conditions"] is None else torch.tensor(header["conditions"]).T

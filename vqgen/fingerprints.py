@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 
@@ -20,6 +20,7 @@ __all__ = [
     "LATER_PRIOR_KEYS",
     "LATER_TOKENIZER_KEYS",
     "config_eras",
+    "iter_tokenizer_fingerprints",
     "model_digest",
     "tokenizer_fingerprint",
     "tokenizer_fingerprints",
@@ -68,12 +69,18 @@ def model_digest(config: Mapping, module: torch.nn.Module, prefix: bytes = b"") 
     return digest.hexdigest()[:16]
 
 
+def iter_tokenizer_fingerprints(tokenizer: torch.nn.Module) -> Iterator[str]:
+    """Every fingerprint ``tokenizer`` answers to, computed as they are asked for: the current one first, then
+    those earlier releases wrote for it (``LATER_TOKENIZER_KEYS``)."""
+    for era in config_eras(tokenizer.config, LATER_TOKENIZER_KEYS):
+        yield model_digest(era, tokenizer)
+
+
 def tokenizer_fingerprints(tokenizer: torch.nn.Module) -> list[str]:
-    """Every fingerprint ``tokenizer`` answers to: the current one first, then those earlier releases wrote
-    for it (``LATER_TOKENIZER_KEYS``)."""
-    return [model_digest(era, tokenizer) for era in config_eras(tokenizer.config, LATER_TOKENIZER_KEYS)]
+    """All of :func:`iter_tokenizer_fingerprints`."""
+    return list(iter_tokenizer_fingerprints(tokenizer))
 
 
 def tokenizer_fingerprint(tokenizer: torch.nn.Module) -> str:
     """A short hash of the tokenizer's config and weights: equal fingerprints decode codes identically."""
-    return tokenizer_fingerprints(tokenizer)[0]
+    return next(iter_tokenizer_fingerprints(tokenizer))

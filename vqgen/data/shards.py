@@ -353,8 +353,8 @@ class CodeShardDataset(Dataset):
         """Refuse a validation shard folder made by another tokenizer than this one, or whose condition fields
         number their values otherwise. With ``tokenizer``, two folders it wrote under different releases'
         fingerprints (``vqgen.fingerprints``) match."""
-        same = {self.manifest["tokenizer_fingerprint"], other.manifest["tokenizer_fingerprint"]}
-        if len(same) > 1 and (tokenizer is None or not same <= set(tokenizer_fingerprints(tokenizer))):
+        written = {self.manifest["tokenizer_fingerprint"], other.manifest["tokenizer_fingerprint"]}
+        if len(written) > 1 and (tokenizer is None or not written <= set(tokenizer_fingerprints(tokenizer))):
             raise MismatchError(
                 f"validation shards '{other.folder}' come from another tokenizer than training shards '{self.folder}'"
             )
