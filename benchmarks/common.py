@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from vqgen.priors.sampling_config import GUIDANCE_SCHEDULES, SamplingConfig
+from vqgen.cli.common import add_sampling_flags
+from vqgen.priors.sampling_config import SamplingConfig
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
@@ -165,16 +166,9 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
 
 
 def add_sampling_arguments(parser) -> None:
-    """The flags ``labelled_sampling`` reads: each replaces one field of the pipeline's default sampling."""
-    parser.add_argument("--guidance-scale", type=float, help="default: the pipeline's own")
-    parser.add_argument(
-        "--guidance-schedule",
-        choices=GUIDANCE_SCHEDULES,
-        help="how guidance moves over the drawn tokens (default: the pipeline's, constant unless it stores one)",
-    )
-    parser.add_argument("--temperature", type=float, help="default: the pipeline's (1 unless it stores one)")
-    parser.add_argument("--top-k", type=int, help="default: the pipeline's (none unless it stores one)")
-    parser.add_argument("--top-p", type=float, help="default: the pipeline's (none unless it stores one)")
+    """The flags ``labelled_sampling`` reads, as ``vqgen generate`` takes them: each replaces one field of the
+    pipeline's default sampling."""
+    add_sampling_flags(parser)
 
 
 def labelled_sampling(pipe, args) -> SamplingConfig:
@@ -185,6 +179,7 @@ def labelled_sampling(pipe, args) -> SamplingConfig:
         None,
         guidance_scale=args.guidance_scale,
         guidance_schedule=args.guidance_schedule,
+        guidance_level_weights=args.guidance_level_weights,
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,

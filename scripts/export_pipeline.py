@@ -12,6 +12,7 @@ import torch
 
 from vqgen.integrity import read_manifest
 from vqgen.loading import load_tokenizer
+from vqgen.media.base import number_list
 from vqgen.pipelines.loading import load_pipeline
 from vqgen.priors.sampling_config import GUIDANCE_SCHEDULES, SamplingConfig
 
@@ -38,6 +39,9 @@ def main() -> None:
         "--default-guidance-schedule", choices=GUIDANCE_SCHEDULES, default=None, help="store as the default"
     )
     parser.add_argument(
+        "--default-guidance-level-weights", type=number_list, default=None, help="store as the default"
+    )
+    parser.add_argument(
         "--tokenizer",
         default=None,
         help="replace the pipeline's tokenizer by this one: a --decoder-only fine-tune of it (same codes)",
@@ -54,6 +58,7 @@ def main() -> None:
         "top_k": args.default_top_k,
         "top_p": args.default_top_p,
         "guidance_schedule": args.default_guidance_schedule,
+        "guidance_level_weights": args.default_guidance_level_weights,
     }
     if any(value is not None for value in defaults.values()):
         pipe.set_default_sampling(SamplingConfig.from_arguments(None, **defaults))

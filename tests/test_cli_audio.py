@@ -143,6 +143,11 @@ def test_generate_audio_draws_with_the_pipelines_default_sampling(tmp_path):
     np.testing.assert_array_equal(
         rising, drawn("rising-again.wav", "--guidance-scale", "4", "--guidance-schedule", "rising")
     )
+    weighted = drawn("weighted.wav", "--guidance-scale", "4", "--guidance-level-weights", "0.5,2")
+    assert not np.array_equal(weighted, drawn("constant-again.wav", "--guidance-scale", "4"))
+    np.testing.assert_array_equal(
+        weighted, drawn("weighted-again.wav", "--guidance-scale", "4", "--guidance-level-weights", "0.5, 2")
+    )
 
 
 def test_generate_audio_continues_a_prompt(tiny_pipeline, tmp_path, capsys):

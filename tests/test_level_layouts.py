@@ -227,6 +227,68 @@ def test_delay_guidance_logits_per_level(monkeypatch):
 
 
 @pytest.mark.parametrize("layout", ["flatten", "delay"])
+def test_guidance_level_weights_share_the_strength_per_level(monkeypatch, layout):
+    """Level ``k``'s codes are drawn from ``null + (1 + (g - 1) * w_k) * (cond - null)``."""
+    prior = make_prior(layout)
+    calls = []
+    real = sampling.sample_from_logits
+
+    def spy(logits, *args, **kwargs):
+        calls.append(logits.detach().clone())
+        return real(logits, *args, **kwargs)
+
+    monkeypatch.setattr(sampling, "sample_from_logits", spy)
+    labels = torch.tensor([2, 0])
+    weights = (0.0, 0.5, 1.5)
+    config = SamplingConfig(guidance_scale=3.0, guidance_level_weights=weights)
+    codes = sample_codes(
+        prior, 2, class_labels=labels, generator=torch.Generator().manual_seed(0), sampling=config
+    )
+    layout = prior.layout
+    with torch.no_grad():
+        cond, null = prior(codes, labels).logits, prior(codes, None).logits
+    ranges, fixed = layout.code_ranges(), layout.fixed_tokens()
+    free = [p for p in range(layout.length) if fixed is None or fixed[p] < 0]
+    expected = []
+    for p in free:  # sequence order, as the steps draw them (a delay step's levels in order)
+        lo = int(ranges[p, 0])
+        scale = 1 + 2.0 * weights[lo // CB]
+        expected.append((null[:, p] + scale * (cond[:, p] - null[:, p]))[:, lo : lo + CB])
+    if layout.streams == 1:
+        drawn = torch.stack(calls, 1)
+    else:  # rows [B * free levels of the step, CB] per step
+        drawn = torch.cat([c.view(2, -1, CB) for c in calls], 1)
+    torch.testing.assert_close(drawn, torch.stack(expected, 1), atol=2e-4, rtol=1e-4)
+
+
+def test_guidance_level_weights_of_one_are_plain_guidance_and_other_counts_are_refused():
+    prior = make_prior("delay")
+    draw = dict(class_labels=[3, 1], generator=None)
+    plain = sample_codes(prior, 2, sampling=SamplingConfig(guidance_scale=2.5, temperature=0), **draw)
+    ones = SamplingConfig(guidance_scale=2.5, temperature=0, guidance_level_weights=[1, 1, 1])
+    assert torch.equal(sample_codes(prior, 2, sampling=ones, **draw), plain)
+    assert ones.guidance_level_weights == (1.0, 1.0, 1.0)
+    with pytest.raises(ConfigError, match="guidance_level_weights has 2 values; the prior has 3 code levels"):
+        sample_codes(prior, 2, sampling=SamplingConfig(guidance_level_weights=(1, 1)), **draw)
+    raster = CodePrior(CB, [4, 4], num_classes=2, hidden_size=32, num_layers=1, num_heads=4)
+    with pytest.raises(ConfigError, match="needs a prior over residual code levels .* layout is raster"):
+        sample_codes(raster, 1, class_labels=0, sampling=SamplingConfig(guidance_level_weights=(1,)))
+
+
+@pytest.mark.parametrize("weights", [(), (1, -1), (1, float("nan")), "11", 2.0, (True, 1)])
+def test_bad_guidance_level_weights_are_refused_in_one_line(weights):
+    with pytest.raises(
+        ConfigError, match="guidance_level_weights must be None or numbers >= 0, one per code level"
+    ):
+        SamplingConfig(guidance_level_weights=weights)
+
+
+def test_guidance_level_weights_are_described():
+    config = SamplingConfig(guidance_scale=5, guidance_level_weights=(0.75, 1))
+    assert config.describe() == "temperature 1, guidance 5 (level weights 0.75,1)"
+
+
+@pytest.mark.parametrize("layout", ["flatten", "delay"])
 def test_samples_are_legal_seeded_and_keep_pads(layout):
     prior = make_prior(layout)
     with torch.no_grad():  # other levels' rows (and the pad row) dominate: they must never be drawn

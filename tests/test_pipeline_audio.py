@@ -218,6 +218,22 @@ def test_a_stored_guidance_schedule_is_saved_loaded_and_drawn_with(tmp_path):
         loaded(**kwargs, guidance_schedule="steps")
 
 
+def test_stored_guidance_level_weights_are_saved_loaded_and_drawn_with(tmp_path):
+    pipe = AudioPipeline(make_audio_tokenizer(), make_audio_prior("delay"))
+    pipe.set_default_sampling(SamplingConfig(guidance_level_weights=(0.5, 2), guidance_scale=5))
+    pipe.save_pretrained(tmp_path / "pipe")
+    loaded = load_pipeline(tmp_path / "pipe")
+    assert loaded.default_sampling == SamplingConfig(guidance_level_weights=(0.5, 2.0))
+    kwargs = dict(num_samples=4, class_labels=1)
+    drawn = loaded(**kwargs, generator=seeded()).audios
+    weighted = SamplingConfig(guidance_scale=5, guidance_level_weights=[0.5, 2])
+    np.testing.assert_array_equal(drawn, loaded(**kwargs, sampling=weighted, generator=seeded()).audios)
+    plain = loaded(**kwargs, sampling=SamplingConfig(guidance_scale=5), generator=seeded()).audios
+    assert not np.array_equal(drawn, plain)
+    with pytest.raises(ConfigError, match="guidance_level_weights has 3 values; the prior has 2 code levels"):
+        loaded(**kwargs, sampling=SamplingConfig(guidance_level_weights=(1, 1, 1)))
+
+
 def test_pipeline_class_for_audio_and_missing_shipped_default():
     assert pipeline_class_for(make_audio_tokenizer()) is AudioPipeline
     assert SHIPPED_PIPELINES["audio"] == "audio-spoken-digits"

@@ -6,15 +6,18 @@ import argparse
 import dataclasses
 
 from vqgen.errors import ConfigError
-from vqgen.media.base import Medium, int_list, media, positive_float, positive_int
+from vqgen.media.base import Medium, int_list, media, number_list, positive_float, positive_int
+from vqgen.priors.sampling_config import GUIDANCE_SCHEDULES
 
 __all__ = [
     "add_dataclass_flags",
     "add_medium_flags",
+    "add_sampling_flags",
     "dataclass_from_args",
     "int_list",
     "load_data",
     "medium_options",
+    "number_list",
     "positive_float",
     "positive_int",
     "refuse_foreign_flags",
@@ -39,6 +42,41 @@ def add_dataclass_flags(
         else:
             kind = type(field.default) if field.default is not None else float
             parser.add_argument(_flag(field.name), type=kind, default=default)
+
+
+def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that replace single fields of a pipeline's default sampling (``SamplingConfig``), all None
+    when not given: ``vqgen generate`` and the sample-quality benchmarks read them alike."""
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=None,
+        help="classifier-free guidance (default: the pipeline's default_guidance_scale with class labels, 1 without)",
+    )
+    parser.add_argument(
+        "--guidance-schedule",
+        choices=GUIDANCE_SCHEDULES,
+        default=None,
+        help="how guidance moves over the drawn tokens: constant, rising (1 up to the scale) or falling "
+        "(default: the pipeline's, constant unless it stores one)",
+    )
+    parser.add_argument(
+        "--guidance-level-weights",
+        type=number_list,
+        default=None,
+        metavar="W0,W1,...",
+        help="a residual prior's share of the guidance per code level, level 0 first, e.g. 0.75,1,1 "
+        "(default: the pipeline's, every level alike unless it stores some)",
+    )
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="default: the pipeline's (1 unless it stores one)"
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=None, help="default: the pipeline's (none unless it stores one)"
+    )
+    parser.add_argument(
+        "--top-p", type=float, default=None, help="default: the pipeline's (none unless it stores one)"
+    )
 
 
 def dataclass_from_args(cls, args: argparse.Namespace):

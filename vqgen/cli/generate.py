@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vqgen.cli.common import add_medium_flags, medium_options, positive_int, refuse_foreign_flags
+from vqgen.cli.common import (
+    add_medium_flags,
+    add_sampling_flags,
+    medium_options,
+    positive_int,
+    refuse_foreign_flags,
+)
 from vqgen.errors import ConfigError
 from vqgen.media.base import media, medium_names
-from vqgen.priors.sampling_config import GUIDANCE_SCHEDULES
 
 
 def _formats_help() -> str:
@@ -48,28 +53,7 @@ def add_parser(sub) -> None:
         "(repeat per field; a field left out is unconditional)",
     )
     p.add_argument("--unconditional", action="store_true", help="sample from the null class, no labels")
-    p.add_argument(
-        "--guidance-scale",
-        type=float,
-        default=None,
-        help="classifier-free guidance (default: the pipeline's default_guidance_scale with class labels, 1 without)",
-    )
-    p.add_argument(
-        "--guidance-schedule",
-        choices=GUIDANCE_SCHEDULES,
-        default=None,
-        help="how guidance moves over the drawn tokens: constant, rising (1 up to the scale) or falling "
-        "(default: the pipeline's, constant unless it stores one)",
-    )
-    p.add_argument(
-        "--temperature", type=float, default=None, help="default: the pipeline's (1 unless it stores one)"
-    )
-    p.add_argument(
-        "--top-k", type=int, default=None, help="default: the pipeline's (none unless it stores one)"
-    )
-    p.add_argument(
-        "--top-p", type=float, default=None, help="default: the pipeline's (none unless it stores one)"
-    )
+    add_sampling_flags(p)
     p.add_argument(
         "--no-default-sampling",
         action="store_true",
@@ -123,6 +107,7 @@ def run(args: argparse.Namespace) -> None:
         top_p=args.top_p,
         guidance_scale=args.guidance_scale,
         guidance_schedule=args.guidance_schedule,
+        guidance_level_weights=args.guidance_level_weights,
     )
     SamplingConfig.from_arguments(None, **shortcuts)  # a bad value is refused before the pipeline loads
     refuse_foreign_flags(args, medium, "generate", "'generate {}'")

@@ -28,6 +28,7 @@ __all__ = [
     "get_medium",
     "infer_medium",
     "int_list",
+    "number_list",
     "item_medium",
     "media",
     "medium_names",
@@ -244,6 +245,14 @@ def int_list(text: str) -> list[int]:
         return [int(v) for v in text.replace(" ", "").split(",") if v]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'") from None
+
+
+def number_list(text: str) -> list[float]:
+    """A flag value of comma-separated numbers (``0.75,1,1``)."""
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got '{text}'") from None
 
 
 # ---------------------------------------------------------------------------------------------------------

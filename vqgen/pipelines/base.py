@@ -43,7 +43,7 @@ OPTIONAL_COMPONENTS = ("background",)
 DEFAULT_GUIDANCE_SCALE = 3.0
 #: The ``SamplingConfig`` fields a pipeline stores as ``default_sampling`` (the guidance scale has its own
 #: default, ``default_guidance_scale``).
-SAMPLING_DEFAULT_FIELDS = ("temperature", "top_k", "top_p", "guidance_schedule")
+SAMPLING_DEFAULT_FIELDS = ("temperature", "top_k", "top_p", "guidance_schedule", "guidance_level_weights")
 
 
 def stored_guidance(index) -> float:

@@ -150,6 +150,11 @@ class CodeLayout:
         """All ranges at once: LongTensor ``[length, 2]`` of ``(lo, hi)`` per position."""
         return torch.tensor([self.code_range(p) for p in range(self.length)], dtype=torch.long)
 
+    def token_levels(self) -> torch.Tensor | None:
+        """LongTensor ``[num_code_tokens]``: the residual code level of each token id, or None when the ids do
+        not tell the levels apart (one shared vocabulary, or no levels)."""
+        return None
+
     def uniform_range(self) -> tuple[int, int] | None:
         """The range shared by every position, or None when positions differ (the caller must mask)."""
         first = self.code_range(0)
@@ -264,6 +269,12 @@ class _LevelLayout(CodeLayout):
             raise ConfigError(f"the {self.name} layout needs a code grid {shape}, got {list(self.grid)}")
         self.levels = self.grid[0]
         self.frames = math.prod(self.grid[1:])
+
+    def token_levels(self) -> torch.Tensor:
+        """Level ``k`` owns the ids ``[k * codebook_size, (k + 1) * codebook_size)``; an id past the last level
+        (a filler such as the delay pad, never drawn) reads as the last level."""
+        ids = torch.arange(self.num_code_tokens)
+        return ids.div(self.codebook_size, rounding_mode="floor").clamp(max=self.levels - 1)
 
     def _frame_block(self, prompt: torch.Tensor) -> bool:
         """True when ``prompt`` is a block of leading frames ``[B, K, n, *grid[2:]]`` (checked for size)."""

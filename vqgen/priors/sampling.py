@@ -168,7 +168,10 @@ def sample_codes(
         prefix = prior.prefix(None, batch_size, conditions=indices, guided=guided)
         max_len = prior.num_prefix_tokens + steps - 1
         decoder = decoder_for(prior, prefix.shape[0], max_len, **(decoder_options or {}))
-        pick = _drawer(plans, sampling, guided, generator, tokens, layout.streams)
+        weights = _token_weights(layout, sampling.guidance_level_weights, prior.device)
+        pick = _drawer(
+            plans, sampling, guided, generator, tokens, layout.streams, weights if guided else None
+        )
         walk(
             decoder, prefix, tokens, pick, streams=layout.streams, first=first, steps=steps, progress=progress
         )
@@ -183,10 +186,11 @@ def _drawer(
     generator: Generators,
     tokens: torch.Tensor,
     streams: int,
+    weights: torch.Tensor | None = None,
 ) -> Pick:
     """The walk's ``pick`` for sampling: the step's tokens ``[B, S]`` from ``tokens [B, L]`` (fixed and known
     ones) with its free positions drawn from the logits ``[rows, N]`` (guided: the conditional rows, then the
-    null-class rows)."""
+    null-class rows; ``weights [N]``: each code's share of the guidance strength, ``_token_weights``)."""
     batch = tokens.shape[0]
     top_k = sampling.top_k
     drawn_steps = [step for step, plan in enumerate(plans) if plan is not None]
@@ -210,7 +214,11 @@ def _drawer(
                 step_logits = step_logits.masked_fill(plan.invalid, float("-inf"))
         if guided:
             cond_logits, null_logits = step_logits.float().chunk(2)
-            step_logits = null_logits + scales[step] * (cond_logits - null_logits)
+            scale = scales[step]
+            if weights is not None:
+                share = weights[plan.lo : plan.lo + plan.width] if plan.index is None else weights[plan.index]
+                scale = 1.0 + (scale - 1.0) * share
+            step_logits = null_logits + scale * (cond_logits - null_logits)
         k = None if top_k is None else min(top_k, plan.width)
         drawn = sample_from_logits(
             step_logits.reshape(-1, plan.width), sampling.temperature, k, sampling.top_p, generator
@@ -223,6 +231,26 @@ def _drawer(
         return out
 
     return pick
+
+
+def _token_weights(
+    layout: CodeLayout, level_weights: tuple[float, ...] | None, device
+) -> torch.Tensor | None:
+    """``level_weights`` (one per residual code level) spread over the code ids ``[num_code_tokens]`` (float32 on
+    ``device``), or None when not given; one-line ``ConfigError`` for a layout without levels or another count."""
+    if level_weights is None:
+        return None
+    levels = layout.token_levels()
+    if levels is None:
+        raise ConfigError(
+            f"guidance_level_weights needs a prior over residual code levels (layout flatten or delay); this "
+            f"prior's layout is {layout.name}"
+        )
+    if len(level_weights) != layout.levels:
+        raise ConfigError(
+            f"guidance_level_weights has {len(level_weights)} values; the prior has {layout.levels} code levels"
+        )
+    return torch.tensor(level_weights, dtype=torch.float32)[levels].to(device)
 
 
 class _StepPlan(NamedTuple):
