@@ -35,7 +35,9 @@ $V train-prior --shards "$RUN/shards-train-jit3" --val-shards "$RUN/shards-test"
   --max-steps 2000 --stop-after 1750 --batch-size 64 --learning-rate 6e-4 --lr-schedule cosine --warmup-steps 200 \
   --weight-decay 0.05 --ema-decay 0.999 --mixed-precision "${PRIOR_PRECISION:-bf16}" --checkpoint-every 250 \
   --keep-checkpoints 2 --eval-every 500 --log-every 100 --seed 1 --resume --no-progress
-# Defaults chosen on a held-out draw (seed 1, 720 samples): guidance 4, temperature 0.8, top-k 100.
+# Defaults chosen on a held-out draw (seed 1, 720 samples): temperature 0.8, top-k 100, guidance 5 with the
+# six coarse code levels (the pitch and the first five magnitude levels) given 0.75 of its strength (scale 4)
+# and the six finest all of it (scale 5).
 .venv/bin/python scripts/export_pipeline.py --pipeline "$RUN/prior-w288/pipeline" --output vqgen/pretrained/audio-instruments \
-  --default-guidance-scale 4 --default-temperature 0.8 --default-top-k 100 --card "$RUN/MODEL_CARD.md" \
-  --script scripts/train_default_instruments.sh
+  --default-guidance-scale 5 --default-guidance-level-weights 0.75,0.75,0.75,0.75,0.75,0.75,1,1,1,1,1,1 \
+  --default-temperature 0.8 --default-top-k 100 --card "$RUN/MODEL_CARD.md" --script scripts/train_default_instruments.sh

@@ -155,8 +155,9 @@ def test_the_instrument_default_ships_under_40_mb_and_plays_the_pitch_asked_for(
     pipe = load_pipeline("instruments")
     assert isinstance(pipe, AudioPipeline) and pipe.sample_rate == 16000
     # the sampling chosen on a held-out draw travels with the weights
-    assert pipe.default_sampling == SamplingConfig(temperature=0.8, top_k=100)
-    assert pipe.default_guidance_scale == 4.0
+    weights = (0.75,) * 6 + (1.0,) * 6  # the six finest code levels guided hardest
+    assert pipe.default_sampling == SamplingConfig(temperature=0.8, top_k=100, guidance_level_weights=weights)
+    assert pipe.default_guidance_scale == 5.0
     conditions = {"family": ["brass", "organ"], "pitch": [60, 60]}
     a = pipe(
         num_samples=2, conditions=conditions, generator=torch.Generator().manual_seed(0), output_type="pt"
