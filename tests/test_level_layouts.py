@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from test_sampling import spy_sample_from_logits
 
-import vqgen.priors.sampling as sampling
 from vqgen.errors import ConfigError, ShapeError
 from vqgen.priors.decoder import decoder_for
 from vqgen.priors.prior import CodePrior
@@ -196,14 +196,7 @@ def test_guided_greedy_matches_manual_guidance(layout):
 def test_delay_guidance_logits_per_level(monkeypatch):
     """One draw per step over every free level at once: rows [B * levels, codebook], null + g * (cond - null)."""
     prior = make_prior("delay")
-    calls = []
-    real = sampling.sample_from_logits
-
-    def spy(logits, *args, **kwargs):
-        calls.append(logits.detach().clone())
-        return real(logits, *args, **kwargs)
-
-    monkeypatch.setattr(sampling, "sample_from_logits", spy)
+    calls = spy_sample_from_logits(monkeypatch)
     labels = torch.tensor([2, 0])
     codes = sample_codes(
         prior,
@@ -230,14 +223,7 @@ def test_delay_guidance_logits_per_level(monkeypatch):
 def test_guidance_level_weights_share_the_strength_per_level(monkeypatch, layout):
     """Level ``k``'s codes are drawn from ``null + (1 + (g - 1) * w_k) * (cond - null)``."""
     prior = make_prior(layout)
-    calls = []
-    real = sampling.sample_from_logits
-
-    def spy(logits, *args, **kwargs):
-        calls.append(logits.detach().clone())
-        return real(logits, *args, **kwargs)
-
-    monkeypatch.setattr(sampling, "sample_from_logits", spy)
+    calls = spy_sample_from_logits(monkeypatch)
     labels = torch.tensor([2, 0])
     weights = (0.0, 0.5, 1.5)
     config = SamplingConfig(guidance_scale=3.0, guidance_level_weights=weights)
