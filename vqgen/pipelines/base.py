@@ -257,19 +257,19 @@ class TokenPipeline(DiffusionPipeline):
 
     @property
     def default_sampling(self) -> SamplingConfig:
-        """The temperature, top-k, top-p and guidance schedule drawn with when a call gives no ``sampling``: the
-        pipeline's own (``default_sampling`` in ``model_index.json``, set by :meth:`set_default_sampling`), else
-        ``SamplingConfig()``'s (temperature 1, no filter). Its guidance is None: guidance follows the labels
-        (:attr:`default_guidance_scale`). As a ``transformers`` model carries its ``GenerationConfig``, the
+        """The temperature, top-k, top-p, guidance schedule and level weights drawn with when a call gives no
+        ``sampling``: the pipeline's own (``default_sampling`` in ``model_index.json``, set by
+        :meth:`set_default_sampling`), else ``SamplingConfig()``'s (temperature 1, no filter). Its guidance is None:
+        guidance follows the labels (:attr:`default_guidance_scale`). As a ``transformers`` model carries its ``GenerationConfig``, the
         weights travel with the sampling they were tuned for: the instrument prior, trained on 2,826 notes, draws
         recognisable families far more often at temperature 0.8 with top-k 100 than at 1 (``benchmarks/RESULTS.md``).
         """
         return sampling_from_dict(self.config.get("default_sampling") or {})
 
     def set_default_sampling(self, sampling: SamplingConfig) -> None:
-        """Store ``sampling``'s temperature, top-k, top-p and guidance schedule as this pipeline's defaults (e.g.
-        the best on a held-out draw), and its guidance, where it has one, as :attr:`default_guidance_scale`;
-        ``save_pretrained`` keeps them."""
+        """Store ``sampling``'s temperature, top-k, top-p, guidance schedule and level weights as this pipeline's
+        defaults (e.g. the best on a held-out draw), and its guidance, where it has one, as
+        :attr:`default_guidance_scale`; ``save_pretrained`` keeps them."""
         if not isinstance(sampling, SamplingConfig):
             raise ConfigError(f"sampling must be a SamplingConfig, got {type(sampling).__name__}")
         stored = {name: getattr(sampling, name) for name in SAMPLING_DEFAULT_FIELDS}

@@ -240,8 +240,8 @@ def _token_weights(
     ``device``), or None when not given; one-line ``ConfigError`` for a layout without levels or another count."""
     if level_weights is None:
         return None
-    levels = layout.token_levels()
-    if levels is None:
+    level_of_token = layout.token_levels()
+    if level_of_token is None:
         raise ConfigError(
             f"guidance_level_weights needs a prior over residual code levels (layout flatten or delay); this "
             f"prior's layout is {layout.name}"
@@ -250,7 +250,7 @@ def _token_weights(
         raise ConfigError(
             f"guidance_level_weights has {len(level_weights)} values; the prior has {layout.levels} code levels"
         )
-    return torch.tensor(level_weights, dtype=torch.float32)[levels].to(device)
+    return torch.tensor(level_weights, dtype=torch.float32)[level_of_token].to(device)
 
 
 class _StepPlan(NamedTuple):
