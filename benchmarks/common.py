@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from vqgen.cli.common import add_sampling_flags
+from vqgen.cli.common import sampling_flag_values
 from vqgen.priors.sampling_config import SamplingConfig
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
@@ -165,23 +165,9 @@ def write_json(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
-def add_sampling_arguments(parser) -> None:
-    """The flags ``labelled_sampling`` reads, as ``vqgen generate`` takes them: each replaces one field of the
-    pipeline's default sampling."""
-    add_sampling_flags(parser)
-
-
 def labelled_sampling(pipe, args) -> SamplingConfig:
     """How a benchmark draws labelled samples: the pipeline's default sampling (``pipe.default_sampling``) with
-    the flags of :func:`add_sampling_arguments` given put in; guidance not given is the pipeline's default for
-    labels (``pipe.drawn_sampling``), as ``pipe(...)`` would pick it."""
-    sampling = pipe.sampling_config(
-        None,
-        guidance_scale=args.guidance_scale,
-        guidance_schedule=args.guidance_schedule,
-        guidance_level_weights=args.guidance_level_weights,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-    )
+    the flags of ``vqgen.cli.common.add_sampling_flags`` given put in (those ``vqgen generate`` takes); guidance
+    not given is the pipeline's default for labels (``pipe.drawn_sampling``), as ``pipe(...)`` would pick it."""
+    sampling = pipe.sampling_config(None, **sampling_flag_values(args))
     return pipe.drawn_sampling(sampling, labelled=True)

@@ -74,7 +74,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from common import add_sampling_arguments, labelled_sampling, print_table, write_json  # noqa: E402
+from common import labelled_sampling, print_table, write_json  # noqa: E402
 from emoji_classifier import (  # noqa: E402
     ClassifierSettings,
     features_and_logits,
@@ -93,6 +93,7 @@ from emoji_common import (  # noqa: E402
 )
 from sample_quality import frechet_distance  # noqa: E402
 
+from vqgen.cli.common import add_sampling_flags  # noqa: E402
 from vqgen.data.emoji import EMOJI_GROUPS  # noqa: E402
 from vqgen.evaluation.neighbours import nearest_neighbours, precision_recall  # noqa: E402
 from vqgen.priors.sampling_config import SamplingConfig  # noqa: E402
@@ -257,7 +258,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", default=DEFAULT_DATA, help="the emoji build (vqgen data build emoji)")
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    add_sampling_arguments(parser)
+    add_sampling_flags(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--k", type=int, default=3, help="neighbours of the precision/recall manifolds")
     parser.add_argument("--classifier-seed", type=int, default=0)
@@ -282,15 +283,14 @@ def judge(args: argparse.Namespace, train, test):
     fingerprint = build_fingerprint(args.data)
     model, info = load_or_train(cache, settings, fingerprint, train.images, train.labels, NUM_GROUPS)
     train_features, train_predictions = features_and_predictions(model, train.images)
-    test_features, test_logits = features_and_logits(model, test.images)
-    test_predictions = test_logits.argmax(dim=1)
-    corrected = (test_logits + label_shift(torch.bincount(train.labels, minlength=NUM_GROUPS))).argmax(dim=1)
+    even = label_shift(torch.bincount(train.labels, minlength=NUM_GROUPS))
+    test_features, test_read = read_groups(model, test.images, test.labels, even)
     info.update(
         settings=settings.__dict__,
         train_accuracy=float((train_predictions == train.labels).double().mean()),
-        test_accuracy=float((test_predictions == test.labels).double().mean()),
-        test_per_group_accuracy=per_group(test_predictions, test.labels),
-        test_per_group_accuracy_corrected=per_group(corrected, test.labels),
+        test_accuracy=test_read["accuracy_uncorrected"],
+        test_per_group_accuracy=test_read["per_group_uncorrected"],
+        test_per_group_accuracy_corrected=test_read["per_group"],
     )
     # What real emoji of unseen bases score when every group counts alike, as in the even draw: the judge's
     # own reach on that figure (its plain test accuracy weights the groups as the test split does, 63% people),

@@ -51,7 +51,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_classifier import SAMPLE_RATE  # noqa: E402
-from common import add_sampling_arguments, labelled_sampling, print_table, write_json  # noqa: E402
+from common import labelled_sampling, print_table, write_json  # noqa: E402
 from emoji_common import load_pipeline_quietly  # noqa: E402
 from emoji_sample_quality import fd_figures, floor_indices  # noqa: E402
 from notes_classifier import NoteClassifierSettings, features_and_predictions, load_or_train  # noqa: E402
@@ -67,6 +67,7 @@ from notes_common import (  # noqa: E402
     public,
 )
 
+from vqgen.cli.common import add_sampling_flags  # noqa: E402
 from vqgen.data.instrument_notes import INSTRUMENT_FAMILIES, UNPITCHED_FAMILIES  # noqa: E402
 from vqgen.evaluation.neighbours import precision_recall  # noqa: E402
 from vqgen.evaluation.pitch import estimate_f0, midi_to_hz  # noqa: E402
@@ -218,7 +219,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    add_sampling_arguments(parser)
+    add_sampling_flags(parser)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--tolerance-cents", type=float, default=TOLERANCE_CENTS)
     parser.add_argument("--device", default="cpu", help="where the pipeline samples (cpu, cuda)")

@@ -54,7 +54,6 @@ __all__ = [
     "frequencies",
     "iter_pipeline_checksums",
     "pipeline_checksum",
-    "pipeline_checksums",
     "read_header",
 ]
 
@@ -79,11 +78,6 @@ def iter_pipeline_checksums(pipe) -> Iterator[str]:
     for fingerprint in iter_tokenizer_fingerprints(pipe.tokenizer):
         for era in prior_eras:
             yield model_digest(era, pipe.prior, prefix=fingerprint.encode())
-
-
-def pipeline_checksums(pipe) -> list[str]:
-    """All of :func:`iter_pipeline_checksums`."""
-    return list(iter_pipeline_checksums(pipe))
 
 
 def pipeline_checksum(pipe) -> str:

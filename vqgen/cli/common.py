@@ -21,6 +21,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "refuse_foreign_flags",
+    "sampling_flag_values",
 ]
 
 
@@ -77,6 +78,21 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--top-p", type=float, default=None, help="default: the pipeline's (none unless it stores one)"
     )
+
+
+def sampling_flag_values(args: argparse.Namespace) -> dict:
+    """The values of :func:`add_sampling_flags`, as keywords of ``SamplingConfig.from_arguments`` (None: not given)."""
+    return {
+        name: getattr(args, name)
+        for name in (
+            "guidance_scale",
+            "guidance_schedule",
+            "guidance_level_weights",
+            "temperature",
+            "top_k",
+            "top_p",
+        )
+    }
 
 
 def dataclass_from_args(cls, args: argparse.Namespace):

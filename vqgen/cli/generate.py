@@ -11,6 +11,7 @@ from vqgen.cli.common import (
     medium_options,
     positive_int,
     refuse_foreign_flags,
+    sampling_flag_values,
 )
 from vqgen.errors import ConfigError
 from vqgen.media.base import media, medium_names
@@ -101,14 +102,7 @@ def run(args: argparse.Namespace) -> None:
     if args.format is not None and args.format not in formats:
         raise ConfigError(f"--format {args.format} does not work with 'generate {medium.name}'")
     file_format = args.format or (formats[0] if formats else None)
-    shortcuts = dict(
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        guidance_scale=args.guidance_scale,
-        guidance_schedule=args.guidance_schedule,
-        guidance_level_weights=args.guidance_level_weights,
-    )
+    shortcuts = sampling_flag_values(args)
     SamplingConfig.from_arguments(None, **shortcuts)  # a bad value is refused before the pipeline loads
     refuse_foreign_flags(args, medium, "generate", "'generate {}'")
     device = resolve_device(args.device)

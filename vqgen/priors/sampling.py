@@ -200,6 +200,13 @@ def _drawer(
         step: sampling.guidance_at(i / last) if last > 0 else sampling.guidance
         for i, step in enumerate(drawn_steps)
     }
+    if (
+        weights is not None
+    ):  # each step's codes get their level's share of the strength: [width] or [F, width]
+        for step, scale in scales.items():
+            plan = plans[step]
+            share = weights[plan.lo : plan.lo + plan.width] if plan.index is None else weights[plan.index]
+            scales[step] = 1.0 + (scale - 1.0) * share
 
     def pick(step: int, logits: torch.Tensor) -> torch.Tensor:
         current = tokens[:, step * streams : (step + 1) * streams]
@@ -214,11 +221,7 @@ def _drawer(
                 step_logits = step_logits.masked_fill(plan.invalid, float("-inf"))
         if guided:
             cond_logits, null_logits = step_logits.float().chunk(2)
-            scale = scales[step]
-            if weights is not None:
-                share = weights[plan.lo : plan.lo + plan.width] if plan.index is None else weights[plan.index]
-                scale = 1.0 + (scale - 1.0) * share
-            step_logits = null_logits + scale * (cond_logits - null_logits)
+            step_logits = null_logits + scales[step] * (cond_logits - null_logits)
         k = None if top_k is None else min(top_k, plan.width)
         drawn = sample_from_logits(
             step_logits.reshape(-1, plan.width), sampling.temperature, k, sampling.top_p, generator
